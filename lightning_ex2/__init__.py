@@ -1,0 +1,33 @@
+"""lightning-ex2: Explore-Exploit MCMC (i-SIR, Ex2MCMC, FlEx2MCMC) on PyTorch Lightning.
+
+Samsonov, Lagutin, Gabrié, Durmus, Naumov, Moulines. "Local-Global MCMC kernels:
+the best of both worlds", NeurIPS 2022 (arXiv 2111.02702).
+
+Example:
+    >>> import lightning_ex2 as lx
+    >>> target = lx.targets.GaussianMixture.grid(k=5)
+    >>> kernel = lx.kernels.Ex2MCMC(lx.proposals.GaussianProposal(2, scale=6.0),
+    ...                             n_particles=50, step_size=0.2)
+    >>> run = lx.sample(target, kernel, n_chains=8, n_steps=100, seed=0, progress=False)
+"""
+
+from lightning_ex2 import kernels, metrics, proposals, targets
+from lightning_ex2.kernels import HMC, ISIR, MALA, ULA, Ex2MCMC
+from lightning_ex2.sampling import Run, sample
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "HMC",
+    "ISIR",
+    "MALA",
+    "ULA",
+    "Ex2MCMC",
+    "Run",
+    "__version__",
+    "kernels",
+    "metrics",
+    "proposals",
+    "sample",
+    "targets",
+]

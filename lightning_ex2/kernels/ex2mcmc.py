@@ -1,0 +1,123 @@
+"""Ex2MCMC: one i-SIR step (explore) then ``k`` MALA steps (exploit).
+
+Samsonov et al. 2022, Alg. 2. Built from :class:`ISIR` and :class:`MALA`;
+after the i-SIR move the log-density and gradient are recomputed at the new
+points in one batched call of ``C`` evaluations, so MALA never uses a stale
+gradient (the reference implementation's bug). With a normalizing-flow proposal
+trained while sampling this is FlEx2MCMC (Alg. 3; see ``modules/``).
+
+Example:
+    >>> import torch, lightning_ex2 as lx
+    >>> target = lx.targets.Gaussian(torch.zeros(2), torch.eye(2))
+    >>> q = lx.proposals.GaussianProposal(2, scale=2.0)
+    >>> kernel = lx.kernels.Ex2MCMC(q, n_particles=10, step_size=0.5, n_local_steps=2)
+    >>> state, info = kernel.step(kernel.init(torch.zeros(4, 2), target), target)
+    >>> sorted(info._fields)
+    ['accept_global', 'accept_local', 'particle_ess']
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from lightning_ex2.kernels.base import ChainState, Kernel, log_prob_and_grad
+from lightning_ex2.kernels.isir import ISIR, Particles
+from lightning_ex2.kernels.mala import MALA
+
+
+class Ex2Info(NamedTuple):
+    """Per-chain ``[C]`` diagnostics of an Ex2MCMC step."""
+
+    accept_global: Tensor  # i-SIR probability of leaving the current point
+    accept_local: Tensor  # mean MALA acceptance probability over the local steps
+    particle_ess: Tensor  # i-SIR importance-weight ESS / N
+
+
+class Ex2MCMC(Kernel):
+    """Explore-exploit kernel: i-SIR with ``proposal`` + ``n_local_steps`` MALA steps.
+
+    Args:
+        proposal: global proposal (see :class:`ISIR`).
+        n_particles: i-SIR particles per chain ``N`` (current point included).
+        step_size: MALA step size ``h``.
+        n_local_steps: MALA steps after each i-SIR step (``k >= 0``).
+        target_accept: MALA acceptance the warm-up adapts ``h`` toward; ``None`` = fixed.
+        correlation, correlation_prob: i-SIR dependent proposals (see :class:`ISIR`).
+        per_chain_step_size: adapt one MALA step size per chain.
+    """
+
+    uses_grad = True
+
+    def __init__(
+        self,
+        proposal: nn.Module,
+        n_particles: int = 10,
+        step_size: float = 0.1,
+        n_local_steps: int = 1,
+        target_accept: float | None = None,
+        correlation: float = 0.0,
+        correlation_prob: float = 1.0,
+        per_chain_step_size: bool = False,
+    ) -> None:
+        super().__init__()
+        if int(n_local_steps) != n_local_steps or n_local_steps < 0:
+            raise ValueError(
+                f"`n_local_steps` must be a non-negative integer, got {n_local_steps!r}"
+            )
+        self.isir = ISIR(proposal, n_particles, correlation, correlation_prob)
+        self.mala = MALA(step_size, target_accept, per_chain_step_size)
+        self.n_local_steps = int(n_local_steps)
+
+    @property
+    def proposal(self) -> nn.Module:
+        return self.isir.proposal
+
+    def extra_repr(self) -> str:
+        return f"n_local_steps={self.n_local_steps}"
+
+    def init(self, x: Tensor, target: nn.Module) -> ChainState:
+        return self.mala.init(x, target)
+
+    def initial_points(self, n_chains, dim, generator, device, dtype):  # type: ignore[no-untyped-def]
+        return self.isir.initial_points(n_chains, dim, generator, device, dtype)
+
+    def freeze(self, state: ChainState) -> ChainState:
+        return self.mala.freeze(state)
+
+    def step_with_particles(
+        self,
+        state: ChainState,
+        target: nn.Module,
+        generator: torch.Generator | None = None,
+        *,
+        adapt: bool = False,
+    ) -> tuple[ChainState, Ex2Info, Particles]:
+        """One Ex2MCMC step; also returns the i-SIR particle system."""
+        moved_state, isir_info, particles = self.isir.step_with_particles(state, target, generator)
+        # Recompute log pi and its gradient at the (possibly) new points: C evaluations.
+        log_prob, grad = log_prob_and_grad(target, moved_state.x)
+        new_state = moved_state._replace(log_prob=log_prob, grad=grad)
+        accept_local = torch.zeros_like(log_prob)
+        for _ in range(self.n_local_steps):
+            new_state, local_info = self.mala.step(new_state, target, generator, adapt=adapt)
+            accept_local = accept_local + local_info.accept_local
+        if self.n_local_steps:
+            accept_local = accept_local / self.n_local_steps
+        else:
+            accept_local = torch.full_like(log_prob, torch.nan)
+        info = Ex2Info(isir_info.accept_global, accept_local, isir_info.particle_ess)
+        return new_state, info, particles
+
+    def step(
+        self,
+        state: ChainState,
+        target: nn.Module,
+        generator: torch.Generator | None = None,
+        *,
+        adapt: bool = False,
+    ) -> tuple[ChainState, Ex2Info]:
+        new_state, info, _ = self.step_with_particles(state, target, generator, adapt=adapt)
+        return new_state, info

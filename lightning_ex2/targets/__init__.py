@@ -1,0 +1,26 @@
+"""Sampling targets: ``nn.Module`` s with ``dim`` and ``log_prob(x [..., D]) -> [...]``.
+
+Targets with an exact ``sample(n, generator=None) -> [n, D]`` (Gaussian, mixtures,
+banana, funnel) serve to evaluate samplers; :class:`BayesianLogisticRegression`
+is a real-data posterior without one.
+"""
+
+from .banana import Banana
+from .base import Target, check_target, has_sampler, target_dim
+from .funnel import Funnel
+from .gaussian import Gaussian
+from .logistic import DATASETS, BayesianLogisticRegression
+from .mixture import GaussianMixture
+
+__all__ = [
+    "DATASETS",
+    "Banana",
+    "BayesianLogisticRegression",
+    "Funnel",
+    "Gaussian",
+    "GaussianMixture",
+    "Target",
+    "check_target",
+    "has_sampler",
+    "target_dim",
+]

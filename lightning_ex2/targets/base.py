@@ -1,0 +1,156 @@
+"""Base class and duck-typing helpers for sampling targets.
+
+A *target* is anything with
+
+* ``dim``: an ``int``, the event dimension ``D``;
+* ``log_prob(x [..., D]) -> [...]``: the (possibly unnormalized) log density,
+  differentiable w.r.t. ``x`` by autograd (the local kernels of Ex2MCMC,
+  Samsonov et al. 2022, arXiv:2111.02702, use its gradient);
+* optionally ``sample(n, generator=None) -> [n, D]``: exact draws, used only to
+  evaluate samplers.
+
+:class:`Target` is a convenience base class; any ``nn.Module`` (or any object)
+with ``log_prob`` and ``dim`` is accepted by :func:`check_target`,
+:func:`target_dim` and :func:`has_sampler`.
+
+Example:
+    >>> import torch
+    >>> class StdNormal(torch.nn.Module):
+    ...     dim = 3
+    ...     def log_prob(self, x):
+    ...         return -0.5 * x.square().sum(-1)
+    >>> t = check_target(StdNormal())
+    >>> target_dim(t), has_sampler(t)
+    (3, False)
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from abc import ABC, abstractmethod
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+class Target(nn.Module, ABC):
+    """Base class of the built-in targets: ``dim`` plus an abstract ``log_prob``.
+
+    All distribution parameters are registered *buffers* (never ``nn.Parameter``),
+    so ``target.to(device, dtype)`` moves them. ``forward`` is ``log_prob``.
+
+    It deliberately defines no ``sample``: subclasses with an exact sampler add one,
+    and :func:`has_sampler` tells them apart.
+    """
+
+    dim: int
+
+    @abstractmethod
+    def log_prob(self, x: Tensor) -> Tensor:
+        """Log density ``[..., D] -> [...]``, in ``x``'s dtype, differentiable in ``x``."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.log_prob(x)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+def has_sampler(target: Any) -> bool:
+    """True iff ``target`` has a callable ``sample`` attribute (an exact sampler)."""
+    return callable(getattr(target, "sample", None))
+
+
+def target_dim(target: Any) -> int:
+    """The event dimension ``D`` read from ``target.dim`` as a positive ``int``.
+
+    Raises:
+        TypeError: no ``dim`` attribute, or it is not an integer.
+        ValueError: ``dim < 1``.
+    """
+    if not hasattr(target, "dim"):
+        raise TypeError(
+            f"{type(target).__name__} has no attribute `dim`; a target must define "
+            "`dim` (int, the event dimension)"
+        )
+    raw = target.dim
+    try:
+        dim = operator.index(raw)
+    except TypeError:
+        raise TypeError(
+            f"{type(target).__name__}.dim must be an int, got {type(raw).__name__} {raw!r}"
+        ) from None
+    if isinstance(raw, bool) or dim < 1:
+        raise ValueError(f"{type(target).__name__}.dim must be a positive int, got {raw!r}")
+    return dim
+
+
+def check_target(target: Any) -> Any:
+    """Check that ``target`` has a callable ``log_prob``; return it unchanged.
+
+    Raises:
+        TypeError: naming the class when ``log_prob`` is missing or not callable.
+    """
+    if not callable(getattr(target, "log_prob", None)):
+        raise TypeError(
+            f"{type(target).__name__} is not a valid target: it has no callable "
+            "`log_prob(x [..., D]) -> [...]`"
+        )
+    return target
+
+
+# ----------------------------------------------------------------------- helpers
+def as_float_tensor(value: Any, name: str, cls: str) -> Tensor:
+    """``value`` as a finite float64 tensor (for validation); error names ``name``."""
+    try:
+        t = torch.as_tensor(value, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(f"{cls}: `{name}` must be numeric, got {value!r}") from err
+    if not torch.isfinite(t).all():
+        raise ValueError(f"{cls}: `{name}` must be finite")
+    return t.detach().clone()
+
+
+def check_int(value: Any, name: str, cls: str, minimum: int) -> int:
+    """``value`` as an ``int >= minimum``; ValueError naming ``name`` otherwise."""
+    try:
+        out = operator.index(value)
+    except TypeError:
+        out = None
+    if out is None or isinstance(value, bool) or out < minimum:
+        raise ValueError(f"{cls}: `{name}` must be an int >= {minimum}, got {value!r}")
+    return out
+
+
+def check_positive(value: Any, name: str, cls: str) -> float:
+    """``value`` as a finite ``float > 0``; ValueError naming ``name`` otherwise."""
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        out = float("nan")
+    if not (math.isfinite(out) and out > 0):
+        raise ValueError(f"{cls}: `{name}` must be a finite positive number, got {value!r}")
+    return out
+
+
+def check_n(n: Any) -> int:
+    """Number of draws for ``sample``: an ``int >= 0``."""
+    try:
+        out = operator.index(n)
+    except TypeError:
+        raise TypeError(f"sample: `n` must be an int, got {type(n).__name__}") from None
+    if out < 0:
+        raise ValueError(f"sample: `n` must be >= 0, got {n}")
+    return out
+
+
+def normal_log_prob(x: Tensor, loc: Tensor | float, log_scale: Tensor | float) -> Tensor:
+    """Elementwise ``log N(x; loc, exp(log_scale)^2)``."""
+    if not isinstance(log_scale, Tensor):
+        log_scale = torch.tensor(log_scale, dtype=x.dtype, device=x.device)
+    z = (x - loc) * torch.exp(-log_scale)
+    return -0.5 * (z.square() + LOG_2PI) - log_scale

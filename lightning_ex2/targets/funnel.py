@@ -1,0 +1,83 @@
+"""Neal's funnel target."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from .base import Target, check_int, check_n, check_positive, normal_log_prob
+
+
+class Funnel(Target):
+    """Neal's funnel, a benchmark of Samsonov et al. 2022 (arXiv:2111.02702).
+
+    ``x_0 ~ N(0, a^2)`` and ``x_i | x_0 ~ N(0, exp(2 b x_0))`` for ``i = 1..D-1``.
+    ``log_prob`` is the exact (normalized) log density.
+
+    Moments: mean 0; ``Var x_0 = a^2``, ``Var x_i = E exp(2 b x_0) = exp(2 b^2 a^2)``;
+    all covariances vanish.
+
+    Reference:
+        Neal (2003), "Slice sampling", Annals of Statistics 31(3).
+
+    Shapes:
+        ``log_prob``: ``[..., D] -> [...]``; ``sample(n)``: ``[n, D]``.
+
+    Example:
+        >>> t = Funnel(dim=5)
+        >>> x = t.sample(3, generator=torch.Generator().manual_seed(0))
+        >>> t.log_prob(x).shape
+        torch.Size([3])
+    """
+
+    def __init__(self, dim: int, a: float = 2.0, b: float = 0.5) -> None:
+        super().__init__()
+        name = type(self).__name__
+        self.dim = check_int(dim, "dim", name, 2)
+        a_f = check_positive(a, "a", name)
+        try:
+            b_f = float(b)
+        except (TypeError, ValueError):
+            b_f = float("nan")
+        if not math.isfinite(b_f):
+            raise ValueError(f"{name}: `b` must be a finite number, got {b!r}")
+        dtype = torch.get_default_dtype()
+        self.register_buffer("a", torch.tensor(a_f, dtype=dtype))
+        self.register_buffer("b", torch.tensor(b_f, dtype=dtype))
+
+    @property
+    def mean(self) -> Tensor:
+        """``[D]`` zeros."""
+        return torch.zeros_like(self.a).expand(self.dim).clone()
+
+    @property
+    def variance(self) -> Tensor:
+        """``[D]``: ``a^2`` for ``x_0``, ``exp(2 b^2 a^2)`` for the others."""
+        var = torch.exp(2 * self.b.square() * self.a.square()).expand(self.dim).clone()
+        var[0] = self.a.square()
+        return var
+
+    @property
+    def covariance(self) -> Tensor:
+        """``[D, D]`` diagonal covariance."""
+        return torch.diag(self.variance)
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        a, b = self.a.to(x), self.b.to(x)
+        x0 = x[..., 0]
+        log_p = normal_log_prob(x0, 0.0, a.log())
+        return log_p + normal_log_prob(x[..., 1:], 0.0, (b * x0).unsqueeze(-1)).sum(-1)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` exact draws ``[n, D]`` on the buffers' device and dtype."""
+        n = check_n(n)
+        x = torch.randn(n, self.dim, generator=generator, dtype=self.a.dtype, device=self.a.device)
+        x[:, 0] *= self.a
+        x[:, 1:] *= torch.exp(self.b * x[:, :1])
+        return x
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, a={self.a.item():g}, b={self.b.item():g}"

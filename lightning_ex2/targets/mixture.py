@@ -1,0 +1,194 @@
+"""Gaussian mixture targets, the multimodal benchmarks of Samsonov et al. 2022."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .base import LOG_2PI, Target, as_float_tensor, check_int, check_n, check_positive
+from .gaussian import cholesky_checked, tril_inverse
+
+
+class GaussianMixture(Target):
+    """``sum_k w_k N(means[k], Sigma_k)`` with exact sampler and mode diagnostics.
+
+    Give exactly one of ``covs`` (full ``[K, D, D]``) or ``scales`` (standard
+    deviations: a float shared by all, ``[K]`` one isotropic scale per component,
+    or ``[K, D]`` per-coordinate scales, i.e. diagonal covariances).
+    ``weights`` (positive, ``[K]``) default to uniform and are normalized.
+
+    :meth:`component_probs` (posterior responsibilities) and :meth:`assign`
+    measure how sampler output is spread over the modes (e.g. the 25-mode grid
+    :meth:`grid`, Samsonov et al. 2022, arXiv:2111.02702, Sec. 6).
+
+    Shapes:
+        ``log_prob``: ``[..., D] -> [...]``; ``component_probs``: ``[..., D] -> [..., K]``;
+        ``assign``: ``[..., D] -> [...]`` (long); ``sample(n)``: ``[n, D]``.
+
+    Example:
+        >>> gm = GaussianMixture(torch.tensor([[-3.0, 0.0], [3.0, 0.0]]), scales=1.0)
+        >>> x = gm.sample(5, generator=torch.Generator().manual_seed(0))
+        >>> gm.log_prob(x).shape, gm.component_probs(x).shape
+        (torch.Size([5]), torch.Size([5, 2]))
+    """
+
+    def __init__(
+        self,
+        means: Any,
+        covs: Any = None,
+        scales: Any = None,
+        weights: Any = None,
+    ) -> None:
+        super().__init__()
+        name = type(self).__name__
+        loc = as_float_tensor(means, "means", name)
+        if loc.ndim != 2 or loc.numel() == 0:
+            raise ValueError(
+                f"{name}: `means` must be a non-empty [K, D] tensor, got shape {tuple(loc.shape)}"
+            )
+        k, dim = loc.shape
+        if (covs is None) == (scales is None):
+            raise ValueError(f"{name}: give exactly one of `covs` or `scales`")
+        if covs is not None:
+            cov_t = as_float_tensor(covs, "covs", name)
+            if cov_t.shape != (k, dim, dim):
+                raise ValueError(
+                    f"{name}: `covs` must have shape ({k}, {dim}, {dim}), got {tuple(cov_t.shape)}"
+                )
+            chol = cholesky_checked(cov_t, "covs", name)
+        else:
+            sc = as_float_tensor(scales, "scales", name)
+            if sc.ndim == 0:
+                sc = sc.expand(k, dim)
+            elif sc.shape == (k,):
+                sc = sc[:, None].expand(k, dim)
+            elif sc.shape != (k, dim):
+                raise ValueError(
+                    f"{name}: `scales` must be a float, [{k}] or [{k}, {dim}], got shape {tuple(sc.shape)}"
+                )
+            if not (sc > 0).all():
+                raise ValueError(f"{name}: `scales` must be positive")
+            chol = torch.diag_embed(sc)
+        if weights is None:
+            w = torch.full((k,), 1.0 / k, dtype=torch.float64)
+        else:
+            w = as_float_tensor(weights, "weights", name)
+            if w.shape != (k,):
+                raise ValueError(f"{name}: `weights` must have shape ({k},), got {tuple(w.shape)}")
+            if not (w > 0).all():
+                raise ValueError(f"{name}: `weights` must be positive")
+            w = w / w.sum()
+        dtype = torch.get_default_dtype()
+        self.dim = dim
+        self.n_components = k
+        self.register_buffer("loc", loc.to(dtype))
+        self.register_buffer("scale_tril", chol.to(dtype))
+        self.register_buffer("_inv_tril", tril_inverse(chol).to(dtype))
+        self.register_buffer("weights", w.to(dtype))
+
+    # ------------------------------------------------------------ constructors
+    @classmethod
+    def grid(
+        cls, k: int = 5, spacing: float = 5.0, scale: float = 1.0, dim: int = 2
+    ) -> GaussianMixture:
+        """The ``k x k`` grid of equally weighted isotropic Gaussians (25 modes for ``k=5``).
+
+        Means are ``spacing * (i - (k - 1) / 2)`` for ``i in range(k)`` in each of the
+        first two coordinates (row-major: component ``i * k + j`` sits at
+        ``(c_i, c_j)``); further coordinates have mean 0. Every component has
+        standard deviation ``scale`` in all coordinates.
+        """
+        name = f"{cls.__name__}.grid"
+        k = check_int(k, "k", name, 1)
+        dim = check_int(dim, "dim", name, 2)
+        spacing = check_positive(spacing, "spacing", name)
+        scale = check_positive(scale, "scale", name)
+        c = spacing * (torch.arange(k, dtype=torch.float64) - (k - 1) / 2)
+        means = torch.zeros(k * k, dim, dtype=torch.float64)
+        means[:, 0] = c.repeat_interleave(k)
+        means[:, 1] = c.repeat(k)
+        return cls(means, scales=scale)
+
+    @classmethod
+    def symmetric(
+        cls, dim: int, n_modes: int = 2, distance: float = 8.0, scale: float = 1.0
+    ) -> GaussianMixture:
+        """Equally weighted modes on the diagonal line of ``R^dim``, symmetric about 0.
+
+        Mode ``i`` (``i in range(n_modes)``) has mean
+        ``distance * (i - (n_modes - 1) / 2) * (1, ..., 1) / sqrt(dim)`` and covariance
+        ``scale^2 I``. Neighbouring modes are ``distance`` apart in Euclidean norm
+        whatever ``dim``; with ``n_modes=2`` the means are ``±a (1, ..., 1)``,
+        ``a = distance / (2 sqrt(dim))``: the high-dimensional bimodal benchmark
+        on which global (i-SIR) moves are needed to jump between modes.
+        """
+        name = f"{cls.__name__}.symmetric"
+        dim = check_int(dim, "dim", name, 1)
+        n_modes = check_int(n_modes, "n_modes", name, 1)
+        distance = check_positive(distance, "distance", name)
+        scale = check_positive(scale, "scale", name)
+        offsets = distance * (torch.arange(n_modes, dtype=torch.float64) - (n_modes - 1) / 2)
+        means = offsets[:, None].expand(n_modes, dim) / math.sqrt(dim)
+        return cls(means, scales=scale)
+
+    # ---------------------------------------------------------------- moments
+    @property
+    def mean(self) -> Tensor:
+        """``[D]`` mixture mean ``sum_k w_k mu_k``."""
+        return self.weights @ self.loc
+
+    @property
+    def covariance(self) -> Tensor:
+        """``[D, D]`` mixture covariance ``sum_k w_k (Sigma_k + mu_k mu_k^T) - mu mu^T``."""
+        sig = self.scale_tril @ self.scale_tril.mT
+        second = torch.einsum(
+            "k,kij->ij", self.weights, sig + self.loc[:, :, None] * self.loc[:, None, :]
+        )
+        mu = self.mean
+        return second - mu[:, None] * mu[None, :]
+
+    @property
+    def variance(self) -> Tensor:
+        """``[D]`` marginal variances."""
+        return self.covariance.diagonal()
+
+    # ---------------------------------------------------------------- density
+    def component_log_probs(self, x: Tensor) -> Tensor:
+        """``log w_k + log N(x; mu_k, Sigma_k)``: ``[..., D] -> [..., K]``."""
+        diff = x.unsqueeze(-2) - self.loc.to(x)
+        z = torch.einsum("kij,...kj->...ki", self._inv_tril.to(x), diff)
+        half_logdet = self.scale_tril.diagonal(dim1=-2, dim2=-1).log().sum(-1).to(x)
+        log_w = self.weights.log().to(x)
+        return log_w - half_logdet - 0.5 * (z.square().sum(-1) + self.dim * LOG_2PI)
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        return torch.logsumexp(self.component_log_probs(x), dim=-1)
+
+    def component_probs(self, x: Tensor) -> Tensor:
+        """Posterior responsibilities ``P(k | x)``: ``[..., D] -> [..., K]``, rows sum to 1."""
+        return torch.softmax(self.component_log_probs(x), dim=-1)
+
+    def assign(self, x: Tensor) -> Tensor:
+        """Most likely component ``argmax_k P(k | x)``: ``[..., D] -> [...]`` (long)."""
+        return self.component_log_probs(x).argmax(-1)
+
+    @torch.no_grad()
+    def sample(
+        self, n: int, generator: torch.Generator | None = None, return_components: bool = False
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        """``n`` exact draws ``[n, D]`` (and their components ``[n]`` if ``return_components``)."""
+        n = check_n(n)
+        ref = self.loc
+        if n == 0:
+            comp = torch.zeros(0, dtype=torch.long, device=ref.device)
+        else:
+            comp = torch.multinomial(self.weights, n, replacement=True, generator=generator)
+        z = torch.randn(n, self.dim, generator=generator, dtype=ref.dtype, device=ref.device)
+        x = self.loc[comp] + torch.einsum("nij,nj->ni", self.scale_tril[comp], z)
+        return (x, comp) if return_components else x
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, n_components={self.n_components}"

@@ -1,0 +1,324 @@
+"""Statistical and mechanical tests of every kernel (blackjax-style).
+
+Tolerances come from the Monte Carlo standard error: |estimate - truth| must be
+below z * sd / sqrt(ESS) with z the p = 0.01 two-sided normal quantile,
+Bonferroni-corrected over the coordinates checked. Seeds are fixed.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import mcse_z, z_quantile
+from scipy import stats
+from torch import nn
+
+import lightning_ex2 as lx
+from lightning_ex2.kernels import ChainState, Ex2MCMC, log_prob_and_grad
+from lightning_ex2.metrics import ess
+from lightning_ex2.proposals import GaussianProposal
+from lightning_ex2.targets import Gaussian, GaussianMixture
+
+MEAN = torch.tensor([1.0, -1.0, 0.5])
+COV = torch.tensor([[1.0, 0.5, 0.0], [0.5, 2.0, -0.3], [0.0, -0.3, 0.5]])
+
+
+def gaussian_target() -> Gaussian:
+    return Gaussian(MEAN, COV)
+
+
+def make_kernel(name: str, dim: int = 3) -> lx.kernels.Kernel:
+    q = GaussianProposal(dim, loc=0.0, scale=3.0)
+    return {
+        "mala": lambda: lx.MALA(step_size=0.3, target_accept=0.574),
+        "hmc": lambda: lx.HMC(step_size=0.3, n_leapfrog=5, target_accept=0.7, jitter=0.3),
+        "isir": lambda: lx.ISIR(q, n_particles=20),
+        "ex2mcmc": lambda: lx.Ex2MCMC(q, n_particles=20, step_size=0.3, n_local_steps=2),
+        "ex2mcmc_dependent": lambda: lx.Ex2MCMC(
+            q, n_particles=20, step_size=0.3, correlation=0.9, correlation_prob=0.5
+        ),
+    }[name]()
+
+
+EXACT_KERNELS = ["mala", "hmc", "isir", "ex2mcmc", "ex2mcmc_dependent"]
+
+
+@pytest.mark.parametrize("name", EXACT_KERNELS)
+def test_gaussian_moments(name):
+    target = gaussian_target()
+    run = lx.sample(
+        target, make_kernel(name), n_chains=32, n_steps=600, burn_in=200, seed=0, progress=False
+    )
+    draws = run.samples.double()
+    z = z_quantile(0.01, n_tests=6)
+    assert (mcse_z(draws, MEAN, ess) < z).all(), mcse_z(draws, MEAN, ess)
+    # variances: the mean of (x - mu)^2 against diag(COV), with its own ESS
+    sq = (draws - MEAN.double()).square()
+    assert (mcse_z(sq, torch.diagonal(COV), ess) < z).all()
+    # covariance entry (0, 1): E[(x0 - m0)(x1 - m1)] = 0.5
+    cross = ((draws[..., 0] - MEAN[0]) * (draws[..., 1] - MEAN[1])).unsqueeze(-1)
+    assert (mcse_z(cross, COV[0, 1].reshape(1), ess) < z_quantile(0.01)).all()
+
+
+def test_ula_has_its_known_bias():
+    """ULA on N(0, 1) has stationary variance 1 / (1 - h/2): a test sharp enough to see it."""
+    h = 0.4
+    target = Gaussian(torch.zeros(1), torch.eye(1))
+    run = lx.sample(
+        target, lx.ULA(step_size=h), n_chains=64, n_steps=2000, burn_in=100, seed=1, progress=False
+    )
+    sq = run.samples.double().square()
+    truth = torch.tensor([1.0 / (1.0 - h / 2)])
+    assert (mcse_z(sq, truth, ess) < z_quantile(0.01)).all()
+    # and it is measurably not 1 (the bias is ~25%)
+    assert (mcse_z(sq, torch.ones(1), ess) > z_quantile(0.01)).all()
+
+
+@pytest.mark.parametrize("name", ["isir", "ex2mcmc", "ex2mcmc_dependent"])
+def test_mixture_weights_recovered_from_one_mode(name):
+    """All chains start in the left mode; global moves must find the 0.3/0.7 split."""
+    target = GaussianMixture(
+        means=torch.tensor([[-5.0, 0.0], [5.0, 0.0]]),
+        scales=torch.tensor([1.0, 1.0]),
+        weights=torch.tensor([0.3, 0.7]),
+    )
+    init = torch.tensor([-5.0, 0.0]) + 0.1 * torch.randn(32, 2)
+    q = GaussianProposal(2, scale=6.0)
+    kernel = {
+        "isir": lx.ISIR(q, n_particles=20),
+        "ex2mcmc": lx.Ex2MCMC(q, n_particles=20, step_size=0.5, n_local_steps=2),
+        "ex2mcmc_dependent": lx.Ex2MCMC(q, 20, 0.5, correlation=0.9, correlation_prob=0.5),
+    }[name]
+    run = lx.sample(target, kernel, n_chains=32, n_steps=500, init=init, seed=2, progress=False)
+    right = (target.assign(run.samples) == 1).double().unsqueeze(-1)
+    assert (mcse_z(right, torch.tensor([0.7]), ess) < z_quantile(0.01)).all()
+
+
+def test_mala_cannot_cross_modes():
+    """The control: MALA with the same start stays in the left mode."""
+    target = GaussianMixture(
+        means=torch.tensor([[-5.0, 0.0], [5.0, 0.0]]),
+        scales=torch.tensor([1.0, 1.0]),
+        weights=torch.tensor([0.3, 0.7]),
+    )
+    init = torch.tensor([-5.0, 0.0]) + 0.1 * torch.randn(32, 2)
+    run = lx.sample(
+        target, lx.MALA(0.5), n_chains=32, n_steps=500, init=init, seed=2, progress=False
+    )
+    assert (target.assign(run.samples) == 1).double().mean() < 0.05
+
+
+class StaleGradientEx2MCMC(Ex2MCMC):
+    """The reference implementation's bug: MALA reuses the gradient of the old point."""
+
+    def step(self, state, target, generator=None, *, adapt=False):
+        moved, info, _ = self.isir.step_with_particles(state, target, generator)
+        s = moved._replace(grad=state.grad)
+        for _ in range(self.n_local_steps):
+            s, _ = self.mala.step(s, target, generator)
+        return s, info
+
+
+def _invariance_pvalues(kernel, target, n=20000, n_steps=3, seed=0):
+    """Start from exact draws, take a few steps, two-sample KS test per coordinate
+    and on |x|^2 against fresh exact draws (chains are independent, so draws are iid)."""
+    g = torch.Generator().manual_seed(seed)
+    x0 = target.sample(n, generator=g)
+    state = kernel.init(x0, target)
+    for _ in range(n_steps):
+        state, _ = kernel.step(state, target, g)
+    fresh = target.sample(n, generator=g)
+    cols = [(state.x[:, i], fresh[:, i]) for i in range(x0.shape[1])]
+    cols.append((state.x.square().sum(-1), fresh.square().sum(-1)))
+    return [stats.ks_2samp(a.numpy(), b.numpy()).pvalue for a, b in cols]
+
+
+@pytest.mark.parametrize(
+    "correlation, correlation_prob", [(0.0, 1.0), (0.9, 1.0), (0.9, 0.5), (0.99, 0.3)]
+)
+def test_ex2mcmc_leaves_target_invariant(correlation, correlation_prob):
+    target = GaussianMixture(
+        means=torch.tensor([[-2.0, 0.0], [2.0, 1.0]]),
+        scales=torch.tensor([0.7, 1.2]),
+        weights=torch.tensor([0.4, 0.6]),
+    )
+    kernel = Ex2MCMC(
+        GaussianProposal(2, scale=2.5),
+        n_particles=5,
+        step_size=0.8,
+        n_local_steps=1,
+        correlation=correlation,
+        correlation_prob=correlation_prob,
+    )
+    pvalues = _invariance_pvalues(kernel, target)
+    assert min(pvalues) > 0.01 / len(pvalues), pvalues
+
+
+def test_invariance_test_detects_stale_gradient():
+    """The invariance test can fail: the reference's stale-gradient kernel is caught."""
+    target = Gaussian(torch.zeros(2), torch.eye(2))
+    kernel = StaleGradientEx2MCMC(
+        GaussianProposal(2, scale=3.0), n_particles=3, step_size=0.9, n_local_steps=1
+    )
+    pvalues = _invariance_pvalues(kernel, target, n_steps=5)
+    assert min(pvalues) < 1e-6, pvalues
+
+
+@pytest.mark.parametrize("name", ["mala", "hmc"])
+def test_tiny_step_accepts_huge_step_rejects(name):
+    target = gaussian_target()
+    x0 = target.sample(64)
+    for h, check in [(1e-4, lambda a: a > 0.99), (50.0, lambda a: a < 0.05)]:
+        kernel = lx.MALA(h) if name == "mala" else lx.HMC(h, n_leapfrog=3)
+        state = kernel.init(x0, target)
+        total = 0.0
+        for _ in range(20):
+            state, info = kernel.step(state, target)
+            total += info.accept_local.mean().item()
+        assert check(total / 20), (h, total / 20)
+
+
+@pytest.mark.parametrize("name", ["mala", "hmc", "isir", "ex2mcmc", "ex2mcmc_dependent", "ula"])
+def test_cached_log_prob_and_grad_match_recomputation(name):
+    target = gaussian_target()
+    kernel = lx.ULA(0.1) if name == "ula" else make_kernel(name)
+    state = kernel.init(torch.randn(16, 3), target)
+    for _ in range(5):
+        state, info = kernel.step(state, target, adapt=True)
+    lp, grad = log_prob_and_grad(target, state.x)
+    torch.testing.assert_close(state.log_prob, lp, rtol=1e-5, atol=1e-5)
+    if kernel.uses_grad:
+        torch.testing.assert_close(state.grad, grad, rtol=1e-5, atol=1e-5)
+    for value in info:
+        assert value.shape == (16,)
+
+
+class HoleyGaussian(nn.Module):
+    """N(0, I) whose log-density is NaN for x_0 > 1 and +inf for x_1 > 1.5."""
+
+    dim = 2
+
+    def log_prob(self, x):
+        lp = -0.5 * x.square().sum(-1)
+        lp = torch.where(x[..., 0] > 1.0, torch.nan, lp)
+        return torch.where(x[..., 1] > 1.5, torch.inf, lp)
+
+
+@pytest.mark.parametrize("name", ["mala", "hmc", "isir", "ex2mcmc", "ula"])
+def test_non_finite_log_prob_is_never_accepted(name):
+    target = HoleyGaussian()
+    kernel = lx.ULA(0.5) if name == "ula" else make_kernel(name, dim=2)
+    run = lx.sample(
+        target,
+        kernel,
+        n_chains=64,
+        n_steps=100,
+        init=torch.zeros(64, 2) - 0.5,
+        seed=0,
+        progress=False,
+    )
+    assert torch.isfinite(run.log_prob).all()
+    assert (run.samples[..., 0] <= 1.0).all() and (run.samples[..., 1] <= 1.5).all()
+    for value in run.info.values():
+        assert torch.isfinite(value).all()
+
+
+def test_non_finite_start_names_the_chains():
+    target = HoleyGaussian()
+    init = torch.zeros(5, 2)
+    init[3, 0] = 2.0  # NaN log-density
+    init[1, 1] = torch.nan
+    for kernel in [lx.MALA(0.1), make_kernel("isir", dim=2), make_kernel("ex2mcmc", dim=2)]:
+        with pytest.raises(ValueError, match=r"chains \[1, 3\]"):
+            lx.sample(target, kernel, n_chains=5, n_steps=3, init=init, progress=False)
+
+
+def test_adaptation_reaches_target_and_then_freezes():
+    target = gaussian_target()
+    kernel = lx.MALA(step_size=1e-3, target_accept=0.574)
+    state = kernel.init(target.sample(64), target)
+    for _ in range(400):
+        state, _ = kernel.step(state, target, adapt=True)
+    state = kernel.freeze(state)
+    frozen = state.step_size.clone()
+    accept = []
+    for _ in range(200):
+        state, info = kernel.step(state, target)
+        accept.append(info.accept_local.mean())
+    assert torch.equal(state.step_size, frozen), "step size changed after warm-up"
+    assert abs(torch.stack(accept).mean().item() - 0.574) < 0.05
+    assert frozen.item() > 1e-2  # it actually moved from the bad initial value
+
+
+def test_per_chain_step_size_has_chain_shape():
+    target = gaussian_target()
+    kernel = lx.MALA(step_size=0.1, target_accept=0.574, per_chain_step_size=True)
+    run = lx.sample(target, kernel, n_chains=8, n_steps=10, burn_in=50, seed=0, progress=False)
+    assert run.state.step_size.shape == (8,)
+    assert run.state.step_size.unique().numel() > 1
+
+
+def test_state_is_immutable_namedtuple():
+    target = gaussian_target()
+    kernel = lx.MALA(0.1)
+    state = kernel.init(torch.zeros(4, 3), target)
+    assert isinstance(state, ChainState)
+    new_state, _ = kernel.step(state, target)
+    assert new_state is not state
+    assert torch.equal(state.x, torch.zeros(4, 3))  # the input state was not mutated
+
+
+def test_isir_selects_proportionally_to_weights():
+    """With q = pi, every particle has the same weight: the chosen index is uniform."""
+    target = Gaussian(torch.zeros(2), torch.eye(2))
+    kernel = lx.ISIR(GaussianProposal(2), n_particles=4)
+    state = kernel.init(target.sample(40000), target)
+    _, info, particles = kernel.step_with_particles(state, target, torch.Generator().manual_seed(0))
+    counts = torch.bincount(particles.index, minlength=4).numpy()
+    assert stats.chisquare(counts).pvalue > 1e-3
+    torch.testing.assert_close(info.particle_ess, torch.ones(40000))
+    torch.testing.assert_close(info.accept_global, torch.full((40000,), 0.75))
+
+
+def test_kernel_argument_errors_name_the_argument():
+    q = GaussianProposal(2)
+    with pytest.raises(ValueError, match="step_size"):
+        lx.MALA(step_size=-1.0)
+    with pytest.raises(ValueError, match="target_accept"):
+        lx.HMC(step_size=0.1, target_accept=1.5)
+    with pytest.raises(ValueError, match="n_leapfrog"):
+        lx.HMC(step_size=0.1, n_leapfrog=0)
+    with pytest.raises(ValueError, match="n_particles"):
+        lx.ISIR(q, n_particles=1)
+    with pytest.raises(ValueError, match="correlation"):
+        lx.Ex2MCMC(q, correlation=1.0)
+    with pytest.raises(ValueError, match="n_local_steps"):
+        lx.Ex2MCMC(q, n_local_steps=-1)
+    with pytest.raises(TypeError, match="sample_and_log_prob"):
+        lx.ISIR(nn.Linear(2, 2))
+
+
+class NonExchangeableISIR(lx.ISIR):
+    """A tempting but wrong dependent proposal: the current particle always uses rho."""
+
+    def _fresh(self, x, generator):
+        n_chains, n = x.shape[0], self.n_particles
+        keep = torch.rand((n_chains, n), generator=generator) < self.correlation_prob
+        rho = torch.where(keep, self.correlation, 0.0)
+        rho[:, 0] = self.correlation
+        rho = rho.unsqueeze(-1)
+        z = self.proposal.standardize(x)
+        xi = torch.randn((n_chains, n, x.shape[-1]), generator=generator)
+        u = rho[:, 0] * z + (1 - rho[:, 0].square()).sqrt() * xi[:, 0]
+        z_fresh = rho[:, 1:] * u.unsqueeze(1) + (1 - rho[:, 1:].square()).sqrt() * xi[:, 1:]
+        return self.proposal.unstandardize(z_fresh)
+
+
+def test_invariance_test_detects_non_exchangeable_dependent_proposals():
+    """Why rho_0 is random too (see ISIR's docstring): fixing it breaks invariance."""
+    target = Gaussian(torch.zeros(2), 0.3 * torch.eye(2))
+    kernel = NonExchangeableISIR(
+        GaussianProposal(2, scale=2.5), n_particles=5, correlation=0.99, correlation_prob=0.3
+    )
+    pvalues = _invariance_pvalues(kernel, target, n=50000, n_steps=10)
+    assert min(pvalues) < 1e-3, pvalues
