@@ -133,9 +133,17 @@ class ISIR(Kernel):
 
     @torch.no_grad()
     def step_with_particles(
-        self, state: ChainState, target: nn.Module, generator: torch.Generator | None = None
+        self,
+        state: ChainState,
+        target: nn.Module,
+        generator: torch.Generator | None = None,
+        *,
+        adapt: bool = False,
     ) -> tuple[ChainState, ISIRInfo, Particles]:
-        """One i-SIR move; also returns the particle system (FlEx2MCMC trains on it)."""
+        """One i-SIR move; also returns the particle system (FlEx2MCMC trains on it).
+
+        ``adapt`` is accepted for a uniform signature; i-SIR has nothing to adapt.
+        """
         x, log_prob = state.x, state.log_prob
         n_chains, dim = x.shape
         fresh, log_q_fresh = self._fresh(x, generator)

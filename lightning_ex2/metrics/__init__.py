@@ -5,5 +5,6 @@ Numpy-only; torch tensors are accepted everywhere and converted to CPU float64.
 
 from .distances import emd, marginal_tv, sliced_tv
 from .mcmc import ess, rhat, split_chains
+from .summary import summarize
 
-__all__ = ["emd", "ess", "marginal_tv", "rhat", "sliced_tv", "split_chains"]
+__all__ = ["emd", "ess", "marginal_tv", "rhat", "sliced_tv", "split_chains", "summarize"]

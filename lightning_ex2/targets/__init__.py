@@ -10,7 +10,7 @@ from .base import Target, check_target, has_sampler, target_dim
 from .funnel import Funnel
 from .gaussian import Gaussian
 from .logistic import DATASETS, BayesianLogisticRegression
-from .mixture import GaussianMixture
+from .mixture import GaussianMixture, GridMixture, SymmetricMixture
 
 __all__ = [
     "DATASETS",
@@ -19,6 +19,8 @@ __all__ = [
     "Funnel",
     "Gaussian",
     "GaussianMixture",
+    "GridMixture",
+    "SymmetricMixture",
     "Target",
     "check_target",
     "has_sampler",

@@ -192,3 +192,29 @@ class GaussianMixture(Target):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, n_components={self.n_components}"
+
+
+class GridMixture(GaussianMixture):
+    """:meth:`GaussianMixture.grid` as a class, so a YAML config can name it.
+
+    Example:
+        >>> GridMixture(k=5).n_components
+        25
+    """
+
+    def __init__(self, k: int = 5, spacing: float = 5.0, scale: float = 1.0, dim: int = 2):
+        grid = GaussianMixture.grid(k=k, spacing=spacing, scale=scale, dim=dim)
+        super().__init__(grid.loc.double(), scales=scale)
+
+
+class SymmetricMixture(GaussianMixture):
+    """:meth:`GaussianMixture.symmetric` as a class, so a YAML config can name it.
+
+    Example:
+        >>> SymmetricMixture(dim=50, n_modes=2).dim
+        50
+    """
+
+    def __init__(self, dim: int, n_modes: int = 2, distance: float = 8.0, scale: float = 1.0):
+        mix = GaussianMixture.symmetric(dim=dim, n_modes=n_modes, distance=distance, scale=scale)
+        super().__init__(mix.loc.double(), scales=scale)

@@ -1,0 +1,55 @@
+"""A progress bar over the whole run instead of one bar per (one-step) epoch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import TQDMProgressBar
+
+
+class SweepProgressBar(TQDMProgressBar):
+    """TQDM bar whose total is the run's steps (``max_steps`` or ``max_epochs`` sweeps).
+
+    An epoch of the chain DataModule is one sweep (often a single training
+    step), so Lightning's per-epoch bar would restart at every step.
+    """
+
+    def _run_total(self, trainer: pl.Trainer) -> int | None:
+        per_epoch = self.total_train_batches
+        if not isinstance(per_epoch, int):
+            return None
+        totals = []
+        if trainer.max_steps is not None and trainer.max_steps > 0:
+            totals.append(trainer.max_steps)
+        if trainer.max_epochs is not None and trainer.max_epochs > 0:
+            totals.append(trainer.max_epochs * per_epoch)
+        return min(totals) if totals else None
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, *_: Any) -> None:
+        bar = self.train_progress_bar
+        if bar.total is None or bar.n == 0 or self._leave:
+            total = self._run_total(trainer)
+            bar.reset(total=total)
+            bar.n = bar.initial = min(trainer.global_step, total or trainer.global_step)
+            bar.refresh()
+        bar.set_description("Fit (MCMC steps)")
+
+    def on_train_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        bar = self.train_progress_bar
+        n = trainer.global_step
+        if bar is not None and self._should_update(n, bar.total):
+            bar.n = n
+            bar.refresh()
+            bar.set_postfix(self.get_metrics(trainer, pl_module))
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not self.train_progress_bar.disable:
+            self.train_progress_bar.set_postfix(self.get_metrics(trainer, pl_module))

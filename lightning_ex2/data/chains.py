@@ -1,0 +1,130 @@
+"""The population of chains as a Lightning "dataset".
+
+Each item is one chain: its index and, optionally, its initial point. Batches
+are blocks of chain indices, so Lightning's distributed sampler shards chains
+across ranks with no extra code; an epoch is one sweep over all chains (one
+MCMC move per chain).
+
+Example:
+    >>> dm = ChainDataModule(n_chains=8, init_loc=[-10.0, -10.0], init_scale=0.1)
+    >>> dm.setup("fit")
+    >>> batch = next(iter(dm.train_dataloader()))
+    >>> batch["index"].shape, batch["init"].shape
+    (torch.Size([8]), torch.Size([8, 2]))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+
+class ChainDataset(Dataset):
+    """``n_chains`` items ``{"index": i}`` (plus ``"init": x0[i]`` when given)."""
+
+    def __init__(self, n_chains: int, init: torch.Tensor | None = None) -> None:
+        self.n_chains = n_chains
+        self.init = init
+
+    def __len__(self) -> int:
+        return self.n_chains
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        item = {"index": torch.tensor(i, dtype=torch.long)}
+        if self.init is not None:
+            item["init"] = self.init[i]
+        return item
+
+
+class ChainDataModule(pl.LightningDataModule):
+    """Chains to run: how many, in which blocks, from where.
+
+    Args:
+        n_chains: total number of chains ``C`` (over all devices).
+        chains_per_batch: chains moved per training step; default all of them
+            (per device), so one step = one sweep = one epoch.
+        init_path: ``.npy`` or ``.pt`` file of initial points ``[C, D]``.
+        init_loc, init_scale: start the chains at ``N(init_loc, init_scale^2 I)``
+            (``init_loc`` a list of length ``D``), e.g. all in one mode.
+        seed: seed of those initial draws.
+
+    Without ``init_path``/``init_loc`` the module starts the chains from its
+    kernel's default (the proposal for global kernels, ``N(0, I)`` otherwise).
+    """
+
+    def __init__(
+        self,
+        n_chains: int = 100,
+        chains_per_batch: int | None = None,
+        init_path: str | None = None,
+        init_loc: Sequence[float] | None = None,
+        init_scale: float = 1.0,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if isinstance(n_chains, bool) or not isinstance(n_chains, int) or n_chains < 1:
+            raise ValueError(f"data.n_chains must be a positive integer, got {n_chains!r}")
+        if chains_per_batch is not None and (
+            not isinstance(chains_per_batch, int) or chains_per_batch < 1
+        ):
+            raise ValueError(
+                f"data.chains_per_batch must be a positive integer, got {chains_per_batch!r}"
+            )
+        if init_path is not None and init_loc is not None:
+            raise ValueError("give at most one of data.init_path and data.init_loc")
+        if not init_scale > 0:
+            raise ValueError(f"data.init_scale must be positive, got {init_scale!r}")
+        self.n_chains = n_chains
+        self.chains_per_batch = chains_per_batch
+        self.init_path = init_path
+        self.init_loc = None if init_loc is None else [float(v) for v in init_loc]
+        self.init_scale = float(init_scale)
+        self.seed = seed
+        self.dataset: ChainDataset | None = None
+
+    def initial_points(self) -> torch.Tensor | None:
+        """``[C, D]`` initial points, or ``None`` for the module's default."""
+        if self.init_path is not None:
+            path = Path(self.init_path)
+            if not path.is_file():
+                raise FileNotFoundError(f"data.init_path: no such file: {path}")
+            if path.suffix == ".npy":
+                init = torch.from_numpy(np.load(path))
+            elif path.suffix in {".pt", ".pth"}:
+                init = torch.load(path, map_location="cpu", weights_only=True)
+            else:
+                raise ValueError(f"data.init_path must be a .npy or .pt file, got {path.name}")
+            if init.ndim != 2 or init.shape[0] != self.n_chains:
+                raise ValueError(
+                    f"data.init_path holds shape {tuple(init.shape)}, expected "
+                    f"[n_chains={self.n_chains}, dim]"
+                )
+            return init.to(torch.get_default_dtype())
+        if self.init_loc is not None:
+            g = torch.Generator().manual_seed(self.seed)
+            loc = torch.tensor(self.init_loc)
+            return loc + self.init_scale * torch.randn(self.n_chains, len(loc), generator=g)
+        return None
+
+    def setup(self, stage: str) -> None:
+        if self.dataset is None:
+            self.dataset = ChainDataset(self.n_chains, self.initial_points())
+
+    def _loader(self) -> DataLoader:
+        if self.dataset is None:
+            self.setup("fit")
+        world = self.trainer.world_size if self.trainer is not None else 1
+        per_device = -(-self.n_chains // world)
+        batch_size = min(self.chains_per_batch or per_device, per_device)
+        return DataLoader(self.dataset, batch_size=batch_size, shuffle=False)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader()
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader()

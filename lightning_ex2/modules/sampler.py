@@ -1,0 +1,343 @@
+"""``MCMCSampler``: any kernel of :mod:`lightning_ex2.kernels` as a LightningModule.
+
+The module orchestrates only: the kernel moves the chains, the module keeps
+their state in registered buffers (so checkpoints carry it), logs, and
+adapts/freezes the step size. ``fit`` is the warm-up (step-size adaptation,
+and for :class:`FlEx2MCMC` flow training); ``predict`` — used by the
+``lightning-ex2 sample`` command — runs the frozen kernel and returns draws.
+
+Run it with::
+
+    lightning-ex2 fit --config configs/funnel/mala.yaml
+    lightning-ex2 sample --config configs/funnel/mala.yaml --ckpt_path logs/.../last.ckpt
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from lightning_ex2.kernels.adaptation import DualAveragingState, StepSize
+from lightning_ex2.kernels.base import ChainState, Kernel
+from lightning_ex2.kernels.isir import Particles
+from lightning_ex2.targets.base import check_target, target_dim
+
+_LOG_NAMES = {
+    "accept_global": "accept/global",
+    "accept_local": "accept/local",
+    "particle_ess": "isir/particle_ess",
+}
+
+
+@dataclass
+class SamplingConfig:
+    """What ``predict_step`` runs (set by ``Ex2Trainer.sample``)."""
+
+    n_steps: int = 1000
+    burn_in: int = 0
+    thin: int = 1
+    progress: bool = True
+
+
+def _derived_seed(seed: int, purpose: str, rank: int = 0) -> int:
+    """Independent 63-bit seeds per purpose and rank from one user seed."""
+    words = [seed % 2**32, seed // 2**32 % 2**32, sum(map(ord, purpose)), rank]
+    return int(np.random.SeedSequence(words).generate_state(2, np.uint64)[0] >> np.uint64(1))
+
+
+def step_size_kernel(kernel: Kernel) -> StepSize | None:
+    """The (sub)kernel that owns a step size: the kernel itself, Ex2MCMC's MALA, or None."""
+    if isinstance(kernel, StepSize):
+        return kernel
+    sub = getattr(kernel, "mala", None)
+    return sub if isinstance(sub, StepSize) else None
+
+
+class MCMCSampler(pl.LightningModule):
+    """Chains of ``kernel`` on ``target``, state in buffers, one move per training step.
+
+    Args:
+        target: ``nn.Module`` with ``log_prob(x [..., D]) -> [...]`` and ``dim``;
+            its parameters are frozen.
+        kernel: a :class:`~lightning_ex2.kernels.Kernel` (ULA, MALA, HMC, ISIR, Ex2MCMC).
+        n_chains: total number of chains (linked from ``data.n_chains`` by the CLI).
+        adapt_epochs: sweeps of ``fit`` during which the step size adapts (for
+            kernels with ``target_accept``); ``None`` = all of ``fit``. Afterwards,
+            and in ``sample``, the step size is frozen.
+        seed: seed of the chains' random numbers (initial points and moves);
+            each rank of a multi-device run derives its own stream from it.
+    """
+
+    def __init__(
+        self,
+        target: nn.Module,
+        kernel: Kernel,
+        n_chains: int = 100,
+        adapt_epochs: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        check_target(target)
+        if not isinstance(kernel, Kernel):
+            raise TypeError(
+                f"model.kernel must be a lightning_ex2 Kernel, got {type(kernel).__name__}"
+            )
+        if isinstance(n_chains, bool) or not isinstance(n_chains, int) or n_chains < 1:
+            raise ValueError(f"model.n_chains must be a positive integer, got {n_chains!r}")
+        if adapt_epochs is not None and adapt_epochs < 0:
+            raise ValueError(f"model.adapt_epochs must be >= 0 or null, got {adapt_epochs!r}")
+        dim = target_dim(target)
+        proposal = getattr(kernel, "proposal", None)
+        if proposal is not None and getattr(proposal, "dim", dim) != dim:
+            raise ValueError(
+                f"model.kernel.proposal.dim ({proposal.dim}) != model.target.dim ({dim})"
+            )
+        self.save_hyperparameters(
+            ignore=["target", "kernel", "optimizer", "lr_scheduler", "warm_start"]
+        )
+        self.automatic_optimization = False
+        self.target = target.requires_grad_(False)
+        self.kernel = kernel
+        self.n_chains = n_chains
+        self.dim = dim
+        self.adapt_epochs = adapt_epochs
+        self.seed = seed
+        self.sampling = SamplingConfig()
+        self._generator: torch.Generator | None = None
+        self._pending_rng: Tensor | None = None
+
+        dtype = torch.get_default_dtype()
+        self.register_buffer("chain_x", torch.zeros(n_chains, dim, dtype=dtype))
+        self.register_buffer("chain_log_prob", torch.zeros(n_chains, dtype=dtype))
+        self.register_buffer("chain_ready", torch.zeros(n_chains, dtype=torch.bool))
+        self._sk = step_size_kernel(kernel)
+        if kernel.uses_grad:
+            self.register_buffer("chain_grad", torch.zeros(n_chains, dim, dtype=dtype))
+        if self._sk is not None:
+            shape = (n_chains,) if self._sk.per_chain_step_size else ()
+            h = torch.full(shape, self._sk.step_size, dtype=dtype)
+            self.register_buffer("step_size", h)
+            self.register_buffer("da_log_step", h.log())
+            self.register_buffer("da_log_step_avg", h.log())
+            self.register_buffer("da_error_avg", torch.zeros(shape, dtype=dtype))
+            self.register_buffer("da_count", torch.zeros(shape, dtype=dtype))
+            self.register_buffer("da_mu", h.log() + torch.log(torch.tensor(10.0, dtype=dtype)))
+            self.register_buffer("adapt_done", torch.tensor(self._sk.target_accept is None))
+
+    # ----------------------------------------------------------------- randomness
+    @property
+    def generator(self) -> torch.Generator:
+        """The run's generator on the module's device; its state is checkpointed."""
+        if self._generator is None or self._generator.device != self.device:
+            g = torch.Generator(device=self.device)
+            g.manual_seed(_derived_seed(self.seed, "moves", self.global_rank))
+            if self._pending_rng is not None:
+                g.set_state(self._pending_rng)
+                self._pending_rng = None
+            self._generator = g
+        return self._generator
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["lightning_ex2_rng"] = self.generator.get_state()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get("lightning_ex2_rng")
+        if state is not None:
+            self._pending_rng = state.cpu()
+            self._generator = None
+
+    # ------------------------------------------------------------- chain state
+    def _default_init(self) -> Tensor:
+        """Initial points of all chains from the kernel's default, same on every rank."""
+        g = torch.Generator(device=self.device).manual_seed(_derived_seed(self.seed, "init"))
+        return self.kernel.initial_points(
+            self.n_chains, self.dim, g, self.device, self.chain_x.dtype
+        )
+
+    def _ensure_ready(self, batch: dict[str, Tensor]) -> None:
+        idx = batch["index"]
+        if bool(self.chain_ready[idx].all()):
+            return
+        init = batch.get("init")
+        if init is None:
+            init = self._default_init()[idx]
+        if init.shape[-1] != self.dim:
+            raise ValueError(
+                f"initial points have dim {init.shape[-1]}, the target has dim {self.dim}"
+            )
+        init = init.to(self.chain_x)
+        state = self.kernel.init(init, self.target)
+        fresh = ~self.chain_ready[idx]
+        self.chain_x[idx] = torch.where(fresh[:, None], state.x, self.chain_x[idx])
+        self.chain_log_prob[idx] = torch.where(fresh, state.log_prob, self.chain_log_prob[idx])
+        if self.kernel.uses_grad:
+            self.chain_grad[idx] = torch.where(fresh[:, None], state.grad, self.chain_grad[idx])
+        self.chain_ready[idx] = True
+
+    def _block(self, buffer: Tensor, idx: Tensor) -> Tensor:
+        return buffer[idx] if buffer.ndim else buffer
+
+    def gather_state(self, idx: Tensor) -> ChainState:
+        """The :class:`ChainState` of chains ``idx`` (``[B]``) from the buffers."""
+        grad = self.chain_grad[idx] if self.kernel.uses_grad else None
+        h = da = None
+        if self._sk is not None:
+            h = self._block(self.step_size, idx)
+            if not bool(self.adapt_done):
+                da = DualAveragingState(
+                    *(
+                        self._block(getattr(self, f"da_{n}"), idx)
+                        for n in ("log_step", "log_step_avg", "error_avg", "count", "mu")
+                    )
+                )
+        return ChainState(self.chain_x[idx], self.chain_log_prob[idx], grad, h, da)
+
+    def scatter_state(self, idx: Tensor, state: ChainState) -> None:
+        """Write ``state`` of chains ``idx`` back into the buffers."""
+        self.chain_x[idx] = state.x
+        self.chain_log_prob[idx] = state.log_prob
+        if self.kernel.uses_grad:
+            self.chain_grad[idx] = state.grad
+        if self._sk is not None:
+            self._write(self.step_size, idx, state.step_size)
+            if state.adapt is not None:
+                for name, value in state.adapt._asdict().items():
+                    self._write(getattr(self, f"da_{name}"), idx, value)
+
+    @staticmethod
+    def _write(buffer: Tensor, idx: Tensor, value: Tensor) -> None:
+        if buffer.ndim:
+            buffer[idx] = value
+        else:
+            buffer.copy_(value)
+
+    def freeze_step_size(self) -> None:
+        """End of warm-up: fix the step size to the dual-averaging average (idempotent)."""
+        if self._sk is None or bool(self.adapt_done):
+            return
+        self.step_size.copy_(self.da_log_step_avg.exp())
+        self.adapt_done.fill_(True)
+
+    # -------------------------------------------------------------------- moves
+    def move(self, state: ChainState, adapt: bool) -> tuple[ChainState, Any, Particles | None]:
+        """One kernel step; global kernels also return their particle system."""
+        step_with_particles = getattr(self.kernel, "step_with_particles", None)
+        if step_with_particles is None:
+            new_state, info = self.kernel.step(state, self.target, self.generator, adapt=adapt)
+            return new_state, info, None
+        return step_with_particles(state, self.target, self.generator, adapt=adapt)
+
+    def _adapting(self) -> bool:
+        if self._sk is None or bool(self.adapt_done):
+            return False
+        return self.adapt_epochs is None or self.current_epoch < self.adapt_epochs
+
+    def on_train_epoch_start(self) -> None:
+        if self.adapt_epochs is not None and self.current_epoch >= self.adapt_epochs:
+            self.freeze_step_size()
+
+    def on_train_end(self) -> None:
+        self.freeze_step_size()
+
+    def log_info(self, info: Any, batch_size: int) -> None:
+        for name, value in info._asdict().items():
+            if name == "accept_local" and getattr(self.kernel, "n_local_steps", 1) == 0:
+                continue
+            key = _LOG_NAMES.get(name, name)
+            self.log(
+                key,
+                value.mean(),
+                on_step=True,
+                prog_bar=key.startswith("accept"),
+                batch_size=batch_size,
+            )
+        if self._sk is not None:
+            self.log("step_size", self.step_size.mean(), on_step=True, batch_size=batch_size)
+
+    def after_move(self, idx: Tensor, particles: Particles | None) -> dict[str, Tensor]:
+        """Hook for subclasses (FlEx2MCMC trains its flow here); returns losses to log."""
+        return {}
+
+    def count_step(self) -> None:
+        """Count a training step that took no optimizer step as one (global) step.
+
+        Lightning's ``global_step`` counts optimizer steps; a chain move is our
+        step, so ``max_steps``, ``ModelCheckpoint(every_n_train_steps=...)`` and
+        the checkpointed step count mean "moves" even when no flow is trained.
+        """
+        progress = self.trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress
+        progress.increment_ready()
+        progress.increment_completed()
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
+        idx = batch["index"]
+        self._ensure_ready(batch)
+        state, info, particles = self.move(self.gather_state(idx), adapt=self._adapting())
+        self.scatter_state(idx, state)
+        losses = self.after_move(idx, particles)
+        if not losses:  # no optimizer step was taken
+            self.count_step()
+        self.log_info(info, batch_size=idx.numel())
+        for key, value in losses.items():
+            self.log(key, value, on_step=True, batch_size=idx.numel())
+        return {"x": state.x.detach(), "index": idx}
+
+    def configure_optimizers(self) -> Any:
+        return None
+
+    # ---------------------------------------------------------------- sampling
+    @torch.no_grad()
+    def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Any]:
+        """Run the frozen kernel for ``self.sampling`` on chains ``batch["index"]``.
+
+        Returns ``samples [B, n_steps // thin, D]``, ``log_prob [B, T]``, per-chain
+        means of the kernel's info (``accept_global``, ``accept_local``, ...),
+        ``index [B]`` and ``wall_seconds``.
+        """
+        cfg = self.sampling
+        idx = batch["index"]
+        self._ensure_ready(batch)
+        self.freeze_step_size()
+        state = self.gather_state(idx)
+        n_draws = cfg.n_steps // cfg.thin
+        draws = torch.empty(
+            (n_draws, idx.numel(), self.dim), device=self.device, dtype=self.chain_x.dtype
+        )
+        draws_log_prob = torch.empty(
+            (n_draws, idx.numel()), device=self.device, dtype=self.chain_x.dtype
+        )
+        sums: dict[str, Tensor] = {}
+        show = cfg.progress and self.trainer.is_global_zero
+        start = time.perf_counter()
+        with tqdm(
+            total=cfg.burn_in + cfg.n_steps, disable=not show, desc="Sampling", dynamic_ncols=True
+        ) as bar:
+            for _ in range(cfg.burn_in):
+                state, _info, _ = self.move(state, adapt=False)
+                bar.update()
+            for t in range(cfg.n_steps):
+                state, info, _ = self.move(state, adapt=False)
+                for name, value in info._asdict().items():
+                    sums[name] = sums[name] + value if name in sums else value.clone()
+                if (t + 1) % cfg.thin == 0:
+                    draws[t // cfg.thin] = state.x
+                    draws_log_prob[t // cfg.thin] = state.log_prob
+                bar.update()
+        self.scatter_state(idx, state)
+        out: dict[str, Any] = {name: total / cfg.n_steps for name, total in sums.items()}
+        if getattr(self.kernel, "n_local_steps", 1) == 0:
+            out.pop("accept_local", None)
+        out.update(
+            index=idx,
+            samples=draws.transpose(0, 1),
+            log_prob=draws_log_prob.transpose(0, 1),
+            wall_seconds=time.perf_counter() - start,
+        )
+        return out
