@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-8)
 
-.PHONY: install demo test test-fast lint format bench clean
+.PHONY: install demo compare test test-fast lint format bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,7 +18,17 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+QUICKSTART := logs/quickstart
 demo: $(STAMP)
+	rm -rf $(QUICKSTART)
+	$(BIN)/lightning-ex2 fit --config configs/quickstart.yaml
+	$(BIN)/lightning-ex2 sample --config configs/quickstart.yaml \
+	    --ckpt_path $(QUICKSTART)/fit/checkpoints/last.ckpt --output_dir $(QUICKSTART)/sample \
+	    --n_steps 300
+	@echo; cat $(QUICKSTART)/sample/summary.json
+	@echo "samples, summary and plots: $(QUICKSTART)/sample/   TensorBoard: tensorboard --logdir logs"
+
+compare: $(STAMP)
 	$(BIN)/python -m lightning_ex2.demo
 
 lint: $(STAMP)
@@ -30,7 +40,9 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not ddp"
+	# multi-process DDP tests in their own pytest process (ddp re-launches the command line)
+	$(BIN)/python -m pytest -q -m ddp
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/floor.py

@@ -32,6 +32,10 @@ class Ex2CLI(LightningCLI):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("data.n_chains", "model.init_args.n_chains")
 
+    def _parse_ckpt_path(self) -> None:
+        """Keep the config as given: our modules save no hyper-parameters in checkpoints
+        (their target and kernel are modules); the config is the record of a run."""
+
     def instantiate_classes(self) -> None:
         try:
             super().instantiate_classes()
@@ -47,6 +51,8 @@ QUIET_WARNINGS = (
     "Using ModelCheckpoint with manual optimization",
     # MCMCSampler with a local kernel has nothing to optimize
     "`LightningModule.configure_optimizers` returned `None`",
+    # an epoch is one sweep (often one step); logging is per step, not per epoch
+    "The number of training batches",
     # pytorch-lightning 2.6 vs torch 2.13 internals
     "`isinstance(treespec, LeafSpec)` is deprecated",
 )
@@ -57,7 +63,8 @@ def quiet_warnings() -> None:
         warnings.filterwarnings("ignore", message=re.escape(message))
 
 
-def main(args: list[str] | None = None) -> Ex2CLI:
+def build_cli(args: list[str] | None = None, run: bool = True) -> Ex2CLI:
+    """Parse ``args`` (default ``sys.argv``), instantiate, and run unless ``run=False``."""
     quiet_warnings()
     return Ex2CLI(
         MCMCSampler,
@@ -72,7 +79,13 @@ def main(args: list[str] | None = None) -> Ex2CLI:
             "enable_model_summary": False,
         },
         args=args,
+        run=run,
     )
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point of the ``lightning-ex2`` command."""
+    build_cli(args)
 
 
 if __name__ == "__main__":

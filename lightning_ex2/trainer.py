@@ -10,6 +10,7 @@ from pytorch_lightning.utilities import rank_zero_warn
 
 from lightning_ex2.callbacks.progress import SweepProgressBar
 from lightning_ex2.callbacks.writer import SampleWriter
+from lightning_ex2.strategy import ChainDDPStrategy
 
 
 class Ex2Trainer(pl.Trainer):
@@ -31,6 +32,8 @@ class Ex2Trainer(pl.Trainer):
         ):
             callbacks.append(SweepProgressBar())
         kwargs["callbacks"] = callbacks
+        if kwargs.get("strategy") == "ddp":
+            kwargs["strategy"] = ChainDDPStrategy()
         super().__init__(*args, **kwargs)
 
     def sample(

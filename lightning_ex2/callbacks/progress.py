@@ -53,3 +53,16 @@ class SweepProgressBar(TQDMProgressBar):
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not self.train_progress_bar.disable:
             self.train_progress_bar.set_postfix(self.get_metrics(trainer, pl_module))
+
+    # ``sample`` shows its own per-step bar; Lightning's one-batch predict bar adds nothing.
+    def on_predict_start(self, *_: Any) -> None:
+        pass
+
+    def on_predict_batch_start(self, *_: Any, **__: Any) -> None:
+        pass
+
+    def on_predict_batch_end(self, *_: Any, **__: Any) -> None:
+        pass
+
+    def on_predict_end(self, *_: Any) -> None:
+        pass

@@ -1,5 +1,20 @@
-"""DataModules: chain populations (and, later, real images for FID/IS)."""
+"""DataModules: chain populations, and real images for GAN training and FID/IS."""
 
 from lightning_ex2.data.chains import ChainDataModule, ChainDataset
+from lightning_ex2.data.images import (
+    CIFAR10DataModule,
+    DigitsDataModule,
+    ImageDataModule,
+    ImageFolderDataModule,
+    MNISTDataModule,
+)
 
-__all__ = ["ChainDataModule", "ChainDataset"]
+__all__ = [
+    "CIFAR10DataModule",
+    "ChainDataModule",
+    "ChainDataset",
+    "DigitsDataModule",
+    "ImageDataModule",
+    "ImageFolderDataModule",
+    "MNISTDataModule",
+]

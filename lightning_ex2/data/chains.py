@@ -1,9 +1,12 @@
 """The population of chains as a Lightning "dataset".
 
-Each item is one chain: its index and, optionally, its initial point. Batches
-are blocks of chain indices, so Lightning's distributed sampler shards chains
-across ranks with no extra code; an epoch is one sweep over all chains (one
-MCMC move per chain).
+Each item is a block of chains: their indices and, optionally, their initial
+points. An epoch is one sweep over all chains (one MCMC move per chain).
+With ``K`` devices the chains are split into ``K`` contiguous shards (uneven
+splits allowed, no chain repeated) by :class:`ChainShardSampler`, a
+``DistributedSampler``, so Lightning uses it as is; every rank has the same
+number of blocks per sweep, so collective operations (the flow's gradient
+all-reduce) stay in step.
 
 Example:
     >>> dm = ChainDataModule(n_chains=8, init_loc=[-10.0, -10.0], init_scale=0.1)
@@ -15,30 +18,69 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from lightning_ex2.sharding import chain_shards
 
 
 class ChainDataset(Dataset):
-    """``n_chains`` items ``{"index": i}`` (plus ``"init": x0[i]`` when given)."""
+    """Blocks of chains: item ``b`` is ``{"index": [B_b], "init": [B_b, D]?}``.
 
-    def __init__(self, n_chains: int, init: torch.Tensor | None = None) -> None:
+    Blocks are laid out rank after rank: rank ``r`` owns items
+    ``r * blocks_per_rank ... (r + 1) * blocks_per_rank - 1``.
+    """
+
+    def __init__(
+        self,
+        n_chains: int,
+        init: torch.Tensor | None = None,
+        world_size: int = 1,
+        chains_per_batch: int | None = None,
+    ) -> None:
         self.n_chains = n_chains
         self.init = init
+        shards = chain_shards(n_chains, world_size)
+        largest = max(len(s) for s in shards)
+        per_batch = min(chains_per_batch or largest, largest)
+        self.blocks_per_rank = -(-largest // per_batch)
+        if min(len(s) for s in shards) < self.blocks_per_rank:
+            raise ValueError(
+                f"data.chains_per_batch ({chains_per_batch}) is too small for "
+                f"{n_chains} chains on {world_size} devices: some device would get an "
+                "empty block; use a larger chains_per_batch"
+            )
+        self.blocks = [b for s in shards for b in s.tensor_split(self.blocks_per_rank)]
 
     def __len__(self) -> int:
-        return self.n_chains
+        return len(self.blocks)
 
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        item = {"index": torch.tensor(i, dtype=torch.long)}
+    def __getitem__(self, b: int) -> dict[str, torch.Tensor]:
+        index = self.blocks[b]
+        item = {"index": index}
         if self.init is not None:
-            item["init"] = self.init[i]
+            item["init"] = self.init[index]
         return item
+
+
+class ChainShardSampler(DistributedSampler):
+    """Yields this rank's blocks in order; no shuffling, no padding, no repeats."""
+
+    def __init__(self, dataset: ChainDataset, num_replicas: int, rank: int) -> None:
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=False)
+        self.blocks_per_rank = dataset.blocks_per_rank
+
+    def __iter__(self) -> Iterator[int]:
+        start = self.rank * self.blocks_per_rank
+        return iter(range(start, start + self.blocks_per_rank))
+
+    def __len__(self) -> int:
+        return self.blocks_per_rank
 
 
 class ChainDataModule(pl.LightningDataModule):
@@ -85,7 +127,8 @@ class ChainDataModule(pl.LightningDataModule):
         self.init_loc = None if init_loc is None else [float(v) for v in init_loc]
         self.init_scale = float(init_scale)
         self.seed = seed
-        self.dataset: ChainDataset | None = None
+        self._init: torch.Tensor | None = None
+        self._init_loaded = False
 
     def initial_points(self) -> torch.Tensor | None:
         """``[C, D]`` initial points, or ``None`` for the module's default."""
@@ -112,16 +155,17 @@ class ChainDataModule(pl.LightningDataModule):
         return None
 
     def setup(self, stage: str) -> None:
-        if self.dataset is None:
-            self.dataset = ChainDataset(self.n_chains, self.initial_points())
+        if not self._init_loaded:
+            self._init = self.initial_points()
+            self._init_loaded = True
 
     def _loader(self) -> DataLoader:
-        if self.dataset is None:
-            self.setup("fit")
-        world = self.trainer.world_size if self.trainer is not None else 1
-        per_device = -(-self.n_chains // world)
-        batch_size = min(self.chains_per_batch or per_device, per_device)
-        return DataLoader(self.dataset, batch_size=batch_size, shuffle=False)
+        self.setup("fit")
+        trainer = self.trainer
+        world, rank = (trainer.world_size, trainer.global_rank) if trainer else (1, 0)
+        dataset = ChainDataset(self.n_chains, self._init, world, self.chains_per_batch)
+        sampler = ChainShardSampler(dataset, num_replicas=world, rank=rank)
+        return DataLoader(dataset, batch_size=None, sampler=sampler)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader()

@@ -6,7 +6,9 @@ fixed, pi-invariant Markov kernel (the reference implementation adapted forever)
 
 The statistic is either shared (the mean acceptance over chains drives one step
 size, shape ``[]``) or per chain (shape ``[C]``); shared is the default because
-chains of a population are exchangeable and the mean is far less noisy.
+chains of a population are exchangeable and the mean is far less noisy. A
+kernel's optional ``reduce_mean`` attribute (set by the LightningModule in
+multi-device runs) averages the shared statistic across ranks.
 """
 
 from __future__ import annotations
@@ -78,6 +80,9 @@ class StepSize:
         if not adapt or da is None or self.target_accept is None:
             return h, da
         stat = accept_prob if self.per_chain_step_size else accept_prob.mean()
+        reduce_mean = getattr(self, "reduce_mean", None)
+        if reduce_mean is not None and not self.per_chain_step_size:
+            stat = reduce_mean(stat)  # multi-device runs: one shared statistic
         da = dual_averaging_update(da, stat, self.target_accept)
         return da.log_step.exp(), da
 

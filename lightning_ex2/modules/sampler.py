@@ -21,12 +21,14 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from lightning_ex2.kernels.adaptation import DualAveragingState, StepSize
 from lightning_ex2.kernels.base import ChainState, Kernel
 from lightning_ex2.kernels.isir import Particles
+from lightning_ex2.sharding import chain_shards
 from lightning_ex2.targets.base import check_target, target_dim
 
 _LOG_NAMES = {
@@ -99,9 +101,8 @@ class MCMCSampler(pl.LightningModule):
             raise ValueError(
                 f"model.kernel.proposal.dim ({proposal.dim}) != model.target.dim ({dim})"
             )
-        self.save_hyperparameters(
-            ignore=["target", "kernel", "optimizer", "lr_scheduler", "warm_start"]
-        )
+        # No save_hyperparameters(): target/kernel are modules, and the run's config.yaml
+        # (written by the CLI next to the checkpoints) is the record of the settings.
         self.automatic_optimization = False
         self.target = target.requires_grad_(False)
         self.kernel = kernel
@@ -137,21 +138,75 @@ class MCMCSampler(pl.LightningModule):
         """The run's generator on the module's device; its state is checkpointed."""
         if self._generator is None or self._generator.device != self.device:
             g = torch.Generator(device=self.device)
-            g.manual_seed(_derived_seed(self.seed, "moves", self.global_rank))
+            offset = getattr(self, "_reseed_offset", 0)
+            g.manual_seed(_derived_seed(self.seed + offset, "moves", self.global_rank))
             if self._pending_rng is not None:
                 g.set_state(self._pending_rng)
                 self._pending_rng = None
             self._generator = g
         return self._generator
 
+    def _chain_buffers(self) -> list[str]:
+        """Names of the buffers with one row per chain."""
+        names = ["chain_x", "chain_log_prob", "chain_ready"]
+        if self.kernel.uses_grad:
+            names.append("chain_grad")
+        if self._sk is not None and self._sk.per_chain_step_size:
+            names += [
+                "step_size",
+                "da_log_step",
+                "da_log_step_avg",
+                "da_error_avg",
+                "da_count",
+                "da_mu",
+            ]
+        return names
+
+    def _all_gather(self, t: Tensor) -> Tensor:
+        """``[world, *t.shape]`` on every rank (bool tensors travel as uint8)."""
+        if self.trainer.world_size == 1:
+            return t.unsqueeze(0)
+        gathered = self.all_gather(t.to(torch.uint8) if t.dtype == torch.bool else t)
+        return gathered.to(t.dtype)
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["lightning_ex2_rng"] = self.generator.get_state()
+        """Store every rank's chains and random stream (called on all ranks)."""
+        rng = self.generator.get_state().to(self.device)
+        checkpoint["lightning_ex2_rng"] = self._all_gather(rng).cpu()
+        world = self.trainer.world_size
+        checkpoint["lightning_ex2_world_size"] = world
+        if world == 1:
+            return
+        shards = chain_shards(self.n_chains, world)
+        state = checkpoint["state_dict"]
+        for name in self._chain_buffers():
+            gathered = self._all_gather(getattr(self, name))
+            merged = getattr(self, name).clone()
+            for rank, shard in enumerate(shards):
+                merged[shard.to(self.device)] = gathered[rank][shard.to(self.device)]
+            state[name] = merged.cpu()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        state = checkpoint.get("lightning_ex2_rng")
-        if state is not None:
-            self._pending_rng = state.cpu()
-            self._generator = None
+        states = checkpoint.get("lightning_ex2_rng")
+        saved_world = checkpoint.get("lightning_ex2_world_size", 1)
+        trainer = self._trainer
+        world, rank = (trainer.world_size, trainer.global_rank) if trainer else (1, 0)
+        if states is None:
+            return
+        if states.ndim == 1:  # single stream
+            states = states.unsqueeze(0)
+        if saved_world == world and states.shape[0] == world:
+            # a fresh copy: set_state() on a row view (storage offset > 0) segfaults here
+            self._pending_rng = states[rank].cpu().clone()
+        else:
+            rank_zero_warn(
+                f"resuming a run of {saved_world} device(s) on {world}: the chains continue "
+                "from their saved state, but their random streams are re-seeded, so the "
+                "run is not bit-for-bit the one an uninterrupted run would give."
+            )
+            self._pending_rng = None
+            self._reseed_offset = int(checkpoint.get("global_step", 0)) + 1
+        self._generator = None
 
     # ------------------------------------------------------------- chain state
     def _default_init(self) -> Tensor:
@@ -238,6 +293,15 @@ class MCMCSampler(pl.LightningModule):
         if self._sk is None or bool(self.adapt_done):
             return False
         return self.adapt_epochs is None or self.current_epoch < self.adapt_epochs
+
+    def on_fit_start(self) -> None:
+        if self._sk is not None and self.trainer.world_size > 1:
+            strategy = self.trainer.strategy
+            self._sk.reduce_mean = lambda t: strategy.reduce(t, reduce_op="mean")
+
+    def on_fit_end(self) -> None:
+        if self._sk is not None:
+            self._sk.reduce_mean = None
 
     def on_train_epoch_start(self) -> None:
         if self.adapt_epochs is not None and self.current_epoch >= self.adapt_epochs:
