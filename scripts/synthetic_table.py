@@ -100,8 +100,8 @@ def main() -> None:
         return "-" if v is None else format(v, spec)
 
     lines = [
-        f"| method | EMD | EMD exact-vs-exact | mode-weight TV | ESS (mean) | R-hat (max) "
-        f"| accept global | accept local | sample s |",
+        "| method | EMD | EMD exact-vs-exact | mode-weight TV | ESS (mean) | R-hat (max) "
+        "| accept global | accept local | sample s |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for method, s in rows:

@@ -97,6 +97,18 @@ class Ex2MCMC(Kernel):
     ) -> tuple[ChainState, Ex2Info, Particles]:
         """One Ex2MCMC step; also returns the i-SIR particle system."""
         moved_state, isir_info, particles = self.isir.step_with_particles(state, target, generator)
+        new_state, info = self._local(moved_state, isir_info, target, generator, adapt)
+        return new_state, info, particles
+
+    def _local(
+        self,
+        moved_state: ChainState,
+        isir_info: NamedTuple,
+        target: nn.Module,
+        generator: torch.Generator | None,
+        adapt: bool,
+    ) -> tuple[ChainState, Ex2Info]:
+        """The exploit half: fresh ``log pi``/gradient at the i-SIR output, then MALA."""
         # Recompute log pi and its gradient at the (possibly) new points: C evaluations.
         log_prob, grad = log_prob_and_grad(target, moved_state.x)
         new_state = moved_state._replace(log_prob=log_prob, grad=grad)
@@ -109,7 +121,7 @@ class Ex2MCMC(Kernel):
         else:
             accept_local = torch.full_like(log_prob, torch.nan)
         info = Ex2Info(isir_info.accept_global, accept_local, isir_info.particle_ess)
-        return new_state, info, particles
+        return new_state, info
 
     def step(
         self,
@@ -119,5 +131,6 @@ class Ex2MCMC(Kernel):
         *,
         adapt: bool = False,
     ) -> tuple[ChainState, Ex2Info]:
-        new_state, info, _ = self.step_with_particles(state, target, generator, adapt=adapt)
-        return new_state, info
+        # i-SIR's fast path (no [C, N, D] particle array); same draws as step_with_particles.
+        moved_state, isir_info = self.isir.step(state, target, generator)
+        return self._local(moved_state, isir_info, target, generator, adapt)

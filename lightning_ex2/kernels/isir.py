@@ -165,6 +165,7 @@ class ISIR(Kernel):
         new_state = state._replace(x=new_x, log_prob=new_log_prob, grad=None)
         return new_state, info, Particles(particles, log_pi, log_q, log_w, index)
 
+    @torch.no_grad()
     def step(
         self,
         state: ChainState,
@@ -173,5 +174,27 @@ class ISIR(Kernel):
         *,
         adapt: bool = False,
     ) -> tuple[ChainState, ISIRInfo]:
-        new_state, info, _ = self.step_with_particles(state, target, generator)
-        return new_state, info
+        """One i-SIR move; the same draws as :meth:`step_with_particles`.
+
+        Fast path: the ``[C, N, D]`` particle array is never assembled (the new
+        point is gathered from the fresh particles or kept), which saves a copy
+        of the size of the proposal draws per step.
+        """
+        x, log_prob = state.x, state.log_prob
+        n_chains, dim = x.shape
+        fresh, log_q_fresh = self._fresh(x, generator)
+        log_pi_fresh = target.log_prob(fresh.reshape(-1, dim)).reshape(n_chains, -1)
+        log_pi = torch.cat([log_prob.unsqueeze(1), log_pi_fresh], dim=1)
+        log_q = torch.cat([self.proposal.log_prob(x).unsqueeze(1), log_q_fresh], dim=1)
+        log_w = finite_or_neg_inf(log_pi - log_q)
+        u = rand(tuple(log_w.shape), log_w, generator).clamp_min(torch.finfo(log_w.dtype).tiny)
+        index = torch.argmax(log_w - (-u.log()).log(), dim=1)  # Gumbel-max = categorical(w)
+        picked = fresh.gather(1, (index - 1).clamp_min(0).view(-1, 1, 1).expand(-1, 1, dim))
+        new_x = torch.where((index == 0).unsqueeze(-1), x, picked.squeeze(1))
+        new_log_prob = log_pi.gather(1, index.view(-1, 1)).squeeze(1)
+        weights = torch.softmax(log_w, dim=1)
+        info = ISIRInfo(
+            accept_global=1.0 - weights[:, 0],
+            particle_ess=1.0 / (weights.square().sum(1) * self.n_particles),
+        )
+        return state._replace(x=new_x, log_prob=new_log_prob, grad=None), info
