@@ -75,8 +75,11 @@ def build_cli(args: list[str] | None = None, run: bool = True) -> Ex2CLI:
         trainer_defaults={
             "log_every_n_steps": 10,
             "default_root_dir": "logs",
-            "num_sanity_val_steps": 0,
             "enable_model_summary": False,
+            # as Ex2Trainer's own defaults (the CLI passes every Trainer argument)
+            "inference_mode": False,
+            "check_val_every_n_epoch": 100,
+            "num_sanity_val_steps": 0,
         },
         args=args,
         run=run,

@@ -32,6 +32,11 @@ class Ex2Trainer(pl.Trainer):
         ):
             callbacks.append(SweepProgressBar())
         kwargs["callbacks"] = callbacks
+        # Gradient kernels need autograd in every stage (validate/test/sample too).
+        kwargs.setdefault("inference_mode", False)
+        # An epoch is one sweep (often one step): validate every 100 sweeps, not each.
+        kwargs.setdefault("check_val_every_n_epoch", 100)
+        kwargs.setdefault("num_sanity_val_steps", 0)
         if kwargs.get("strategy") == "ddp":
             kwargs["strategy"] = ChainDDPStrategy()
         super().__init__(*args, **kwargs)

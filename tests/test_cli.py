@@ -209,3 +209,15 @@ def test_user_target_from_pythonpath(tmp_path, main, monkeypatch):
     assert "emd" not in summary  # no exact sampler
     radius = np.linalg.norm(np.load(out / "samples.npz")["samples"], axis=-1)
     assert abs(radius.mean() - 3.0) < 0.5
+
+
+def test_validate_and_test_score_the_chains(tmp_path, main, capsys):
+    cfg = write_config(tmp_path)
+    main(["fit", "--config", str(cfg), "--trainer.max_steps", "4"])
+    ckpt = tmp_path / "logs" / "run" / "fit" / "checkpoints" / "last.ckpt"
+    for command in ("validate", "test"):
+        main([command, "--config", str(cfg), "--ckpt_path", str(ckpt)])
+        out = capsys.readouterr().out
+        stage = "val" if command == "validate" else "test"
+        for key in ("log_prob", "particle_ess", "accept_global"):
+            assert f"{stage}/{key}" in out, out

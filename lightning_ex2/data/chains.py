@@ -170,5 +170,11 @@ class ChainDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         return self._loader()
 
+    def val_dataloader(self) -> DataLoader:
+        return self._loader()
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader()
+
     def predict_dataloader(self) -> DataLoader:
         return self._loader()

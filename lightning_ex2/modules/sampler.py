@@ -356,6 +356,34 @@ class MCMCSampler(pl.LightningModule):
     def configure_optimizers(self) -> Any:
         return None
 
+    # -------------------------------------------------------------- evaluation
+    @torch.no_grad()
+    def _evaluate(self, batch: dict[str, Tensor], stage: str) -> None:
+        """Score the current chains without moving them.
+
+        Logs ``<stage>/log_prob`` (mean log-density of the chains) and, for global
+        kernels, ``<stage>/particle_ess`` and ``<stage>/accept_global`` of one fresh
+        i-SIR particle system: how good the (trained) proposal is. Uses its own
+        generator, so evaluating never changes the chains' random stream.
+        """
+        idx = batch["index"]
+        self._ensure_ready(batch)
+        metrics = {f"{stage}/log_prob": self.chain_log_prob[idx].mean()}
+        isir = getattr(self.kernel, "isir", self.kernel)
+        if hasattr(isir, "step_with_particles") and hasattr(isir, "proposal"):
+            g = torch.Generator(device=self.device)
+            g.manual_seed(_derived_seed(self.seed, "evaluate", self.global_rank))
+            _, info, _ = isir.step_with_particles(self.gather_state(idx), self.target, g)
+            metrics[f"{stage}/particle_ess"] = info.particle_ess.mean()
+            metrics[f"{stage}/accept_global"] = info.accept_global.mean()
+        self.log_dict(metrics, batch_size=idx.numel(), sync_dist=True)
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, "val")
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, "test")
+
     # ---------------------------------------------------------------- sampling
     @torch.no_grad()
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Any]:
