@@ -132,53 +132,12 @@ class ISIR(Kernel):
         return self.proposal.unstandardize(z_fresh)
 
     @torch.no_grad()
-    def step_with_particles(
-        self,
-        state: ChainState,
-        target: nn.Module,
-        generator: torch.Generator | None = None,
-        *,
-        adapt: bool = False,
-    ) -> tuple[ChainState, ISIRInfo, Particles]:
-        """One i-SIR move; also returns the particle system (FlEx2MCMC trains on it).
-
-        ``adapt`` is accepted for a uniform signature; i-SIR has nothing to adapt.
-        """
-        x, log_prob = state.x, state.log_prob
-        n_chains, dim = x.shape
-        fresh, log_q_fresh = self._fresh(x, generator)
-        log_pi_fresh = target.log_prob(fresh.reshape(-1, dim)).reshape(n_chains, -1)
-        particles = torch.cat([x.unsqueeze(1), fresh], dim=1)
-        log_pi = torch.cat([log_prob.unsqueeze(1), log_pi_fresh], dim=1)
-        log_q = torch.cat([self.proposal.log_prob(x).unsqueeze(1), log_q_fresh], dim=1)
-        log_w = finite_or_neg_inf(log_pi - log_q)
-        u = rand(tuple(log_w.shape), log_w, generator).clamp_min(torch.finfo(log_w.dtype).tiny)
-        index = torch.argmax(log_w - (-u.log()).log(), dim=1)  # Gumbel-max = categorical(w)
-        new_x = particles.gather(1, index.view(-1, 1, 1).expand(-1, 1, dim)).squeeze(1)
-        new_log_prob = log_pi.gather(1, index.view(-1, 1)).squeeze(1)
-        weights = torch.softmax(log_w, dim=1)
-        info = ISIRInfo(
-            accept_global=1.0 - weights[:, 0],
-            particle_ess=1.0 / (weights.square().sum(1) * self.n_particles),
-        )
-        # The point moved: any cached gradient is stale, drop it (the reference kept it).
-        new_state = state._replace(x=new_x, log_prob=new_log_prob, grad=None)
-        return new_state, info, Particles(particles, log_pi, log_q, log_w, index)
-
-    @torch.no_grad()
-    def step(
-        self,
-        state: ChainState,
-        target: nn.Module,
-        generator: torch.Generator | None = None,
-        *,
-        adapt: bool = False,
-    ) -> tuple[ChainState, ISIRInfo]:
-        """One i-SIR move; the same draws as :meth:`step_with_particles`.
-
-        Fast path: the ``[C, N, D]`` particle array is never assembled (the new
-        point is gathered from the fresh particles or kept), which saves a copy
-        of the size of the proposal draws per step.
+    def _move(
+        self, state: ChainState, target: nn.Module, generator: torch.Generator | None
+    ) -> tuple[ChainState, ISIRInfo, Tensor, Particles]:
+        """The i-SIR move (Alg. 1). Returns the new state, info, the fresh particles
+        ``[C, N-1, D]`` and the particle system with ``x`` left empty (assembling the
+        ``[C, N, D]`` array costs a copy the size of the draws; only FlEx2MCMC needs it).
         """
         x, log_prob = state.x, state.log_prob
         n_chains, dim = x.shape
@@ -197,4 +156,34 @@ class ISIR(Kernel):
             accept_global=1.0 - weights[:, 0],
             particle_ess=1.0 / (weights.square().sum(1) * self.n_particles),
         )
-        return state._replace(x=new_x, log_prob=new_log_prob, grad=None), info
+        # The point moved: any cached gradient is stale, drop it (the reference kept it).
+        new_state = state._replace(x=new_x, log_prob=new_log_prob, grad=None)
+        return new_state, info, fresh, Particles(x.new_empty(0), log_pi, log_q, log_w, index)
+
+    def step_with_particles(
+        self,
+        state: ChainState,
+        target: nn.Module,
+        generator: torch.Generator | None = None,
+        *,
+        adapt: bool = False,
+    ) -> tuple[ChainState, ISIRInfo, Particles]:
+        """One i-SIR move; also returns the particle system (FlEx2MCMC trains on it).
+
+        ``adapt`` is accepted for a uniform signature; i-SIR has nothing to adapt.
+        """
+        new_state, info, fresh, particles = self._move(state, target, generator)
+        x = torch.cat([state.x.unsqueeze(1), fresh], dim=1)
+        return new_state, info, particles._replace(x=x)
+
+    def step(
+        self,
+        state: ChainState,
+        target: nn.Module,
+        generator: torch.Generator | None = None,
+        *,
+        adapt: bool = False,
+    ) -> tuple[ChainState, ISIRInfo]:
+        """One i-SIR move (the same draws as :meth:`step_with_particles`)."""
+        new_state, info, _, _ = self._move(state, target, generator)
+        return new_state, info

@@ -30,7 +30,7 @@ _LOG_2PI = math.log(2 * math.pi)
 
 def standard_normal_log_prob(z: Tensor) -> Tensor:
     """``log N(z; 0, I)`` summed over the last axis: ``[..., D] -> [...]``."""
-    return -0.5 * (z.square().sum(-1) + z.shape[-1] * _LOG_2PI)
+    return -0.5 * (torch.linalg.vector_norm(z, dim=-1).square() + z.shape[-1] * _LOG_2PI)
 
 
 class GaussianProposal(nn.Module):
@@ -70,7 +70,7 @@ class GaussianProposal(nn.Module):
         return (x - self.loc) / self.scale
 
     def unstandardize(self, z: Tensor) -> tuple[Tensor, Tensor]:
-        x = self.loc + self.scale * z
+        x = torch.addcmul(self.loc, self.scale, z)
         return x, standard_normal_log_prob(z) - self.scale.log().sum()
 
     def log_prob(self, x: Tensor) -> Tensor:
