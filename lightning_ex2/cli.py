@@ -15,22 +15,28 @@ import re
 import sys
 import warnings
 
+import pytorch_lightning as pl
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
-from lightning_ex2.data.chains import ChainDataModule
-from lightning_ex2.modules.sampler import MCMCSampler
 from lightning_ex2.trainer import Ex2Trainer
 
 
 class Ex2CLI(LightningCLI):
-    """LightningCLI whose ``data.n_chains`` feeds ``model.n_chains``, plus ``sample``."""
+    """LightningCLI whose ``data.n_chains`` feeds ``model.n_chains``, plus ``sample``.
+
+    Models are any LightningModule by class_path (``MCMCSampler``, ``FlEx2MCMC``,
+    ``lightning_ex2.gan.GANModule``); data default to ``ChainDataModule``.
+    """
 
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
         return {**LightningCLI.subcommands(), "sample": {"model", "datamodule"}}
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.link_arguments("data.n_chains", "model.init_args.n_chains")
+        # `data:` without a class_path is a ChainDataModule (every sampler config);
+        # GAN training configs name an image DataModule instead.
+        parser.set_defaults({"data": {"class_path": "lightning_ex2.data.ChainDataModule"}})
+        parser.link_arguments("data.init_args.n_chains", "model.init_args.n_chains")
 
     def _parse_ckpt_path(self) -> None:
         """Keep the config as given: our modules save no hyper-parameters in checkpoints
@@ -53,6 +59,10 @@ QUIET_WARNINGS = (
     "`LightningModule.configure_optimizers` returned `None`",
     # an epoch is one sweep (often one step); logging is per step, not per epoch
     "The number of training batches",
+    # GANLatentTarget keeps its generator/discriminator in eval mode on purpose
+    "module(s) in eval mode at the start of training",
+    # image DataModules with val_fraction=0
+    "Total length of `list` across ranks is zero",
     # pytorch-lightning 2.6 vs torch 2.13 internals
     "`isinstance(treespec, LeafSpec)` is deprecated",
 )
@@ -60,17 +70,18 @@ QUIET_WARNINGS = (
 
 def quiet_warnings() -> None:
     for message in QUIET_WARNINGS:
-        warnings.filterwarnings("ignore", message=re.escape(message))
+        warnings.filterwarnings("ignore", message=".*" + re.escape(message))
 
 
 def build_cli(args: list[str] | None = None, run: bool = True) -> Ex2CLI:
     """Parse ``args`` (default ``sys.argv``), instantiate, and run unless ``run=False``."""
     quiet_warnings()
     return Ex2CLI(
-        MCMCSampler,
-        ChainDataModule,
+        pl.LightningModule,
+        pl.LightningDataModule,
         trainer_class=Ex2Trainer,
         subclass_mode_model=True,
+        subclass_mode_data=True,
         save_config_kwargs={"overwrite": True},
         trainer_defaults={
             "log_every_n_steps": 10,

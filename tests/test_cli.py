@@ -143,7 +143,8 @@ def test_print_config(tmp_path, main, capsys):
     assert exit_info.value.code in (0, None)
     printed = yaml.safe_load(capsys.readouterr().out)
     assert printed["model"]["init_args"]["kernel"]["init_args"]["n_particles"] == 8
-    assert printed["data"]["n_chains"] == 16  # linked to model.n_chains, so printed once
+    # linked to model.n_chains, so printed once, under data
+    assert printed["data"]["init_args"]["n_chains"] == 16
 
 
 def test_unknown_key_is_named(tmp_path, main, capsys):

@@ -9,18 +9,29 @@ from pytorch_lightning.callbacks import TQDMProgressBar
 
 
 class SweepProgressBar(TQDMProgressBar):
-    """TQDM bar whose total is the run's steps (``max_steps`` or ``max_epochs`` sweeps).
+    """TQDM bar over the whole run: MCMC steps (``max_steps`` or ``max_epochs`` sweeps)
+    for samplers, batches for other modules (GAN training).
 
     An epoch of the chain DataModule is one sweep (often a single training
     step), so Lightning's per-epoch bar would restart at every step.
     """
+
+    @staticmethod
+    def _counts_moves(pl_module: pl.LightningModule) -> bool:
+        """MCMC modules count one global step per batch (a move); GANs count two."""
+        return hasattr(pl_module, "count_step")
+
+    @staticmethod
+    def _batches_done(trainer: pl.Trainer) -> int:
+        return trainer.fit_loop.epoch_loop.batch_progress.total.ready
 
     def _run_total(self, trainer: pl.Trainer) -> int | None:
         per_epoch = self.total_train_batches
         if not isinstance(per_epoch, int):
             return None
         totals = []
-        if trainer.max_steps is not None and trainer.max_steps > 0:
+        moves = self._counts_moves(trainer.lightning_module)
+        if moves and trainer.max_steps is not None and trainer.max_steps > 0:
             totals.append(trainer.max_steps)
         if trainer.max_epochs is not None and trainer.max_epochs > 0:
             totals.append(trainer.max_epochs * per_epoch)
@@ -31,9 +42,11 @@ class SweepProgressBar(TQDMProgressBar):
         if bar.total is None or bar.n == 0 or self._leave:
             total = self._run_total(trainer)
             bar.reset(total=total)
-            bar.n = bar.initial = min(trainer.global_step, total or trainer.global_step)
+            done = self._batches_done(trainer)
+            bar.n = bar.initial = min(done, total or done)
             bar.refresh()
-        bar.set_description("Fit (MCMC steps)")
+        moves = self._counts_moves(trainer.lightning_module)
+        bar.set_description("Fit (MCMC steps)" if moves else "Fit (batches)")
 
     def on_train_batch_end(
         self,
@@ -44,7 +57,7 @@ class SweepProgressBar(TQDMProgressBar):
         batch_idx: int,
     ) -> None:
         bar = self.train_progress_bar
-        n = trainer.global_step
+        n = self._batches_done(trainer)
         if bar is not None and self._should_update(n, bar.total):
             bar.n = n
             bar.refresh()

@@ -107,6 +107,10 @@ class SampleWriter(Callback):
         )
         merged = {k: _gather(pl_module, v) for k, v in local.items()}
         wall_max = float(_gather(pl_module, wall).max())
+        image_metrics: dict[str, Any] = {}
+        for cb in trainer.callbacks:  # FID/IS: a collective, so on every rank
+            if hasattr(cb, "predict_results"):
+                image_metrics.update(cb.predict_results(trainer, pl_module))
         if not trainer.is_global_zero:
             return
         order = torch.argsort(merged["index"])

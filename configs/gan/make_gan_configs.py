@@ -1,0 +1,192 @@
+"""Writes configs/gan/<gan>_<method>.yaml: sampling a GAN's latent space (DDLS energy).
+
+Samsonov et al. 2022 (arXiv 2111.02702), Sec. 5, CIFAR-10 table: ULA, MALA, i-SIR,
+Ex2MCMC and FlEx2MCMC on log pi(z) = log N(z; 0, I) + d(G(z)) for torch-mimicry's
+DCGAN and SNGAN (latent dim 128), with step size 0.01, N = 10 particles, 3 MALA
+steps per Ex2MCMC step, 1000 steps, and for FlEx2MCMC a RealNVP proposal
+(lr 1e-3, forward/backward KL weights 0.6/0.4) trained during the first 100 steps.
+The same methods on the small digits GAN (latent dim 2) run on a CPU.
+
+Regenerate with ``python configs/gan/make_gan_configs.py`` (``--check`` only compares).
+Run one with::
+
+    lightning-ex2 fit --config configs/gan/digits_ex2mcmc.yaml
+    lightning-ex2 sample --config configs/gan/digits_ex2mcmc.yaml \\
+        --ckpt_path logs/gan/digits_ex2mcmc/fit/checkpoints/last.ckpt --n_steps 500
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+METHODS = ("ula", "mala", "isir", "ex2mcmc", "flex2mcmc")
+
+
+def _nets(kind: str, g_args: dict | None = None, d_args: dict | None = None) -> dict:
+    g = {"class_path": f"lightning_ex2.gan.{kind}Generator{'' if kind == 'Digits' else '32'}"}
+    d = {"class_path": f"lightning_ex2.gan.{kind}Discriminator{'' if kind == 'Digits' else '32'}"}
+    if g_args:
+        g["init_args"] = g_args
+    if d_args:
+        d["init_args"] = d_args
+    return {"generator": g, "discriminator": d}
+
+
+# gan -> target, latent dim, step size, chains, steps, flow size, comment
+GANS: dict[str, dict] = {
+    "cifar10_dcgan": dict(
+        target={
+            **_nets("DCGAN"),
+            "batch_size": 1024,
+            "generator_ckpt": "/path/to/checkpoints/CIFAR10/DCGAN_NS/netG_100000_steps.pth",
+            "discriminator_ckpt": "/path/to/checkpoints/CIFAR10/DCGAN_NS/netD_100000_steps.pth",
+        },
+        dim=128,
+        step=0.01,
+        n_chains=1000,
+        steps=1000,
+        flow_hidden=256,
+        accelerator="auto",
+        note=(
+            "# Needs the paper's torch-mimicry DCGAN checkpoints (DCGAN_NS/netG_100000_steps.pth,\n"
+            "# netD_100000_steps.pth): set generator_ckpt / discriminator_ckpt below. A GPU.\n"
+        ),
+    ),
+    "cifar10_sngan": dict(
+        target={
+            **_nets("SNGAN"),
+            "batch_size": 1024,
+            "generator_ckpt": "/path/to/checkpoints/CIFAR10/SNGAN_Hinge/netG.pth",
+            "discriminator_ckpt": "/path/to/checkpoints/CIFAR10/SNGAN_Hinge/netD.pth",
+        },
+        dim=128,
+        step=0.01,
+        n_chains=1000,
+        steps=1000,
+        flow_hidden=256,
+        accelerator="auto",
+        note=(
+            "# Needs the paper's torch-mimicry SNGAN checkpoints (SNGAN_Hinge/netG.pth, netD.pth):\n"
+            "# set generator_ckpt / discriminator_ckpt below. A GPU.\n"
+        ),
+    ),
+    "digits": dict(
+        target={
+            **_nets("Digits", {"latent_dim": 2, "hidden": 256}, {"hidden": 256}),
+            "generator_ckpt": "logs/gan/digits/generator.pt",
+            "discriminator_ckpt": "logs/gan/digits/discriminator.pt",
+        },
+        dim=2,
+        step=0.05,
+        n_chains=256,
+        steps=300,
+        flow_hidden=32,
+        accelerator="cpu",
+        note=(
+            "# CPU demo. First train the digits GAN (writes logs/gan/digits/*.pt):\n"
+            "#   lightning-ex2 fit --config configs/gan/digits_gan_train.yaml\n"
+        ),
+    ),
+}
+
+
+def kernel(method: str, g: dict) -> dict:
+    prior = {
+        "class_path": "lightning_ex2.proposals.GaussianProposal",
+        "init_args": {"dim": g["dim"], "scale": 1.0},
+    }
+    flow = {
+        "class_path": "lightning_ex2.proposals.FlowProposal",
+        "init_args": {"dim": g["dim"], "flow": "realnvp", "n_blocks": 5,
+                      "hidden_features": g["flow_hidden"], "scale": 1.0},
+    }  # fmt: skip
+    if method == "ula":
+        return {"class_path": "lightning_ex2.kernels.ULA", "init_args": {"step_size": g["step"]}}
+    if method == "mala":
+        return {"class_path": "lightning_ex2.kernels.MALA",
+                "init_args": {"step_size": g["step"], "target_accept": 0.67}}  # fmt: skip
+    if method == "isir":
+        return {"class_path": "lightning_ex2.kernels.ISIR",
+                "init_args": {"proposal": prior, "n_particles": 10}}  # fmt: skip
+    return {
+        "class_path": "lightning_ex2.kernels.Ex2MCMC",
+        "init_args": {"proposal": flow if method == "flex2mcmc" else prior, "n_particles": 10,
+                      "step_size": g["step"], "n_local_steps": 3, "target_accept": 0.67},
+    }  # fmt: skip
+
+
+def config(name: str, method: str, g: dict) -> dict:
+    model_args: dict = {
+        "target": {"class_path": "lightning_ex2.gan.GANLatentTarget", "init_args": g["target"]},
+        "kernel": kernel(method, g),
+        "adapt_epochs": 100,  # step-size adaptation, then frozen
+        "seed": 0,
+    }
+    module = "lightning_ex2.modules.MCMCSampler"
+    if method == "flex2mcmc":
+        module = "lightning_ex2.modules.FlEx2MCMC"
+        model_args.update(
+            forward_kl_weight=0.6, backward_kl_weight=0.4, flow_train_epochs=100,
+            optimizer={"class_path": "torch.optim.Adam", "init_args": {"lr": 1e-3}},
+        )  # fmt: skip
+    every = max(g["steps"] // 10, 1)
+    return {
+        "seed_everything": 0,
+        "trainer": {
+            "max_steps": g["steps"],  # MCMC steps (one sweep over the chains each)
+            "accelerator": g["accelerator"],
+            "devices": 1,
+            "logger": {
+                "class_path": "pytorch_lightning.loggers.TensorBoardLogger",
+                "init_args": {"save_dir": "logs/gan", "name": f"{name}_{method}", "version": "fit"},
+            },
+            "callbacks": [
+                {
+                    "class_path": "pytorch_lightning.callbacks.ModelCheckpoint",
+                    "init_args": {"save_last": True, "save_top_k": 0, "every_n_train_steps": every},
+                },
+                {
+                    "class_path": "lightning_ex2.callbacks.ChainDiagnostics",
+                    "init_args": {"every_n_epochs": every},
+                },
+            ],
+        },
+        "model": {"class_path": module, "init_args": model_args},
+        "data": {"n_chains": g["n_chains"]},  # chains start from the prior N(0, I)
+    }
+
+
+def render(name: str, method: str) -> str:
+    path = f"configs/gan/{name}_{method}.yaml"
+    head = (
+        f"# Generated by configs/gan/make_gan_configs.py: {name}, {method}. Edit the generator.\n"
+        + GANS[name]["note"]
+        + f"#   lightning-ex2 fit --config {path}\n"
+        + f"#   lightning-ex2 sample --config {path} \\\n"
+        + f"#     --ckpt_path logs/gan/{name}_{method}/fit/checkpoints/last.ckpt --n_steps 1000\n"
+    )
+    return head + yaml.safe_dump(config(name, method, GANS[name]), sort_keys=False)
+
+
+def main(check: bool = False) -> int:
+    stale = []
+    for name in GANS:
+        for method in METHODS:
+            path = HERE / f"{name}_{method}.yaml"
+            text = render(name, method)
+            if check:
+                if not path.is_file() or path.read_text() != text:
+                    stale.append(str(path))
+                continue
+            path.write_text(text)
+    if stale:
+        print("stale configs (run python configs/gan/make_gan_configs.py):", *stale, sep="\n  ")
+    return 1 if stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(check="--check" in sys.argv))

@@ -1,0 +1,316 @@
+"""GAN generators and discriminators whose ``state_dict`` keys match published checkpoints.
+
+Samsonov et al. 2022 (arXiv 2111.02702, Sec. 5) sample the latent space of
+pretrained GANs seen as energy-based models. Their CIFAR-10 models are
+torch-mimicry's (Lee & Town 2020, github.com/kwotsin/mimicry) ``DCGANGenerator32``/
+``DCGANDiscriminator32`` (non-saturating loss, checkpoint ``DCGAN_NS/netG_100000_steps.pth``)
+and ``SNGANGenerator32``/``SNGANDiscriminator32`` (hinge loss, ``SNGAN_Hinge/netG.pth``),
+loaded from mimicry's ``{"model_state_dict": ...}`` files; their MNIST models are small
+conv nets with a 2-D latent space (``GeneratorMNIST``/``DiscriminatorMNIST`` of the
+reference code, trained as a vanilla GAN and as a WGAN).
+
+Every generator maps ``z [B, latent_dim] -> images [B, C, H, W]`` in ``[-1, 1]``
+(``tanh``) and has ``latent_dim`` and ``image_shape``; every discriminator maps
+images to logits ``[B, 1]``.
+
+**Key names and how sure we are.** The 32×32 classes reproduce, module by module
+and with the same attribute names, the files of torch-mimicry at commit ``a7fda06``
+(the commit the paper's code pins): ``nets/dcgan/dcgan_32.py``,
+``nets/sngan/sngan_32.py``, ``modules/resblocks.py`` and ``modules/layers.py``,
+read from a stored copy of that repository (no network at run time). Hence:
+
+* generators: ``l1`` (Linear ``nz -> 4·4·ngf``), ``block2..block4`` (``GBlock``:
+  ``b1``, ``c1``, ``b2``, ``c2``, ``c_sc``), ``b5`` (BatchNorm), ``c5`` (3×3 conv to RGB);
+  ``nz = 128``, ``ngf = 256`` for both DCGAN and SNGAN (mimicry's "DCGAN" at 32×32 is
+  the same ResNet backbone, without spectral norm in the discriminator);
+* discriminators: ``block1`` (``DBlockOptimized``: ``c1``, ``c2``, ``c_sc``),
+  ``block2..block4`` (``DBlock``: ``c1``, ``c2``, ``c_sc`` in ``block2`` only, which
+  downsamples), ``l5`` (Linear ``ndf -> 1``), ``ndf = 128``, global *sum* pooling;
+* spectral norm: mimicry's ``SNConv2d``/``SNLinear`` default to
+  ``torch.nn.utils.spectral_norm`` (keys ``weight_orig``, ``weight_u``, ``weight_v``,
+  ``bias``), not its own ``SpectralNorm`` class (buffers ``sn_u``, ``sn_sigma``), which
+  only older releases used; the SNGAN discriminator uses it in every conv and in ``l5``.
+
+High confidence for the structure and names (read from the source); medium that
+the paper's released files were written by that same mimicry version (the paper's
+code pins it). The checkpoints themselves could not be loaded here, so tests check
+internal consistency only (round trip of ``{"model_state_dict": ...}``).
+
+The MNIST classes follow the reference code's ``GeneratorMNIST``/``DiscriminatorMNIST``
+(``l1.{0,2,4}``, ``conv_blocks.{1,3,5}``; ``model.{0,3,6,9}``, ``adv_layer.0``), same
+confidence. ``DigitsGenerator``/``DigitsDiscriminator`` are ours: MLPs for scikit-learn's
+8×8 digits that train on a CPU in a minute or two.
+
+Example:
+    >>> import torch
+    >>> g, d = SNGANGenerator32(ngf=16), SNGANDiscriminator32(ndf=16)
+    >>> x = g(torch.randn(2, g.latent_dim))
+    >>> x.shape, d(x).shape
+    (torch.Size([2, 3, 32, 32]), torch.Size([2, 1]))
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils import spectral_norm as _sn
+
+__all__ = [
+    "DBlock",
+    "DBlockOptimized",
+    "DCGANDiscriminator32",
+    "DCGANGenerator32",
+    "DigitsDiscriminator",
+    "DigitsGenerator",
+    "GBlock",
+    "MNISTDiscriminator",
+    "MNISTGenerator",
+    "SNGANDiscriminator32",
+    "SNGANGenerator32",
+]
+
+
+def _conv(c_in: int, c_out: int, k: int, sn: bool, gain: float) -> nn.Module:
+    """``k×k`` conv, stride 1, "same" padding, Xavier-uniform init, optionally spectral-normed."""
+    conv = nn.Conv2d(c_in, c_out, k, 1, k // 2)
+    nn.init.xavier_uniform_(conv.weight, gain)
+    return _sn(conv) if sn else conv
+
+
+# ----------------------------------------------------------------- residual blocks
+class GBlock(nn.Module):
+    """Generator residual block (Miyato et al. 2018; mimicry ``GBlock``).
+
+    ``[B, c_in, H, W] -> [B, c_out, 2H, 2W]`` (bilinear upsampling, ``align_corners=False``)
+    or same size. Residual: BN-ReLU-(up)-conv3-BN-ReLU-conv3; shortcut: (up)-conv1
+    when learnable. Keys ``b1``, ``c1``, ``b2``, ``c2`` (+ ``c_sc``).
+    """
+
+    def __init__(self, c_in: int, c_out: int, upsample: bool = False) -> None:
+        super().__init__()
+        self.upsample = upsample
+        self.b1 = nn.BatchNorm2d(c_in)
+        self.c1 = _conv(c_in, c_out, 3, False, math.sqrt(2.0))
+        self.b2 = nn.BatchNorm2d(c_out)
+        self.c2 = _conv(c_out, c_out, 3, False, math.sqrt(2.0))
+        self.learnable_sc = c_in != c_out or upsample
+        if self.learnable_sc:
+            self.c_sc = _conv(c_in, c_out, 1, False, 1.0)
+
+    def _up(self, x: Tensor) -> Tensor:
+        if not self.upsample:
+            return x
+        return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.c1(self._up(F.relu(self.b1(x))))
+        h = self.c2(F.relu(self.b2(h)))
+        return h + (self.c_sc(self._up(x)) if self.learnable_sc else x)
+
+
+class DBlock(nn.Module):
+    """Discriminator residual block (mimicry ``DBlock``): ReLU-conv3-ReLU-conv3-(avgpool).
+
+    ``[B, c_in, H, W] -> [B, c_out, H/2, W/2]`` when ``downsample``. Keys ``c1``, ``c2``
+    (+ ``c_sc``, a 1×1 conv, when ``c_in != c_out`` or downsampling).
+    """
+
+    def __init__(
+        self, c_in: int, c_out: int, downsample: bool = False, spectral_norm: bool = True
+    ) -> None:
+        super().__init__()
+        self.downsample = downsample
+        self.c1 = _conv(c_in, c_in, 3, spectral_norm, math.sqrt(2.0))
+        self.c2 = _conv(c_in, c_out, 3, spectral_norm, math.sqrt(2.0))
+        self.learnable_sc = c_in != c_out or downsample
+        if self.learnable_sc:
+            self.c_sc = _conv(c_in, c_out, 1, spectral_norm, 1.0)
+
+    def _down(self, x: Tensor) -> Tensor:
+        return F.avg_pool2d(x, 2) if self.downsample else x
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self._down(self.c2(F.relu(self.c1(F.relu(x)))))
+        return h + (self._down(self.c_sc(x)) if self.learnable_sc else x)
+
+
+class DBlockOptimized(nn.Module):
+    """First discriminator block (mimicry ``DBlockOptimized``), always downsamples.
+
+    Residual conv3-ReLU-conv3-avgpool; shortcut avgpool-conv1. Keys ``c1``, ``c2``, ``c_sc``.
+    """
+
+    def __init__(self, c_in: int, c_out: int, spectral_norm: bool = True) -> None:
+        super().__init__()
+        self.c1 = _conv(c_in, c_out, 3, spectral_norm, math.sqrt(2.0))
+        self.c2 = _conv(c_out, c_out, 3, spectral_norm, math.sqrt(2.0))
+        self.c_sc = _conv(c_in, c_out, 1, spectral_norm, 1.0)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = F.avg_pool2d(self.c2(F.relu(self.c1(x))), 2)
+        return h + self.c_sc(F.avg_pool2d(x, 2))
+
+
+# ---------------------------------------------------------------------- 32 × 32
+class _ResNetGenerator32(nn.Module):
+    """``z [B, nz] -> [B, 3, 32, 32]``: Linear to 4×4·ngf, three upsampling GBlocks, BN-ReLU-conv-tanh."""
+
+    image_shape = (3, 32, 32)
+
+    def __init__(self, nz: int = 128, ngf: int = 256, bottom_width: int = 4) -> None:
+        super().__init__()
+        self.nz = self.latent_dim = nz
+        self.ngf, self.bottom_width = ngf, bottom_width
+        self.l1 = nn.Linear(nz, bottom_width**2 * ngf)
+        self.block2 = GBlock(ngf, ngf, upsample=True)
+        self.block3 = GBlock(ngf, ngf, upsample=True)
+        self.block4 = GBlock(ngf, ngf, upsample=True)
+        self.b5 = nn.BatchNorm2d(ngf)
+        self.c5 = nn.Conv2d(ngf, 3, 3, 1, padding=1)
+        nn.init.xavier_uniform_(self.l1.weight, 1.0)
+        nn.init.xavier_uniform_(self.c5.weight, 1.0)
+
+    def forward(self, z: Tensor) -> Tensor:
+        h = self.l1(z).view(z.shape[0], self.ngf, self.bottom_width, self.bottom_width)
+        h = self.block4(self.block3(self.block2(h)))
+        return torch.tanh(self.c5(F.relu(self.b5(h))))
+
+
+class _ResNetDiscriminator32(nn.Module):
+    """``[B, 3, 32, 32] -> logits [B, 1]``: four DBlocks, ReLU, global sum pooling, linear."""
+
+    spectral_norm = True
+
+    def __init__(self, ndf: int = 128) -> None:
+        super().__init__()
+        sn = self.spectral_norm
+        self.ndf = ndf
+        self.block1 = DBlockOptimized(3, ndf, spectral_norm=sn)
+        self.block2 = DBlock(ndf, ndf, downsample=True, spectral_norm=sn)
+        self.block3 = DBlock(ndf, ndf, downsample=False, spectral_norm=sn)
+        self.block4 = DBlock(ndf, ndf, downsample=False, spectral_norm=sn)
+        l5 = nn.Linear(ndf, 1)
+        nn.init.xavier_uniform_(l5.weight, 1.0)
+        self.l5 = _sn(l5) if sn else l5
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.block4(self.block3(self.block2(self.block1(x))))
+        return self.l5(F.relu(h).sum(dim=(2, 3)))
+
+
+class DCGANGenerator32(_ResNetGenerator32):
+    """torch-mimicry ``DCGANGenerator32`` (ResNet backbone, ``nz=128``, ``ngf=256``), NS loss."""
+
+
+class DCGANDiscriminator32(_ResNetDiscriminator32):
+    """torch-mimicry ``DCGANDiscriminator32``: the SNGAN discriminator without spectral norm."""
+
+    spectral_norm = False
+
+
+class SNGANGenerator32(_ResNetGenerator32):
+    """torch-mimicry ``SNGANGenerator32`` (Miyato et al. 2018), ``nz=128``, ``ngf=256``, hinge loss."""
+
+
+class SNGANDiscriminator32(_ResNetDiscriminator32):
+    """torch-mimicry ``SNGANDiscriminator32``: spectral norm on every conv and on ``l5``, ``ndf=128``."""
+
+
+# ------------------------------------------------------------------------ MNIST
+class MNISTGenerator(nn.Module):
+    """The paper's MNIST generator: ``z [B, latent_dim] -> [B, 1, 28, 28]``.
+
+    MLP ``latent_dim -> 64 -> 128 -> 128·7·7`` (LeakyReLU 0.2), then two (nearest ×2
+    upsample, 3×3 conv, LeakyReLU) stages and a 3×3 conv to one channel, ``tanh``.
+    The paper uses ``latent_dim = 2`` so that the latent energy can be plotted.
+    """
+
+    image_shape = (1, 28, 28)
+
+    def __init__(self, latent_dim: int = 2) -> None:
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.l1 = nn.Sequential(
+            nn.Linear(latent_dim, 64),
+            nn.LeakyReLU(0.2),
+            nn.Linear(64, 128),
+            nn.LeakyReLU(0.2),
+            nn.Linear(128, 128 * 7 * 7),
+        )
+        self.conv_blocks = nn.Sequential(
+            nn.Upsample(scale_factor=2),
+            nn.Conv2d(128, 128, 3, 1, 1),
+            nn.LeakyReLU(0.2),
+            nn.Upsample(scale_factor=2),
+            nn.Conv2d(128, 64, 3, 1, 1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(64, 1, 3, 1, 1),
+            nn.Tanh(),
+        )
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.conv_blocks(self.l1(z).view(z.shape[0], 128, 7, 7))
+
+
+class MNISTDiscriminator(nn.Module):
+    """The paper's MNIST discriminator/critic: ``[B, 1, 28, 28] -> [B, 1]``.
+
+    Four stride-2 3×3 convs (16, 32, 64, 128 channels, LeakyReLU 0.2; 28 -> 2), then a
+    linear layer on the 512 features. ``bias=False`` drops the last bias, as the
+    reference's WGAN critic does.
+    """
+
+    def __init__(self, bias: bool = True) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        for c_in, c_out in ((1, 16), (16, 32), (32, 64), (64, 128)):
+            layers += [nn.Conv2d(c_in, c_out, 3, 2, 1), nn.LeakyReLU(0.2), nn.Dropout2d(0.0)]
+        self.model = nn.Sequential(*layers)
+        self.adv_layer = nn.Sequential(nn.Linear(512, 1, bias=bias))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.adv_layer(self.model(x).flatten(1))
+
+
+# ------------------------------------------------------------------- 8 × 8 digits
+class DigitsGenerator(nn.Module):
+    """MLP ``z [B, latent_dim] -> [B, 1, 8, 8]`` for scikit-learn's digits (CPU demos).
+
+    ``latent_dim -> hidden -> 2·hidden -> 64``, LeakyReLU 0.2, ``tanh``. Keys ``net.{0,2,4}``.
+    """
+
+    image_shape = (1, 8, 8)
+
+    def __init__(self, latent_dim: int = 2, hidden: int = 256) -> None:
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.net = nn.Sequential(
+            nn.Linear(latent_dim, hidden),
+            nn.LeakyReLU(0.2),
+            nn.Linear(hidden, 2 * hidden),
+            nn.LeakyReLU(0.2),
+            nn.Linear(2 * hidden, 64),
+        )
+
+    def forward(self, z: Tensor) -> Tensor:
+        return torch.tanh(self.net(z)).view(z.shape[0], *self.image_shape)
+
+
+class DigitsDiscriminator(nn.Module):
+    """MLP ``[B, 1, 8, 8] -> [B, 1]``: ``64 -> 2·hidden -> hidden -> 1``, LeakyReLU 0.2."""
+
+    def __init__(self, hidden: int = 256) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(64, 2 * hidden),
+            nn.LeakyReLU(0.2),
+            nn.Linear(2 * hidden, hidden),
+            nn.LeakyReLU(0.2),
+            nn.Linear(hidden, 1),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x.flatten(1))
