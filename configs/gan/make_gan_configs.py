@@ -51,6 +51,16 @@ GANS: dict[str, dict] = {
         steps=1000,
         flow_hidden=256,
         accelerator="auto",
+        metrics={
+            "feature_extractor": "inception",
+            "feature_extractor_weights_path": "/path/to/inception-2015-12-05.pt",
+            "metrics": ["fid", "is"],
+            "n_real": 10000,
+            "real_data": {
+                "class_path": "lightning_ex2.data.CIFAR10DataModule",
+                "init_args": {"data_dir": "/path/to/cifar-10-batches-py"},
+            },
+        },
         note=(
             "# Needs the paper's torch-mimicry DCGAN checkpoints (DCGAN_NS/netG_100000_steps.pth,\n"
             "# netD_100000_steps.pth): set generator_ckpt / discriminator_ckpt below. A GPU.\n"
@@ -69,6 +79,16 @@ GANS: dict[str, dict] = {
         steps=1000,
         flow_hidden=256,
         accelerator="auto",
+        metrics={
+            "feature_extractor": "inception",
+            "feature_extractor_weights_path": "/path/to/inception-2015-12-05.pt",
+            "metrics": ["fid", "is"],
+            "n_real": 10000,
+            "real_data": {
+                "class_path": "lightning_ex2.data.CIFAR10DataModule",
+                "init_args": {"data_dir": "/path/to/cifar-10-batches-py"},
+            },
+        },
         note=(
             "# Needs the paper's torch-mimicry SNGAN checkpoints (SNGAN_Hinge/netG.pth, netD.pth):\n"
             "# set generator_ckpt / discriminator_ckpt below. A GPU.\n"
@@ -82,10 +102,16 @@ GANS: dict[str, dict] = {
         },
         dim=2,
         step=0.05,
-        n_chains=256,
+        n_chains=1000,
         steps=300,
         flow_hidden=32,
         accelerator="cpu",
+        metrics={
+            "feature_extractor": "digits",  # the shipped DigitsClassifier (FID: features, IS)
+            "metrics": ["fid", "is"],
+            "n_real": 1797,  # all of scikit-learn's digits
+            "real_data": {"class_path": "lightning_ex2.data.DigitsDataModule"},
+        },
         note=(
             "# CPU demo. First train the digits GAN (writes logs/gan/digits/*.pt):\n"
             "#   lightning-ex2 fit --config configs/gan/digits_gan_train.yaml\n"
@@ -152,6 +178,14 @@ def config(name: str, method: str, g: dict) -> dict:
                 {
                     "class_path": "lightning_ex2.callbacks.ChainDiagnostics",
                     "init_args": {"every_n_epochs": every},
+                },
+                {
+                    "class_path": "lightning_ex2.callbacks.ImageQualityMetrics",
+                    "init_args": {**g["metrics"], "every_n_epochs": every},
+                },
+                {
+                    "class_path": "lightning_ex2.callbacks.SamplingTrajectory",
+                    "init_args": {"n_chains": 8, "every_n_steps": max(every // 3, 1)},
                 },
             ],
         },

@@ -9,7 +9,6 @@ LightningModule.
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,6 +18,8 @@ import torch
 from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor
+
+from lightning_ex2.validation import check_int
 
 from ..metrics import emd, ess, rhat
 from ..targets import has_sampler
@@ -30,13 +31,7 @@ _MIN_DRAWS = 4  # ess / rhat need at least 4 draws per chain
 
 
 def _check_int(value: Any, name: str, minimum: int) -> int:
-    try:
-        out = operator.index(value)
-    except TypeError:
-        out = None
-    if out is None or isinstance(value, bool) or out < minimum:
-        raise ValueError(f"ChainDiagnostics: `{name}` must be an int >= {minimum}, got {value!r}")
-    return out
+    return check_int(value, name, "ChainDiagnostics", minimum)
 
 
 def _module_device(module: Any) -> torch.device:

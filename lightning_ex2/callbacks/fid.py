@@ -50,7 +50,6 @@ scores thousands of 8×8 images per second on a CPU.
 from __future__ import annotations
 
 import math
-import operator
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -62,6 +61,8 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from lightning_ex2.validation import check_int
 
 __all__ = [
     "ImageQualityMetrics",
@@ -295,15 +296,7 @@ def load_real_images(path: str | os.PathLike[str]) -> Tensor:
 
 
 def _check_int(value: Any, name: str, minimum: int) -> int:
-    try:
-        out = operator.index(value)
-    except TypeError:
-        out = None
-    if out is None or isinstance(value, bool) or out < minimum:
-        raise ValueError(
-            f"ImageQualityMetrics: `{name}` must be an int >= {minimum}, got {value!r}"
-        )
-    return out
+    return check_int(value, name, "ImageQualityMetrics", minimum)
 
 
 def _rank_world(trainer: pl.Trainer | None) -> tuple[int, int]:

@@ -21,7 +21,6 @@ Example:
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -33,18 +32,13 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from torch import Tensor, nn
 
 from lightning_ex2.callbacks.plots import _new_figure, _points, _to_numpy, figure_to_array
+from lightning_ex2.validation import check_int
 
 __all__ = ["SamplingTrajectory", "energy_landscape_figure", "trajectory_grid"]
 
 
 def _check_int(value: Any, name: str, minimum: int) -> int:
-    try:
-        out = operator.index(value)
-    except TypeError:
-        out = None
-    if out is None or isinstance(value, bool) or out < minimum:
-        raise ValueError(f"SamplingTrajectory: `{name}` must be an int >= {minimum}, got {value!r}")
-    return out
+    return check_int(value, name, "SamplingTrajectory", minimum)
 
 
 def _device_dtype(module: Any) -> tuple[torch.device, torch.dtype]:
