@@ -41,7 +41,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 test: lint
-	$(BIN)/python -m pytest -q -m "not ddp"
+	$(BIN)/python -m pytest -q -m "not ddp" --doctest-modules tests lightning_ex2
 	# multi-process DDP tests in their own pytest process (ddp re-launches the command line)
 	$(BIN)/python -m pytest -q -m ddp
 
