@@ -396,3 +396,28 @@ def test_energy_landscape_2d_and_5d():
         energy_landscape_figure(target, samples5, plane=(p[0], p[0] * 2))
     with pytest.raises(ValueError, match="dimension"):
         energy_landscape_figure(g2, samples5)
+
+
+def test_sample_summary_carries_image_metrics(tmp_path):
+    """``lightning-ex2 sample`` on a GAN config writes FID/IS into summary.json."""
+    import json
+    from pathlib import Path
+
+    from lightning_ex2.cli import build_cli
+
+    override = tmp_path / "untrained.yaml"  # an untrained GAN: no checkpoint files needed
+    override.write_text(
+        "model:\n  init_args:\n    target:\n      init_args:\n"
+        "        generator_ckpt: null\n        discriminator_ckpt: null\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    cli = build_cli(["--config", str(root / "configs/gan/digits_isir.yaml"),
+                     "--config", str(override), "--data.init_args.n_chains", "50",
+                     "--trainer.logger", "false"], run=False)  # fmt: skip
+    out = tmp_path / "out"
+    cli.trainer.sample(cli.model, datamodule=cli.datamodule, n_steps=3, output_dir=str(out),
+                       progress=False)  # fmt: skip
+    metrics = json.loads((out / "summary.json").read_text())["image_metrics"]
+    assert metrics["fid"] > 0 and 1 <= metrics["is"] <= 10
+    assert "digits-classifier" in metrics["feature_extractor"]
+    assert metrics["n_generated"] == 50

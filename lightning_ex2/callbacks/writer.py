@@ -141,6 +141,8 @@ class SampleWriter(Callback):
             module=type(pl_module).__name__,
             seed=pl_module.seed,
         )
+        if image_metrics:
+            summary["image_metrics"] = image_metrics
         out = self._resolve_dir(trainer)
         save_npz(
             out / "samples.npz",
