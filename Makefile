@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-8)
 
-.PHONY: install demo compare test test-fast lint format bench clean
+.PHONY: install demo compare bench bench-all test test-fast lint format bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,9 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/floor.py
+
+bench-all:  # floor, reference (ex2mcmc==0.0.4) and NUTS; makes its own venvs; ~10-25 min
+	bash benchmarks/run_all.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
