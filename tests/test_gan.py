@@ -383,4 +383,4 @@ def test_gan_config_instantiates(path):
     model["init_args"]["n_chains"] = config["data"]["n_chains"]  # linked by the CLI
     sampler = _instantiate(model, pl.LightningModule)
     assert isinstance(sampler, MCMCSampler) and isinstance(sampler.target, GANLatentTarget)
-    assert sampler.dim == (2 if path.stem.startswith("digits") else 128)
+    assert sampler.dim == (128 if path.stem.startswith("cifar10") else 2)

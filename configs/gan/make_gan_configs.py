@@ -27,8 +27,9 @@ METHODS = ("ula", "mala", "isir", "ex2mcmc", "flex2mcmc")
 
 
 def _nets(kind: str, g_args: dict | None = None, d_args: dict | None = None) -> dict:
-    g = {"class_path": f"lightning_ex2.gan.{kind}Generator{'' if kind == 'Digits' else '32'}"}
-    d = {"class_path": f"lightning_ex2.gan.{kind}Discriminator{'' if kind == 'Digits' else '32'}"}
+    suffix = "" if kind in ("Digits", "MNIST") else "32"
+    g = {"class_path": f"lightning_ex2.gan.{kind}Generator{suffix}"}
+    d = {"class_path": f"lightning_ex2.gan.{kind}Discriminator{suffix}"}
     if g_args:
         g["init_args"] = g_args
     if d_args:
@@ -92,6 +93,25 @@ GANS: dict[str, dict] = {
         note=(
             "# Needs the paper's torch-mimicry SNGAN checkpoints (SNGAN_Hinge/netG.pth, netD.pth):\n"
             "# set generator_ckpt / discriminator_ckpt below. A GPU.\n"
+        ),
+    ),
+    "mnist": dict(
+        target={
+            **_nets("MNIST", {"latent_dim": 2}),
+            "generator_ckpt": "logs/gan/mnist_gan/generator.pt",
+            "discriminator_ckpt": "logs/gan/mnist_gan/discriminator.pt",
+        },
+        dim=2,
+        step=0.05,
+        n_chains=1000,
+        steps=300,
+        flow_hidden=32,
+        accelerator="auto",
+        metrics=None,  # the paper shows the energy landscape here, not FID
+        note=(
+            "# The paper's MNIST experiment (2-D latent). First train the MNIST GAN (needs the\n"
+            "# MNIST IDX files): lightning-ex2 fit --config configs/gan/mnist_gan_train.yaml\n"
+            "# Then: python scripts/energy_landscape.py --gan mnist\n"
         ),
     ),
     "digits": dict(
@@ -179,10 +199,16 @@ def config(name: str, method: str, g: dict) -> dict:
                     "class_path": "lightning_ex2.callbacks.ChainDiagnostics",
                     "init_args": {"every_n_epochs": every},
                 },
-                {
-                    "class_path": "lightning_ex2.callbacks.ImageQualityMetrics",
-                    "init_args": {**g["metrics"], "every_n_epochs": every},
-                },
+                *(
+                    [
+                        {
+                            "class_path": "lightning_ex2.callbacks.ImageQualityMetrics",
+                            "init_args": {**g["metrics"], "every_n_epochs": every},
+                        }
+                    ]
+                    if g["metrics"]
+                    else []
+                ),
                 {
                     "class_path": "lightning_ex2.callbacks.SamplingTrajectory",
                     "init_args": {"n_chains": 8, "every_n_steps": max(every // 3, 1)},

@@ -1,0 +1,57 @@
+"""The paper's energy-landscape figure: latent samples of each method over the energy.
+
+For a GAN with a 2-D latent space (the paper's MNIST GAN, or the CPU digits GAN),
+one panel per method shows the contours of E(z) = -log pi(z) and the final
+latents of that method's chains (from ``lightning-ex2 sample`` outputs).
+
+    python scripts/digits_table.py                 # makes logs/tables/digits/<method>/
+    python scripts/energy_landscape.py --gan digits
+    python scripts/energy_landscape.py --gan mnist --samples logs/tables/mnist
+
+Writes ``<samples>/energy_landscape.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from lightning_ex2.callbacks import energy_landscape_figure, save_figure
+from lightning_ex2.cli import build_cli
+
+METHODS = ("ula", "mala", "isir", "ex2mcmc", "flex2mcmc")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--gan", default="digits", choices=["digits", "mnist"])
+    parser.add_argument(
+        "--samples",
+        type=Path,
+        default=None,
+        help="folder with <method>/samples.npz (default logs/tables/<gan>)",
+    )
+    args = parser.parse_args()
+    folder = args.samples or Path("logs/tables") / args.gan
+    target = build_cli(["--config", f"configs/gan/{args.gan}_isir.yaml"], run=False).model.target
+    samples = {"prior": target.prior_sample(1000).numpy()}
+    for method in METHODS:
+        path = folder / method / "samples.npz"
+        if path.is_file():
+            samples[method] = np.load(path)["samples"][:, -1]  # the chains' final latents
+    if len(samples) == 1:
+        raise SystemExit(f"no <method>/samples.npz under {folder}: run the sampling first")
+    fig = energy_landscape_figure(
+        target,
+        samples,
+        extent=(-3.5, 3.5, -3.5, 3.5),
+        title=f"{args.gan} GAN: latent samples over -log pi(z)",
+    )
+    out = save_figure(fig, folder / "energy_landscape.png")
+    print(f"wrote {out or folder / 'energy_landscape.png'}")
+
+
+if __name__ == "__main__":
+    main()
