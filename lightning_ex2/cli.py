@@ -92,6 +92,11 @@ def build_cli(args: list[str] | None = None, run: bool = True) -> Ex2CLI:
             "check_val_every_n_epoch": 100,
             "num_sanity_val_steps": 0,
         },
+        parser_kwargs={
+            "description": "lightning-ex2: i-SIR, Ex2MCMC and FlEx2MCMC sampling "
+            "(fit = warm-up/flow training, sample = the frozen sampler). "
+            "Run a subcommand with --help for its options."
+        },
         args=args,
         run=run,
     )

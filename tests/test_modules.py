@@ -194,3 +194,17 @@ def test_flex2mcmc_recovers_mode_weights_mala_does_not(tmp_path):
     assert mala_emd > 20 * floor, (mala_emd, floor)
     assert mala_tv > 0.4, mala_tv  # MALA stays near the corner it started in
     assert (mala_w < 0.005).sum() >= 5, mala_w
+
+
+def test_warm_start_fits_the_flow_to_the_given_distribution(tmp_path):
+    """Before the first move the flow is fitted (max. likelihood) to ``warm_start``."""
+    warm = GaussianProposal(2, loc=[4.0, -4.0], scale=0.5)
+    model = _flex(warm_start=warm, warm_start_steps=300, flow_train_epochs=0,
+                  optimizer=lambda p: torch.optim.Adam(p, lr=1e-2))  # fmt: skip
+    before = model.proposal.sample(2000, torch.Generator().manual_seed(0)).mean(0)
+    _trainer(tmp_path, max_steps=1).fit(model, datamodule=ChainDataModule(n_chains=16))
+    with torch.no_grad():
+        after = model.proposal.sample(2000, torch.Generator().manual_seed(0)).mean(0)
+    assert torch.allclose(before, torch.zeros(2), atol=0.3)  # the untrained flow: N(0, 3^2)
+    torch.testing.assert_close(after, torch.tensor([4.0, -4.0]), atol=0.5, rtol=0)
+    assert bool(model.warm_start_done)
