@@ -40,6 +40,8 @@ trainer:
     - class_path: pytorch_lightning.callbacks.ModelCheckpoint
       init_args: {{dirpath: "{root}/ckpt_{version}", save_last: true, save_top_k: 0,
                   every_n_train_steps: 3}}
+    - class_path: lightning_ex2.callbacks.ChainDiagnostics
+      init_args: {{every_n_epochs: 3, trace_length: 6}}
     - class_path: ddp_probe.DumpFlow
       init_args: {{folder: "{root}/flows_{version}"}}
 model:
@@ -172,6 +174,14 @@ def test_flex2mcmc_fit_sample_resume_two_processes(tmp_path):
     for name in r0["params"]:
         torch.testing.assert_close(r0["params"][name], r1["params"][name], rtol=0, atol=0)
     torch.testing.assert_close(r0["step_size"], r1["step_size"], rtol=0, atol=0)
+
+    # ChainDiagnostics gathered both ranks' chains (all 11 are tracked)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = next((tmp_path / "logs" / "run" / "k2").glob("events.out.tfevents.*"))
+    acc = EventAccumulator(str(events))
+    acc.Reload()
+    assert "diagnostics/ess" in acc.Tags()["scalars"]
 
     # the checkpoint holds every rank's chains (rank 1 owns chains 6..10)
     ckpt = torch.load(tmp_path / "ckpt_k2" / "last.ckpt", weights_only=True)

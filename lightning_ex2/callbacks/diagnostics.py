@@ -245,10 +245,29 @@ class ChainDiagnostics(pl.Callback):
         self._n_sweeps += 1
         if (trainer.current_epoch + 1) % self.every_n_epochs != 0:
             return
-        if min(self._n_sweeps, self.trace_length) < _MIN_DRAWS or not trainer.is_global_zero:
+        if min(self._n_sweeps, self.trace_length) < _MIN_DRAWS:
             return
         with torch.no_grad():
-            self._evaluate(trainer, pl_module)
+            local = (self._buffer, self._seen)
+            if trainer.world_size > 1:  # every rank holds its own chains: merge them
+                self._buffer, self._seen = self._gather(pl_module)
+            try:
+                if trainer.is_global_zero:
+                    self._evaluate(trainer, pl_module)
+            finally:
+                self._buffer, self._seen = local
+
+    def _gather(self, pl_module: pl.LightningModule) -> tuple[Tensor, Tensor]:
+        """All ranks' tracked chains in one buffer (collective; ranks own disjoint chains)."""
+        assert self._buffer is not None and self._seen is not None
+        buffers = pl_module.all_gather(self._buffer)  # [world, T, M + 1, D]
+        seen = pl_module.all_gather(self._seen.to(torch.uint8)).bool()  # [world, M + 1]
+        merged, merged_seen = self._buffer.clone(), self._seen.clone()
+        for rank in range(seen.shape[0]):
+            rows = seen[rank].nonzero().squeeze(1)
+            merged[:, rows] = buffers[rank][:, rows]
+            merged_seen |= seen[rank]
+        return merged, merged_seen
 
     # ------------------------------------------------------------------ evaluation
     def _log(self, pl_module: pl.LightningModule, name: str, value: float) -> None:
