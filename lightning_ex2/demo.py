@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 import lightning_ex2 as lx
+from lightning_ex2.io import save_text
 from lightning_ex2.metrics import emd
 from lightning_ex2.proposals import GaussianProposal
 from lightning_ex2.targets import Funnel, GaussianMixture
@@ -83,9 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     table = run_table(args.n_chains, args.n_steps, args.burn_in, args.seed)
     print("\n" + table)
     args.out.mkdir(parents=True, exist_ok=True)
-    tmp = args.out / "kernels.md.tmp"
-    tmp.write_text(table + "\n")
-    tmp.replace(args.out / "kernels.md")
+    save_text(args.out / "kernels.md", table + "\n")
     print(f"\nwrote {args.out / 'kernels.md'}")
 
 

@@ -33,6 +33,11 @@ def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> Path:
     return _atomic(path, lambda f: np.savez(f, **arrays))
 
 
+def save_text(path: str | os.PathLike, text: str) -> Path:
+    """UTF-8 text to ``path`` atomically."""
+    return _atomic(path, lambda f: f.write(text.encode()))
+
+
 def save_json(path: str | os.PathLike, data: dict[str, Any]) -> Path:
     """Pretty JSON to ``path`` atomically (NaN written as ``null``)."""
 

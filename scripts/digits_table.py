@@ -31,6 +31,7 @@ import torch
 
 from lightning_ex2.callbacks import ImageQualityMetrics
 from lightning_ex2.cli import build_cli
+from lightning_ex2.io import save_text
 
 ROOT = Path(__file__).resolve().parents[1]
 COST = {"ula": 1, "mala": 1, "isir": 9, "ex2mcmc": 13, "flex2mcmc": 13}
@@ -139,7 +140,7 @@ def main() -> None:
     print(table)
     path = ROOT / args.out / "digits.md"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(table)
+    save_text(path, table)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from lightning_ex2.cli import build_cli
+from lightning_ex2.io import save_text
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -115,7 +116,7 @@ def main() -> None:
     print(table)
     path = ROOT / args.out / f"{args.experiment}.md"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(table + "\n")
+    save_text(path, table + "\n")
 
 
 if __name__ == "__main__":
