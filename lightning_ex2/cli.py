@@ -11,6 +11,7 @@ Examples::
 
 from __future__ import annotations
 
+import logging
 import re
 import sys
 import warnings
@@ -68,9 +69,15 @@ QUIET_WARNINGS = (
 )
 
 
+def _not_an_advert(record: logging.LogRecord) -> bool:
+    return "litlogger" not in record.getMessage()
+
+
 def quiet_warnings() -> None:
     for message in QUIET_WARNINGS:
         warnings.filterwarnings("ignore", message=".*" + re.escape(message))
+    # Lightning advertises a cloud logger on every run; keep the console about the run.
+    logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_not_an_advert)
 
 
 def build_cli(args: list[str] | None = None, run: bool = True) -> Ex2CLI:
