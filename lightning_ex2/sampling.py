@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from lightning_ex2.kernels.base import ChainState, Kernel
 from lightning_ex2.targets.base import check_target, target_dim
+from lightning_ex2.validation import check_int
 
 
 @dataclass
@@ -66,12 +67,6 @@ class Run:
         return rhat(self.numpy())
 
 
-def _positive_int(value: object, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _device_dtype(target: nn.Module, init: Tensor | None) -> tuple[torch.device, torch.dtype]:
     if init is not None:
         return init.device, init.dtype
@@ -79,6 +74,52 @@ def _device_dtype(target: nn.Module, init: Tensor | None) -> tuple[torch.device,
         if t.is_floating_point():
             return t.device, t.dtype
     return torch.device("cpu"), torch.get_default_dtype()
+
+
+def run_chains(
+    kernel: Kernel,
+    target: nn.Module,
+    state: ChainState,
+    generator: torch.Generator | None,
+    *,
+    n_steps: int,
+    burn_in: int = 0,
+    thin: int = 1,
+    adapt: bool = True,
+    progress: bool = True,
+    desc: str | None = None,
+) -> tuple[ChainState, Tensor, Tensor, dict[str, Tensor]]:
+    """The step loop shared by :func:`sample` and ``lightning-ex2 sample``.
+
+    ``burn_in`` steps (adapting the step size when ``adapt``; draws discarded), then
+    ``kernel.freeze``, then ``n_steps`` steps keeping every ``thin``-th draw in a
+    preallocated buffer on the chains' device; nothing is copied to the host.
+
+    Returns the final state, draws ``[C, n_steps // thin, D]``, their ``log pi``
+    ``[C, n_steps // thin]`` and the per-chain ``[C]`` means of the kernel's info
+    over the ``n_steps`` steps.
+    """
+    n_chains, dim = state.x.shape
+    n_draws = n_steps // thin
+    draws = state.x.new_empty((n_draws, n_chains, dim))
+    draws_log_prob = state.x.new_empty((n_draws, n_chains))
+    sums: dict[str, Tensor] = {}
+    with tqdm(total=burn_in + n_steps, disable=not progress, dynamic_ncols=True,
+              desc=desc or type(kernel).__name__) as bar:  # fmt: skip
+        for _ in range(burn_in):
+            state, _info = kernel.step(state, target, generator, adapt=adapt)
+            bar.update()
+        state = kernel.freeze(state)
+        for t in range(n_steps):
+            state, info = kernel.step(state, target, generator)
+            for name, value in info._asdict().items():
+                sums[name] = sums[name] + value if name in sums else value.clone()
+            if (t + 1) % thin == 0:
+                draws[t // thin] = state.x
+                draws_log_prob[t // thin] = state.log_prob
+            bar.update()
+    means = {name: total / n_steps for name, total in sums.items()}
+    return state, draws.transpose(0, 1), draws_log_prob.transpose(0, 1), means
 
 
 def sample(
@@ -113,10 +154,10 @@ def sample(
         progress: show a progress bar.
     """
     check_target(target)
-    n_chains = _positive_int(n_chains, "n_chains")
-    n_steps = _positive_int(n_steps, "n_steps")
-    burn_in = _positive_int(burn_in, "burn_in", minimum=0)
-    thin = _positive_int(thin, "thin")
+    n_chains = check_int(n_chains, "n_chains", "sample", 1)
+    n_steps = check_int(n_steps, "n_steps", "sample", 1)
+    burn_in = check_int(burn_in, "burn_in", "sample", 0)
+    thin = check_int(thin, "thin", "sample", 1)
     if not isinstance(kernel, Kernel):
         raise TypeError(f"`kernel` must be a lightning_ex2 Kernel, got {type(kernel).__name__}")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)):
@@ -142,34 +183,19 @@ def sample(
     if init is None:
         init = kernel.initial_points(n_chains, dim, generator, device, dtype)
 
-    n_draws = n_steps // thin
-    draws = torch.empty((n_draws, n_chains, dim), device=device, dtype=dtype)
-    draws_log_prob = torch.empty((n_draws, n_chains), device=device, dtype=dtype)
-    sums: dict[str, Tensor] = {}
-
     start = time.perf_counter()
     state = kernel.init(init.to(device=device, dtype=dtype), target)
-    with tqdm(total=burn_in + n_steps, disable=not progress, desc=type(kernel).__name__) as bar:
-        for _ in range(burn_in):
-            state, _info = kernel.step(state, target, generator, adapt=True)
-            bar.update()
-        state = kernel.freeze(state)
-        for t in range(n_steps):
-            state, info = kernel.step(state, target, generator)
-            for name, value in info._asdict().items():
-                sums[name] = sums[name] + value if name in sums else value.clone()
-            if (t + 1) % thin == 0:
-                draws[t // thin] = state.x
-                draws_log_prob[t // thin] = state.log_prob
-            bar.update()
+    state, samples, log_prob, summary = run_chains(
+        kernel, target, state, generator, n_steps=n_steps, burn_in=burn_in, thin=thin,
+        adapt=True, progress=progress,
+    )  # fmt: skip
     wall = time.perf_counter() - start
 
-    summary = {name: total / n_steps for name, total in sums.items()}
     if state.step_size is not None:
         summary["step_size"] = state.step_size.expand(n_chains).clone()
     return Run(
-        samples=draws.transpose(0, 1),
-        log_prob=draws_log_prob.transpose(0, 1),
+        samples=samples,
+        log_prob=log_prob,
         info=summary,
         state=state,
         wall_seconds=wall,

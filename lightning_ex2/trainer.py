@@ -11,6 +11,7 @@ from pytorch_lightning.utilities import rank_zero_warn
 from lightning_ex2.callbacks.progress import SweepProgressBar
 from lightning_ex2.callbacks.writer import SampleWriter
 from lightning_ex2.strategy import ChainDDPStrategy
+from lightning_ex2.validation import check_int
 
 
 class Ex2Trainer(pl.Trainer):
@@ -72,8 +73,7 @@ class Ex2Trainer(pl.Trainer):
             ("burn_in", burn_in, 0),
             ("thin", thin, 1),
         ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise ValueError(f"--{name} must be an integer >= {minimum}, got {value!r}")
+            check_int(value, f"--{name}", "sample", minimum)
         if thin > n_steps:
             raise ValueError(f"--thin ({thin}) must not exceed --n_steps ({n_steps})")
         if not hasattr(model, "sampling"):

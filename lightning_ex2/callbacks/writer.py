@@ -113,12 +113,9 @@ class SampleWriter(Callback):
                 image_metrics.update(cb.predict_results(trainer, pl_module))
         if not trainer.is_global_zero:
             return
+        # Ranks own disjoint chains (ChainShardSampler): sorting gives chain order.
         order = torch.argsort(merged["index"])
-        index = merged["index"][order]
-        # DistributedSampler pads uneven splits by repeating chains: drop duplicates.
-        keep = torch.ones_like(index, dtype=torch.bool)
-        keep[1:] = index[1:] != index[:-1]
-        arrays = {k: v[order][keep].detach().cpu().double().numpy() for k, v in merged.items()}
+        arrays = {k: v[order].detach().cpu().double().numpy() for k, v in merged.items()}
         samples = arrays["samples"]
         cfg = pl_module.sampling
         target = pl_module.target

@@ -27,6 +27,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from lightning_ex2.sharding import chain_shards
+from lightning_ex2.validation import check_int
 
 
 class ChainDataset(Dataset):
@@ -109,8 +110,7 @@ class ChainDataModule(pl.LightningDataModule):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        if isinstance(n_chains, bool) or not isinstance(n_chains, int) or n_chains < 1:
-            raise ValueError(f"data.n_chains must be a positive integer, got {n_chains!r}")
+        n_chains = check_int(n_chains, "data.n_chains", "ChainDataModule", 1)
         if chains_per_batch is not None and (
             not isinstance(chains_per_batch, int) or chains_per_batch < 1
         ):

@@ -41,6 +41,7 @@ from torch import Tensor, nn
 
 from lightning_ex2.gan.grid import image_grid
 from lightning_ex2.io import _atomic
+from lightning_ex2.validation import check_int
 
 __all__ = ["LOSSES", "GANModule", "discriminator_loss", "generator_loss"]
 
@@ -119,8 +120,7 @@ class GANModule(pl.LightningModule):
             raise ValueError("model.loss 'wgan' needs model.weight_clip > 0 (e.g. 0.01)")
         if not (lr_g > 0 and lr_d > 0):
             raise ValueError(f"model.lr_g and model.lr_d must be > 0, got {lr_g}, {lr_d}")
-        if isinstance(n_critic, bool) or not isinstance(n_critic, int) or n_critic < 1:
-            raise ValueError(f"model.n_critic must be a positive integer, got {n_critic!r}")
+        check_int(n_critic, "model.n_critic", "GANModule", 1)
         if latent_dim is None:
             latent_dim = getattr(generator, "latent_dim", getattr(generator, "nz", None))
         if not isinstance(latent_dim, int) or latent_dim < 1:

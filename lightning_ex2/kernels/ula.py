@@ -18,7 +18,14 @@ import torch
 from torch import Tensor, nn
 
 from lightning_ex2.kernels.adaptation import StepSize
-from lightning_ex2.kernels.base import ChainState, Kernel, check_start, log_prob_and_grad, select
+from lightning_ex2.kernels.base import (
+    ChainState,
+    Kernel,
+    check_start,
+    log_prob_and_grad,
+    randn,
+    select,
+)
 from lightning_ex2.kernels.mala import LocalInfo, _per_chain
 
 
@@ -56,7 +63,7 @@ class ULA(StepSize, Kernel):
         if grad is None:
             log_prob, grad = log_prob_and_grad(target, x)
         hx = _per_chain(h)
-        noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        noise = randn(tuple(x.shape), x, generator)
         y = x + hx * grad + (2 * hx).sqrt() * noise
         log_prob_y, grad_y = log_prob_and_grad(target, y)
         ok = torch.isfinite(log_prob_y) & torch.isfinite(grad_y).all(-1) & torch.isfinite(y).all(-1)

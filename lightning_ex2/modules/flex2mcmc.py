@@ -55,6 +55,8 @@ class FlEx2MCMC(MCMCSampler):
         lr_scheduler: optional LR scheduler factory, stepped once per flow update.
     """
 
+    needs_particles = True
+
     def __init__(
         self,
         target: nn.Module,

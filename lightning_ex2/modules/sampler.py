@@ -23,13 +23,14 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from lightning_ex2.kernels.adaptation import DualAveragingState, StepSize
 from lightning_ex2.kernels.base import ChainState, Kernel
 from lightning_ex2.kernels.isir import Particles
+from lightning_ex2.sampling import run_chains
 from lightning_ex2.sharding import chain_shards
 from lightning_ex2.targets.base import check_target, target_dim
+from lightning_ex2.validation import check_int
 
 _LOG_NAMES = {
     "accept_global": "accept/global",
@@ -91,8 +92,7 @@ class MCMCSampler(pl.LightningModule):
             raise TypeError(
                 f"model.kernel must be a lightning_ex2 Kernel, got {type(kernel).__name__}"
             )
-        if isinstance(n_chains, bool) or not isinstance(n_chains, int) or n_chains < 1:
-            raise ValueError(f"model.n_chains must be a positive integer, got {n_chains!r}")
+        n_chains = check_int(n_chains, "model.n_chains", type(self).__name__, 1)
         if adapt_epochs is not None and adapt_epochs < 0:
             raise ValueError(f"model.adapt_epochs must be >= 0 or null, got {adapt_epochs!r}")
         dim = target_dim(target)
@@ -113,6 +113,8 @@ class MCMCSampler(pl.LightningModule):
         self.sampling = SamplingConfig()
         self._generator: torch.Generator | None = None
         self._pending_rng: Tensor | None = None
+        self._ready_blocks: set[tuple[int, int]] = set()  # blocks known to be initialised
+        self._adapt_done: bool | None = None  # host copy of the adapt_done buffer
 
         dtype = torch.get_default_dtype()
         self.register_buffer("chain_x", torch.zeros(n_chains, dim, dtype=dtype))
@@ -207,6 +209,15 @@ class MCMCSampler(pl.LightningModule):
             self._pending_rng = None
             self._reseed_offset = int(checkpoint.get("global_step", 0)) + 1
         self._generator = None
+        self._ready_blocks.clear()  # the buffers are about to be replaced
+        self._adapt_done = None
+
+    @property
+    def adapting_done(self) -> bool:
+        """``adapt_done`` read once (a host sync), then kept in sync by the module."""
+        if self._adapt_done is None:
+            self._adapt_done = self._sk is None or bool(self.adapt_done)
+        return self._adapt_done
 
     # ------------------------------------------------------------- chain state
     def _default_init(self) -> Tensor:
@@ -216,8 +227,18 @@ class MCMCSampler(pl.LightningModule):
             self.n_chains, self.dim, g, self.device, self.chain_x.dtype
         )
 
-    def _ensure_ready(self, batch: dict[str, Tensor]) -> None:
+    def _ensure_ready(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        """Initialise the chains of this block on first sight.
+
+        The check reads ``chain_ready`` (a host sync) only the first time a block is
+        seen in this process; blocks are fixed by the DataModule's sharding, so a
+        block ``(batch_idx, size)`` once ready stays ready.
+        """
         idx = batch["index"]
+        key = (batch_idx, idx.numel())
+        if key in self._ready_blocks:
+            return
+        self._ready_blocks.add(key)
         if bool(self.chain_ready[idx].all()):
             return
         init = batch.get("init")
@@ -245,7 +266,7 @@ class MCMCSampler(pl.LightningModule):
         h = da = None
         if self._sk is not None:
             h = self._block(self.step_size, idx)
-            if not bool(self.adapt_done):
+            if not self.adapting_done:
                 da = DualAveragingState(
                     *(
                         self._block(getattr(self, f"da_{n}"), idx)
@@ -275,22 +296,26 @@ class MCMCSampler(pl.LightningModule):
 
     def freeze_step_size(self) -> None:
         """End of warm-up: fix the step size to the dual-averaging average (idempotent)."""
-        if self._sk is None or bool(self.adapt_done):
+        if self.adapting_done:
             return
         self.step_size.copy_(self.da_log_step_avg.exp())
         self.adapt_done.fill_(True)
+        self._adapt_done = True
 
     # -------------------------------------------------------------------- moves
+    #: whether :meth:`after_move` trains on the particle system (FlEx2MCMC)
+    needs_particles: bool = False
+
     def move(self, state: ChainState, adapt: bool) -> tuple[ChainState, Any, Particles | None]:
-        """One kernel step; global kernels also return their particle system."""
+        """One kernel step; the particle system too when :attr:`needs_particles`."""
         step_with_particles = getattr(self.kernel, "step_with_particles", None)
-        if step_with_particles is None:
+        if step_with_particles is None or not self.needs_particles:
             new_state, info = self.kernel.step(state, self.target, self.generator, adapt=adapt)
             return new_state, info, None
         return step_with_particles(state, self.target, self.generator, adapt=adapt)
 
     def _adapting(self) -> bool:
-        if self._sk is None or bool(self.adapt_done):
+        if self.adapting_done:
             return False
         return self.adapt_epochs is None or self.current_epoch < self.adapt_epochs
 
@@ -342,7 +367,7 @@ class MCMCSampler(pl.LightningModule):
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
         idx = batch["index"]
-        self._ensure_ready(batch)
+        self._ensure_ready(batch, batch_idx)
         state, info, particles = self.move(self.gather_state(idx), adapt=self._adapting())
         self.scatter_state(idx, state)
         losses = self.after_move(idx, particles)
@@ -358,7 +383,7 @@ class MCMCSampler(pl.LightningModule):
 
     # -------------------------------------------------------------- evaluation
     @torch.no_grad()
-    def _evaluate(self, batch: dict[str, Tensor], stage: str) -> None:
+    def _evaluate(self, batch: dict[str, Tensor], batch_idx: int, stage: str) -> None:
         """Score the current chains without moving them.
 
         Logs ``<stage>/log_prob`` (mean log-density of the chains) and, for global
@@ -367,7 +392,7 @@ class MCMCSampler(pl.LightningModule):
         generator, so evaluating never changes the chains' random stream.
         """
         idx = batch["index"]
-        self._ensure_ready(batch)
+        self._ensure_ready(batch, batch_idx)
         metrics = {f"{stage}/log_prob": self.chain_log_prob[idx].mean()}
         isir = getattr(self.kernel, "isir", self.kernel)
         if hasattr(isir, "step_with_particles") and hasattr(isir, "proposal"):
@@ -379,10 +404,10 @@ class MCMCSampler(pl.LightningModule):
         self.log_dict(metrics, batch_size=idx.numel(), sync_dist=True)
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        self._evaluate(batch, "val")
+        self._evaluate(batch, batch_idx, "val")
 
     def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        self._evaluate(batch, "test")
+        self._evaluate(batch, batch_idx, "test")
 
     # ---------------------------------------------------------------- sampling
     @torch.no_grad()
@@ -395,41 +420,22 @@ class MCMCSampler(pl.LightningModule):
         """
         cfg = self.sampling
         idx = batch["index"]
-        self._ensure_ready(batch)
+        self._ensure_ready(batch, batch_idx)
         self.freeze_step_size()
-        state = self.gather_state(idx)
-        n_draws = cfg.n_steps // cfg.thin
-        draws = torch.empty(
-            (n_draws, idx.numel(), self.dim), device=self.device, dtype=self.chain_x.dtype
-        )
-        draws_log_prob = torch.empty(
-            (n_draws, idx.numel()), device=self.device, dtype=self.chain_x.dtype
-        )
-        sums: dict[str, Tensor] = {}
-        show = cfg.progress and self.trainer.is_global_zero
         start = time.perf_counter()
-        with tqdm(
-            total=cfg.burn_in + cfg.n_steps, disable=not show, desc="Sampling", dynamic_ncols=True
-        ) as bar:
-            for _ in range(cfg.burn_in):
-                state, _info, _ = self.move(state, adapt=False)
-                bar.update()
-            for t in range(cfg.n_steps):
-                state, info, _ = self.move(state, adapt=False)
-                for name, value in info._asdict().items():
-                    sums[name] = sums[name] + value if name in sums else value.clone()
-                if (t + 1) % cfg.thin == 0:
-                    draws[t // cfg.thin] = state.x
-                    draws_log_prob[t // cfg.thin] = state.log_prob
-                bar.update()
+        # The frozen kernel's own step: no particle system is kept (nothing trains here).
+        state, samples, log_prob, out = run_chains(
+            self.kernel, self.target, self.gather_state(idx), self.generator,
+            n_steps=cfg.n_steps, burn_in=cfg.burn_in, thin=cfg.thin, adapt=False,
+            progress=cfg.progress and self.trainer.is_global_zero, desc="Sampling",
+        )  # fmt: skip
         self.scatter_state(idx, state)
-        out: dict[str, Any] = {name: total / cfg.n_steps for name, total in sums.items()}
         if getattr(self.kernel, "n_local_steps", 1) == 0:
             out.pop("accept_local", None)
         out.update(
             index=idx,
-            samples=draws.transpose(0, 1),
-            log_prob=draws_log_prob.transpose(0, 1),
+            samples=samples,
+            log_prob=log_prob,
             wall_seconds=time.perf_counter() - start,
         )
         return out
