@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from lightning_ex2 import interrupt
 from lightning_ex2.kernels.base import ChainState, Kernel
 from lightning_ex2.targets.base import check_target, target_dim
 from lightning_ex2.validation import check_int
