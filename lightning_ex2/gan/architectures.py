@@ -13,11 +13,20 @@ Every generator maps ``z [B, latent_dim] -> images [B, C, H, W]`` in ``[-1, 1]``
 (``tanh``) and has ``latent_dim`` and ``image_shape``; every discriminator maps
 images to logits ``[B, 1]``.
 
-**Key names and how sure we are.** The 32×32 classes reproduce, module by module
-and with the same attribute names, the files of torch-mimicry at commit ``a7fda06``
-(the commit the paper's code pins): ``nets/dcgan/dcgan_32.py``,
-``nets/sngan/sngan_32.py``, ``modules/resblocks.py`` and ``modules/layers.py``,
-read from a stored copy of that repository (no network at run time). Hence:
+**Key names, semantics and how sure we are.** The 32×32 classes compute what
+torch-mimicry 0.1.16's ``DCGANGenerator32``/``DCGANDiscriminator32``/``SNGANGenerator32``/
+``SNGANDiscriminator32`` compute, with the same ``state_dict`` (the paper's code pins
+mimicry at commit ``a7fda06``, whose ``nets``/``modules`` are those of 0.1.16). This is
+checked by execution, not by reading: ``tests/test_mimicry.py`` builds mimicry's own
+modules (``bash scripts/setup_mimicry.sh`` fetches its sdist), gives them non-trivial
+BatchNorm statistics and spectral-norm vectors, saves mimicry checkpoints and loads them
+through :class:`~lightning_ex2.gan.GANLatentTarget`: G(z), D(x), ``log N(z) + d(G(z))``
+and its gradient in ``z`` agree bit for bit in eval mode (largest difference 0.0), and
+so do one training-mode forward and the buffers it updates (BatchNorm running statistics,
+spectral-norm ``weight_u``/``weight_v``). One mimicry detail matters a lot: its
+``DBlock`` feeds ``relu(x)``, not ``x``, to its shortcut (an in-place ReLU, see
+:class:`DBlock`); without it the discriminator logits differed by up to 20 (DCGAN) and
+9 (SNGAN). Layout:
 
 * generators: ``l1`` (Linear ``nz -> 4·4·ngf``), ``block2..block4`` (``GBlock``:
   ``b1``, ``c1``, ``b2``, ``c2``, ``c_sc``), ``b5`` (BatchNorm), ``c5`` (3×3 conv to RGB);
@@ -28,13 +37,15 @@ read from a stored copy of that repository (no network at run time). Hence:
   downsamples), ``l5`` (Linear ``ndf -> 1``), ``ndf = 128``, global *sum* pooling;
 * spectral norm: mimicry's ``SNConv2d``/``SNLinear`` default to
   ``torch.nn.utils.spectral_norm`` (keys ``weight_orig``, ``weight_u``, ``weight_v``,
-  ``bias``), not its own ``SpectralNorm`` class (buffers ``sn_u``, ``sn_sigma``), which
-  only older releases used; the SNGAN discriminator uses it in every conv and in ``l5``.
+  ``bias``), and so do these classes: in eval mode no power iteration runs and
+  ``sigma = u^T W v`` from the stored vectors; in training mode one power iteration per
+  forward updates ``u``/``v``, exactly as in mimicry. mimicry's own ``SpectralNorm``
+  class (buffers ``sn_u``, ``sn_sigma``; its ``default=False`` path, used by older
+  files) is a different variant: :func:`~lightning_ex2.gan.load_gan_checkpoint` rejects
+  such files, naming it. The SNGAN discriminator normalises every conv and ``l5``.
 
-High confidence for the structure and names (read from the source); medium that
-the paper's released files were written by that same mimicry version (the paper's
-code pins it). The checkpoints themselves could not be loaded here, so tests check
-internal consistency only (round trip of ``{"model_state_dict": ...}``).
+What stays unverified: that the paper's released files were written by this mimicry
+version (their keys are what it writes; the files themselves cannot be fetched here).
 
 The MNIST classes follow the reference code's ``GeneratorMNIST``/``DiscriminatorMNIST``
 (``l1.{0,2,4}``, ``conv_blocks.{1,3,5}``; ``model.{0,3,6,9}``, ``adv_layer.0``), same
@@ -112,10 +123,19 @@ class GBlock(nn.Module):
 
 
 class DBlock(nn.Module):
-    """Discriminator residual block (mimicry ``DBlock``): ReLU-conv3-ReLU-conv3-(avgpool).
+    """Discriminator residual block (mimicry ``DBlock``), both branches on ``relu(x)``.
 
-    ``[B, c_in, H, W] -> [B, c_out, H/2, W/2]`` when ``downsample``. Keys ``c1``, ``c2``
-    (+ ``c_sc``, a 1×1 conv, when ``c_in != c_out`` or downsampling).
+    ``y = avgpool(conv3(relu(conv3(r)))) + avgpool(conv1(r))`` with ``r = relu(x)``
+    (no pooling unless ``downsample``; shortcut ``r`` itself unless ``c_in != c_out`` or
+    downsampling). ``[B, c_in, H, W] -> [B, c_out, H/2, W/2]`` when ``downsample``.
+    Keys ``c1``, ``c2`` (+ ``c_sc``, the 1×1 conv).
+
+    Note the shortcut: in torch-mimicry 0.1.16 ``DBlock._residual`` begins with
+    ``h = x; h = self.activation(h)`` where the activation is ``nn.ReLU(inplace=True)``,
+    so it rectifies the block's input tensor itself, and the ``_shortcut(x)`` that runs
+    next reads ``relu(x)``, not ``x``. Every published mimicry discriminator was trained
+    that way, so its weights only make sense with it; here it is written out explicitly
+    (no in-place op; the caller's tensor is left unchanged).
     """
 
     def __init__(
@@ -133,7 +153,9 @@ class DBlock(nn.Module):
         return F.avg_pool2d(x, 2) if self.downsample else x
 
     def forward(self, x: Tensor) -> Tensor:
-        h = self._down(self.c2(F.relu(self.c1(F.relu(x)))))
+        # relu(x) feeds the shortcut too: mimicry's in-place ReLU (see the class docstring).
+        x = F.relu(x)
+        h = self._down(self.c2(F.relu(self.c1(x))))
         return h + (self._down(self.c_sc(x)) if self.learnable_sc else x)
 
 
