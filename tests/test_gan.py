@@ -112,15 +112,19 @@ def test_checkpoint_round_trip(tmp_path, index):
 
 
 def test_mismatched_checkpoint_lists_keys(tmp_path):
-    torch.save({"model_state_dict": SNGANDiscriminator32(ndf=8).state_dict()}, tmp_path / "d.pth")
+    # keys of no known layout (known variants and sizes: tests/test_mimicry_checkpoints.py)
+    sd = {f"enc.{k}": v for k, v in SNGANDiscriminator32(ndf=8).state_dict().items()}
+    torch.save({"model_state_dict": sd}, tmp_path / "d.pth")
     with pytest.raises(ValueError, match="does not fit DCGANDiscriminator32") as err:
         load_gan_checkpoint(DCGANDiscriminator32(ndf=8), tmp_path / "d.pth")
     text = str(err.value)
-    assert "missing keys (11)" in text and "block1.c1.weight," in text
-    assert "unexpected keys (33)" in text and "block1.c1.weight_orig" in text
-    assert "... and 1 more" in text and "... and 23 more" in text  # the first ten of each
-    torch.save(DigitsGenerator(hidden=16).state_dict(), tmp_path / "g.pt")
-    with pytest.raises(ValueError, match=r"shape mismatches.*net\.0\.weight"):
+    assert "missing keys (22)" in text and "block1.c1.weight," in text
+    assert "unexpected keys (44)" in text and "enc.block1.c1.weight_orig" in text
+    assert "... and 12 more" in text and "... and 34 more" in text  # the first ten of each
+    sd = DigitsGenerator(hidden=32).state_dict()
+    sd["net.2.weight"] = sd["net.2.weight"][:, :-1]  # a shape no constructor argument explains
+    torch.save(sd, tmp_path / "g.pt")
+    with pytest.raises(ValueError, match=r"shape mismatches.*net\.2\.weight"):
         load_gan_checkpoint(DigitsGenerator(hidden=32), tmp_path / "g.pt")
 
 
