@@ -283,10 +283,20 @@ class MNISTDiscriminator(nn.Module):
     Four stride-2 3×3 convs (16, 32, 64, 128 channels, LeakyReLU 0.2; 28 -> 2), then a
     linear layer on the 512 features. ``bias=False`` drops the last bias, as the
     reference's WGAN critic does.
+
+    ``weight_clip``: the reference's WGAN critic (``DiscriminatorMNISTWGAN``) clamps all
+    its parameters in place to ``[-0.06, 0.06]`` at the start of every forward, so a
+    file saved after an optimizer step may hold values just outside that range which
+    it never computes with. With ``weight_clip=c`` the forward uses the parameters
+    clamped to ``[-c, c]`` (they are not modified), which reproduces the reference's
+    logits from its file (``bias=False, weight_clip=0.06``). Default ``None``: no clamp.
     """
 
-    def __init__(self, bias: bool = True) -> None:
+    def __init__(self, bias: bool = True, weight_clip: float | None = None) -> None:
         super().__init__()
+        if weight_clip is not None and not weight_clip > 0:
+            raise ValueError(f"MNISTDiscriminator: `weight_clip` must be > 0, got {weight_clip}")
+        self.weight_clip = weight_clip
         layers: list[nn.Module] = []
         for c_in, c_out in ((1, 16), (16, 32), (32, 64), (64, 128)):
             layers += [nn.Conv2d(c_in, c_out, 3, 2, 1), nn.LeakyReLU(0.2), nn.Dropout2d(0.0)]
@@ -294,7 +304,19 @@ class MNISTDiscriminator(nn.Module):
         self.adv_layer = nn.Sequential(nn.Linear(512, 1, bias=bias))
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.adv_layer(self.model(x).flatten(1))
+        if self.weight_clip is None:
+            return self.adv_layer(self.model(x).flatten(1))
+        c = self.weight_clip
+        h = x
+        for layer in self.model:
+            if isinstance(layer, nn.Conv2d):
+                w, b = layer.weight.clamp(-c, c), layer.bias.clamp(-c, c)
+                h = F.conv2d(h, w, b, layer.stride, layer.padding)
+            else:
+                h = layer(h)
+        last = self.adv_layer[0]
+        bias = None if last.bias is None else last.bias.clamp(-c, c)
+        return F.linear(h.flatten(1), last.weight.clamp(-c, c), bias)
 
 
 # ------------------------------------------------------------------- 8 × 8 digits
