@@ -84,6 +84,8 @@ def _load_mimicry(pkg: Path) -> types.SimpleNamespace:
     try:
         dcgan = importlib.import_module("torch_mimicry.nets.dcgan.dcgan_32")
         sngan = importlib.import_module("torch_mimicry.nets.sngan.sngan_32")
+        ssgan = importlib.import_module("torch_mimicry.nets.ssgan.ssgan_32")
+        layers = importlib.import_module("torch_mimicry.modules.layers")
     finally:
         for k in [k for k in sys.modules if k.split(".")[0] == "torch_mimicry"]:
             del sys.modules[k]
@@ -91,6 +93,8 @@ def _load_mimicry(pkg: Path) -> types.SimpleNamespace:
     return types.SimpleNamespace(
         dcgan=(dcgan.DCGANGenerator32, dcgan.DCGANDiscriminator32),
         sngan=(sngan.SNGANGenerator32, sngan.SNGANDiscriminator32),
+        ssgan_d=ssgan.SSGANDiscriminator32,
+        layers=layers,
     )
 
 
@@ -211,6 +215,40 @@ def test_same_state_dict_layout_as_mimicry(variant):
     for ref, ours in ((mg_cls(), g_cls()), (md_cls(), d_cls())):
         shapes = {k: tuple(v.shape) for k, v in ref.state_dict().items()}
         assert {k: tuple(v.shape) for k, v in ours.state_dict().items()} == shapes
+
+
+@needs_mimicry
+def test_mimicry_own_spectral_norm_file_is_named(tmp_path):
+    """A discriminator built from mimicry's own SNConv2d/SNLinear (``default=False``)."""
+    ours = SNGANDiscriminator32(ndf=8)
+    sd = {}
+    for name, m in ours.named_modules():
+        if isinstance(m, nn.Conv2d):
+            k, p = m.kernel_size[0], m.padding[0]
+            layer = MIMICRY.layers.SNConv2d(m.in_channels, m.out_channels, k, 1, p, default=False)
+        elif isinstance(m, nn.Linear):
+            layer = MIMICRY.layers.SNLinear(m.in_features, m.out_features, default=False)
+        else:
+            continue
+        sd.update({f"{name}.{k}": v for k, v in layer.state_dict().items()})
+    assert any(k.endswith(".sn_u") for k in sd)
+    torch.save({"model_state_dict": sd}, tmp_path / "netD.pth")
+    with pytest.raises(ValueError, match="own SpectralNorm class") as err:
+        GANLatentTarget(
+            SNGANGenerator32(ngf=8), ours, discriminator_ckpt=str(tmp_path / "netD.pth")
+        )
+    assert "sn_u" in str(err.value) and "missing keys" not in str(err.value)
+
+
+@needs_mimicry
+def test_mimicry_ssgan_discriminator_is_named(tmp_path):
+    torch.save({"model_state_dict": MIMICRY.ssgan_d().state_dict()}, tmp_path / "netD.pth")
+    with pytest.raises(ValueError, match=r"extra head `l_y`.*no class for that variant"):
+        GANLatentTarget(
+            SNGANGenerator32(ngf=8),
+            SNGANDiscriminator32(),
+            discriminator_ckpt=str(tmp_path / "netD.pth"),
+        )
 
 
 # ----------------------------------------- pinned without mimicry (CI, offline)

@@ -16,7 +16,8 @@ images to logits ``[B, 1]``.
 **Key names, semantics and how sure we are.** The 32×32 classes compute what
 torch-mimicry 0.1.16's ``DCGANGenerator32``/``DCGANDiscriminator32``/``SNGANGenerator32``/
 ``SNGANDiscriminator32`` compute, with the same ``state_dict`` (the paper's code pins
-mimicry at commit ``a7fda06``, whose ``nets``/``modules`` are those of 0.1.16). This is
+mimicry at commit ``a7fda06``; its ``modules/{resblocks,layers,spectral_norm}.py`` and
+``nets/{dcgan,sngan}/*_{32,base}.py`` are byte-identical to 0.1.16's). This is
 checked by execution, not by reading: ``tests/test_mimicry.py`` builds mimicry's own
 modules (``bash scripts/setup_mimicry.sh`` fetches its sdist), gives them non-trivial
 BatchNorm statistics and spectral-norm vectors, saves mimicry checkpoints and loads them
@@ -40,9 +41,10 @@ spectral-norm ``weight_u``/``weight_v``). One mimicry detail matters a lot: its
   ``bias``), and so do these classes: in eval mode no power iteration runs and
   ``sigma = u^T W v`` from the stored vectors; in training mode one power iteration per
   forward updates ``u``/``v``, exactly as in mimicry. mimicry's own ``SpectralNorm``
-  class (buffers ``sn_u``, ``sn_sigma``; its ``default=False`` path, used by older
-  files) is a different variant: :func:`~lightning_ex2.gan.load_gan_checkpoint` rejects
-  such files, naming it. The SNGAN discriminator normalises every conv and ``l5``.
+  class (buffers ``sn_u``, ``sn_sigma``; its ``default=False`` path, also used directly
+  by some layers of its SSGAN/cGAN-PD discriminators; in the public history since
+  March 2020 never the default) is a different variant, which
+  :func:`~lightning_ex2.gan.load_gan_checkpoint` rejects, naming it. The SNGAN discriminator normalises every conv and ``l5``.
 
 What stays unverified: that the paper's released files were written by this mimicry
 version (their keys are what it writes; the files themselves cannot be fetched here).

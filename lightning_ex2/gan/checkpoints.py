@@ -18,7 +18,7 @@ need full unpickling is then re-read with ``weights_only=False`` — only load f
 
 A file that does not fit gets an error that says what it holds, when its keys tell:
 another variant (torch-mimicry's own ``SpectralNorm`` layers with ``sn_u``/``sn_sigma``
-buffers, as in older mimicry files; a discriminator with or without spectral norm; a
+buffers, which its ``default=False`` path writes; a discriminator with or without spectral norm; a
 generator given as the discriminator; mimicry's SAGAN, cGAN-PD, SSGAN, InfoMax-GAN or
 48–128-pixel nets; the MNIST GAN vs its WGAN critic) is named together with what the
 model expects and, where one fits, the class to use; other sizes (``ngf``, ``ndf``,
@@ -99,7 +99,7 @@ def _fit_score(own: Mapping[str, Tensor], sd: Mapping[str, Any]) -> int:
 # ------------------------------------------------------------ what a state dict holds
 _MIMICRY_SN = (
     "layers spectrally normalised by torch-mimicry's own SpectralNorm class (buffers "
-    "`sn_u`/`sn_sigma`: its SNConv2d/SNLinear with default=False, as in older mimicry files)"
+    "`sn_u`/`sn_sigma`: its SNConv2d/SNLinear with default=False, not its default)"
 )
 # label -> (what it is, the class of this package that loads it, or None)
 _VARIANTS: dict[str, tuple[str, str | None]] = {
