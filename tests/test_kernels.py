@@ -111,11 +111,11 @@ def test_mala_cannot_cross_modes():
 class StaleGradientEx2MCMC(Ex2MCMC):
     """The reference implementation's bug: MALA reuses the gradient of the old point."""
 
-    def step(self, state, target, generator=None, *, adapt=False):
-        moved, info, _ = self.isir.step_with_particles(state, target, generator)
+    def step(self, state, target, generator=None, step_size=None):
+        moved, info, _ = self.isir.explore(state, target, generator)
         s = moved._replace(grad=state.grad)
         for _ in range(self.n_local_steps):
-            s, _ = self.mala.step(s, target, generator)
+            s, _ = self.mala.step(s, target, generator, step_size)
         return s, info
 
 
@@ -183,8 +183,11 @@ def test_cached_log_prob_and_grad_match_recomputation(name):
     target = gaussian_target()
     kernel = lx.ULA(0.1) if name == "ula" else make_kernel(name)
     state = kernel.init(torch.randn(16, 3), target)
+    warmup = lx.kernels.Warmup(kernel)
+    tuning = warmup.init(16, state.x)
     for _ in range(5):
-        state, info = kernel.step(state, target, adapt=True)
+        state, info = kernel.step(state, target, step_size=warmup.step_size(tuning))
+        tuning = warmup.update(tuning, info)
     lp, grad = log_prob_and_grad(target, state.x)
     torch.testing.assert_close(state.log_prob, lp, rtol=1e-5, atol=1e-5)
     if kernel.uses_grad:
@@ -237,15 +240,19 @@ def test_adaptation_reaches_target_and_then_freezes():
     target = gaussian_target()
     kernel = lx.MALA(step_size=1e-3, target_accept=0.574)
     state = kernel.init(target.sample(64), target)
+    warmup = lx.kernels.Warmup(kernel)
+    tuning = warmup.init(64, state.x)
     for _ in range(400):
-        state, _ = kernel.step(state, target, adapt=True)
-    state = kernel.freeze(state)
-    frozen = state.step_size.clone()
+        state, info = kernel.step(state, target, step_size=tuning.step_size)
+        tuning = warmup.update(tuning, info)
+    tuning = warmup.freeze(tuning)
+    frozen = tuning.step_size.clone()
     accept = []
     for _ in range(200):
-        state, info = kernel.step(state, target)
+        state, info = kernel.step(state, target, step_size=tuning.step_size)
         accept.append(info.accept_local.mean())
-    assert torch.equal(state.step_size, frozen), "step size changed after warm-up"
+    assert torch.equal(tuning.step_size, frozen), "step size changed after warm-up"
+    assert torch.equal(warmup.freeze(tuning).step_size, frozen), "freeze is not idempotent"
     assert abs(torch.stack(accept).mean().item() - 0.574) < 0.05
     assert frozen.item() > 1e-2  # it actually moved from the bad initial value
 
@@ -254,8 +261,8 @@ def test_per_chain_step_size_has_chain_shape():
     target = gaussian_target()
     kernel = lx.MALA(step_size=0.1, target_accept=0.574, per_chain_step_size=True)
     run = lx.sample(target, kernel, n_chains=8, n_steps=10, burn_in=50, seed=0, progress=False)
-    assert run.state.step_size.shape == (8,)
-    assert run.state.step_size.unique().numel() > 1
+    assert run.tuning.step_size.shape == (8,)
+    assert run.tuning.step_size.unique().numel() > 1
 
 
 def test_state_is_immutable_namedtuple():
@@ -273,7 +280,7 @@ def test_isir_selects_proportionally_to_weights():
     target = Gaussian(torch.zeros(2), torch.eye(2))
     kernel = lx.ISIR(GaussianProposal(2), n_particles=4)
     state = kernel.init(target.sample(40000), target)
-    _, info, particles = kernel.step_with_particles(state, target, torch.Generator().manual_seed(0))
+    _, info, particles = kernel.explore(state, target, torch.Generator().manual_seed(0))
     counts = torch.bincount(particles.index, minlength=4).numpy()
     assert stats.chisquare(counts).pvalue > 1e-3
     torch.testing.assert_close(info.particle_ess, torch.ones(40000))

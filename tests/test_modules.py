@@ -48,8 +48,8 @@ def test_fit_moves_chains_trains_flow_and_freezes(tmp_path):
     assert bool(model.chain_ready.all())
     torch.testing.assert_close(model.chain_log_prob, model.target.log_prob(model.chain_x))
     assert any(not torch.equal(a, b) for a, b in zip(before, model.proposal.parameters()))
-    assert bool(model.adapt_done)  # step size frozen at the end of fit
-    torch.testing.assert_close(model.step_size, model.da_log_step_avg.exp())
+    assert bool(model.tuning.frozen)  # step size frozen at the end of fit
+    torch.testing.assert_close(model.tuning.step_size, model.tuning.da.log_step_avg.exp())
 
 
 def test_flow_stops_training_after_flow_train_epochs(tmp_path):
