@@ -47,6 +47,21 @@ class Target(Protocol):
 
 
 @runtime_checkable
+class ImageTarget(Target, Protocol):
+    """A target on a generator's latent space: ``decode(z [n, D]) -> images [n, C, H, W]``
+    in ``[-1, 1]`` (image metrics and trajectory figures use it)."""
+
+    def decode(self, z: Tensor) -> Tensor: ...
+
+
+@runtime_checkable
+class GANTarget(ImageTarget, Protocol):
+    """An :class:`ImageTarget` with the discriminator's logit ``d(G(z)) [n]`` (DDLS energy)."""
+
+    def discriminator_logit(self, z: Tensor) -> Tensor: ...
+
+
+@runtime_checkable
 class Proposal(Protocol):
     """A global proposal ``q`` of i-SIR.
 

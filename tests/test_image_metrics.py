@@ -19,11 +19,8 @@ from lightning_ex2.callbacks.fid import (
     load_real_images,
     resize_bilinear_tf,
 )
-from lightning_ex2.callbacks.trajectory import (
-    SamplingTrajectory,
-    energy_landscape_figure,
-    trajectory_grid,
-)
+from lightning_ex2.callbacks.trajectory import SamplingTrajectory
+from lightning_ex2.figures import energy_landscape_figure, trajectory_grid
 from lightning_ex2.gan.classifier import (
     DigitsClassifier,
     FIDFeatures,

@@ -19,13 +19,13 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor
 
+from lightning_ex2.figures import figure_to_array, scatter_figure, trace_figure
 from lightning_ex2.lightning_compat import logged_step
 from lightning_ex2.modules.sampler import MCMCSampler
 from lightning_ex2.validation import check_int
 
 from ..metrics import emd, ess, rhat
 from ..targets import has_sampler
-from .plots import figure_to_array, scatter_figure, trace_figure
 
 __all__ = ["ChainDiagnostics"]
 

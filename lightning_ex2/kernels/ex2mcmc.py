@@ -13,7 +13,7 @@ Example:
     >>> kernel = lx.kernels.Ex2MCMC(q, n_particles=10, step_size=0.5, n_local_steps=2)
     >>> state, info = kernel.step(kernel.init(torch.zeros(4, 2), target), target)
     >>> sorted(info._fields)
-    ['accept_global', 'accept_local', 'particle_ess']
+    ['accept_global', 'accept_local', 'nonfinite', 'particle_ess']
 """
 
 from __future__ import annotations
