@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
 import torch
 from torch import Tensor
 
+Gen = torch.Generator | None
+
 if TYPE_CHECKING:
     from lightning_ex2.kernels.base import ChainState
     from lightning_ex2.kernels.isir import ISIRInfo, Particles
@@ -128,13 +130,10 @@ class Kernel(Protocol):
     ) -> tuple[ChainState, NamedTuple]: ...
 
     def initial_points(
-        self,
-        n_chains: int,
-        dim: int,
-        generator: torch.Generator | None,
-        device: torch.device,
-        dtype: torch.dtype,
-    ) -> Tensor: ...
+        self, n_chains: int, dim: int, generator: Gen, device: torch.device, dtype: torch.dtype
+    ) -> Tensor:
+        """Default start ``[n_chains, dim]`` (e.g. ``N(0, I)``, or the proposal's draws)."""
+        ...
 
 
 @runtime_checkable

@@ -196,12 +196,7 @@ class ChainDiagnostics(pl.Callback):
             rank_zero_warn(f"ChainDiagnostics: {message}; nothing is recorded.")
 
     def on_train_batch_end(
-        self,
-        trainer: pl.Trainer,
-        pl_module: pl.LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, *_: Any
     ) -> None:
         if not isinstance(outputs, Mapping) or "x" not in outputs or "index" not in outputs:
             self._warn_once('training_step must return {"x": [B, D], "index": [B]}')

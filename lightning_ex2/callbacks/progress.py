@@ -53,12 +53,7 @@ class SweepProgressBar(TQDMProgressBar):
         bar.set_description("Fit (MCMC steps)" if moves else "Fit (batches)")
 
     def on_train_batch_end(
-        self,
-        trainer: pl.Trainer,
-        pl_module: pl.LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
+        self, trainer: pl.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         bar = self.train_progress_bar
         n = self._batches_done(trainer, batch_idx)

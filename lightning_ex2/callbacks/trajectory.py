@@ -150,12 +150,7 @@ class SamplingTrajectory(pl.Callback):
         self._target(pl_module)
 
     def on_train_batch_end(
-        self,
-        trainer: pl.Trainer,
-        pl_module: pl.LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, *_: Any
     ) -> None:
         if not trainer.is_global_zero or not isinstance(outputs, Mapping):
             return
@@ -253,13 +248,7 @@ class SamplingTrajectory(pl.Callback):
         self._predict = []
 
     def on_predict_batch_end(
-        self,
-        trainer: pl.Trainer,
-        pl_module: pl.LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, *_: Any
     ) -> None:
         if trainer.is_global_zero and isinstance(outputs, Mapping) and "samples" in outputs:
             keep = {

@@ -25,6 +25,10 @@ from torch import Tensor, nn
 #: info fields that are per-chain event counts (summed over steps, not averaged)
 COUNT_FIELDS = ("nonfinite",)
 
+#: a step's optional generator, and its optional step size (``[]`` or ``[C]``)
+Gen = torch.Generator | None
+Step = Tensor | None
+
 
 class ChainState(NamedTuple):
     """State of ``C`` chains in dimension ``D``.
@@ -162,11 +166,7 @@ class Kernel(nn.Module):
         raise NotImplementedError
 
     def step(
-        self,
-        state: ChainState,
-        target: nn.Module,
-        generator: torch.Generator | None = None,
-        step_size: Tensor | None = None,
+        self, state: ChainState, target: nn.Module, generator: Gen = None, step_size: Step = None
     ) -> tuple[ChainState, NamedTuple]:
         raise NotImplementedError
 
@@ -216,3 +216,13 @@ class GradientKernel(Kernel):
         h = self.step_size if step_size is None else step_size
         h = torch.as_tensor(h, dtype=x.dtype, device=x.device)
         return x, log_prob, grad, h, (h.unsqueeze(-1) if h.ndim else h)
+
+    @staticmethod
+    def _langevin(
+        x: Tensor, grad: Tensor, hx: Tensor, target: nn.Module, generator: Gen
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Langevin proposal ``y = x + h grad + sqrt(2h) xi``: ``(y, xi, log pi(y), grad(y))``."""
+        noise = randn(tuple(x.shape), x, generator)
+        y = x + hx * grad + (2 * hx).sqrt() * noise
+        log_prob_y, grad_y = log_prob_and_grad(target, y)
+        return y, noise, log_prob_y, grad_y

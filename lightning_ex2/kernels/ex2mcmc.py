@@ -23,7 +23,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from lightning_ex2.kernels.base import ChainState, Kernel, log_prob_and_grad
+from lightning_ex2.kernels.base import ChainState, Gen, Kernel, Step, log_prob_and_grad
 from lightning_ex2.kernels.isir import ISIR, ISIRInfo, Particles
 from lightning_ex2.kernels.mala import MALA
 
@@ -93,17 +93,13 @@ class Ex2MCMC(Kernel):
         return self.isir.initial_points(n_chains, dim, generator, device, dtype)
 
     def explore(
-        self, state: ChainState, target: nn.Module, generator: torch.Generator | None = None
+        self, state: ChainState, target: nn.Module, generator: Gen = None
     ) -> tuple[ChainState, ISIRInfo, Particles]:
         """The i-SIR move alone, with its particle system."""
         return self.isir.explore(state, target, generator)
 
     def step_with_particles(
-        self,
-        state: ChainState,
-        target: nn.Module,
-        generator: torch.Generator | None = None,
-        step_size: Tensor | None = None,
+        self, state: ChainState, target: nn.Module, generator: Gen = None, step_size: Step = None
     ) -> tuple[ChainState, Ex2Info | ISIRInfo, Particles]:
         """One Ex2MCMC step; also returns the i-SIR particle system."""
         moved_state, isir_info, particles = self.isir.explore(state, target, generator)
@@ -135,11 +131,7 @@ class Ex2MCMC(Kernel):
         return new_state, info
 
     def step(
-        self,
-        state: ChainState,
-        target: nn.Module,
-        generator: torch.Generator | None = None,
-        step_size: Tensor | None = None,
+        self, state: ChainState, target: nn.Module, generator: Gen = None, step_size: Step = None
     ) -> tuple[ChainState, Ex2Info | ISIRInfo]:
         # i-SIR's fast path (no [C, N, D] particle array); same draws as step_with_particles.
         moved_state, isir_info = self.isir.step(state, target, generator)

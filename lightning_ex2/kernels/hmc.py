@@ -6,19 +6,23 @@ gradient evaluations per step. A trajectory that leaves the finite region
 
 Example:
     >>> import torch, lightning_ex2 as lx
-    >>> target = lx.targets.Gaussian(torch.zeros(2), torch.eye(2))
-    >>> kernel = lx.kernels.HMC(step_size=0.3, n_leapfrog=5)
-    >>> state, info = kernel.step(kernel.init(torch.zeros(4, 2), target), target)
+    >>> funnel = lx.targets.Funnel(dim=3)
+    >>> hmc = lx.kernels.HMC(step_size=0.1, n_leapfrog=5)
+    >>> state, info = hmc.step(hmc.init(torch.zeros(4, 3), funnel), funnel, step_size=0.2)
+    >>> info.accept_local.shape
+    torch.Size([4])
 """
 
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from lightning_ex2.kernels.base import (
     ChainState,
+    Gen,
     GradientKernel,
+    Step,
     count_nonfinite,
     log_prob_and_grad,
     metropolis_accept,
@@ -73,11 +77,7 @@ class HMC(GradientKernel):
         )
 
     def step(
-        self,
-        state: ChainState,
-        target: nn.Module,
-        generator: torch.Generator | None = None,
-        step_size: Tensor | None = None,
+        self, state: ChainState, target: nn.Module, generator: Gen = None, step_size: Step = None
     ) -> tuple[ChainState, LocalInfo]:
         x, log_prob, grad, _, hx = self._start(state, target, step_size)
         if self.jitter > 0:

@@ -18,11 +18,11 @@ exchangeable; fixing ``rho_0 = rho`` while the others are random would not be.)
 
 Example:
     >>> import torch, lightning_ex2 as lx
-    >>> target = lx.targets.Gaussian(torch.zeros(2), torch.eye(2))
-    >>> kernel = lx.kernels.ISIR(lx.proposals.GaussianProposal(2, scale=2.0), n_particles=10)
-    >>> state, info = kernel.step(kernel.init(torch.zeros(4, 2), target), target)
-    >>> info.particle_ess.shape
-    torch.Size([4])
+    >>> mixture = lx.targets.GaussianMixture.grid(k=3)
+    >>> isir = lx.kernels.ISIR(lx.proposals.GaussianProposal(2, scale=5.0), n_particles=10)
+    >>> state, info, particles = isir.explore(isir.init(torch.zeros(4, 2), mixture), mixture)
+    >>> info.particle_ess.shape, particles.x.shape
+    (torch.Size([4]), torch.Size([4, 10, 2]))
 """
 
 from __future__ import annotations
@@ -34,7 +34,9 @@ from torch import Tensor, nn
 
 from lightning_ex2.kernels.base import (
     ChainState,
+    Gen,
     Kernel,
+    Step,
     check_start,
     count_nonfinite,
     finite_or_neg_inf,
@@ -169,7 +171,7 @@ class ISIR(Kernel):
         return new_state, info, fresh, Particles(x.new_empty(0), log_pi, log_q, log_w, index)
 
     def explore(
-        self, state: ChainState, target: nn.Module, generator: torch.Generator | None = None
+        self, state: ChainState, target: nn.Module, generator: Gen = None
     ) -> tuple[ChainState, ISIRInfo, Particles]:
         """One i-SIR move with its particle system (``x [C, N, D]`` included)."""
         new_state, info, fresh, particles = self._move(state, target, generator)
@@ -177,11 +179,7 @@ class ISIR(Kernel):
         return new_state, info, particles._replace(x=x)
 
     def step_with_particles(
-        self,
-        state: ChainState,
-        target: nn.Module,
-        generator: torch.Generator | None = None,
-        step_size: Tensor | None = None,
+        self, state: ChainState, target: nn.Module, generator: Gen = None, step_size: Step = None
     ) -> tuple[ChainState, ISIRInfo, Particles]:
         """One i-SIR move; also returns the particle system (FlEx2MCMC trains on it).
 
@@ -190,11 +188,7 @@ class ISIR(Kernel):
         return self.explore(state, target, generator)
 
     def step(
-        self,
-        state: ChainState,
-        target: nn.Module,
-        generator: torch.Generator | None = None,
-        step_size: Tensor | None = None,
+        self, state: ChainState, target: nn.Module, generator: Gen = None, step_size: Step = None
     ) -> tuple[ChainState, ISIRInfo]:
         """One i-SIR move (the same draws as :meth:`explore`)."""
         new_state, info, _, _ = self._move(state, target, generator)

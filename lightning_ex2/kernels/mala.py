@@ -24,11 +24,11 @@ from torch import Tensor, nn
 
 from lightning_ex2.kernels.base import (
     ChainState,
+    Gen,
     GradientKernel,
+    Step,
     count_nonfinite,
-    log_prob_and_grad,
     metropolis_accept,
-    randn,
     select,
 )
 
@@ -65,16 +65,10 @@ class MALA(GradientKernel):
         return f"step_size={self.step_size}, target_accept={self.target_accept}"
 
     def step(
-        self,
-        state: ChainState,
-        target: nn.Module,
-        generator: torch.Generator | None = None,
-        step_size: Tensor | None = None,
+        self, state: ChainState, target: nn.Module, generator: Gen = None, step_size: Step = None
     ) -> tuple[ChainState, LocalInfo]:
         x, log_prob, grad, h, hx = self._start(state, target, step_size)
-        noise = randn(tuple(x.shape), x, generator)
-        y = x + hx * grad + (2 * hx).sqrt() * noise
-        log_prob_y, grad_y = log_prob_and_grad(target, y)
+        y, noise, log_prob_y, grad_y = self._langevin(x, grad, hx, target, generator)
         log_q_fwd = -0.5 * noise.square().sum(-1)  # = -|y - x - h g(x)|^2 / (4h)
         log_q_bwd = -(x - y - hx * grad_y).square().sum(-1) / (4 * h)
         log_alpha = log_prob_y - log_prob + log_q_bwd - log_q_fwd

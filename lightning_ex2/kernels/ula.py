@@ -15,14 +15,14 @@ Example:
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from lightning_ex2.kernels.base import (
     ChainState,
+    Gen,
     GradientKernel,
+    Step,
     count_nonfinite,
-    log_prob_and_grad,
-    randn,
     select,
 )
 from lightning_ex2.kernels.mala import LocalInfo
@@ -43,16 +43,10 @@ class ULA(GradientKernel):
         return f"step_size={self.step_size}"
 
     def step(
-        self,
-        state: ChainState,
-        target: nn.Module,
-        generator: torch.Generator | None = None,
-        step_size: Tensor | None = None,
+        self, state: ChainState, target: nn.Module, generator: Gen = None, step_size: Step = None
     ) -> tuple[ChainState, LocalInfo]:
         x, log_prob, grad, _, hx = self._start(state, target, step_size)
-        noise = randn(tuple(x.shape), x, generator)
-        y = x + hx * grad + (2 * hx).sqrt() * noise
-        log_prob_y, grad_y = log_prob_and_grad(target, y)
+        y, _, log_prob_y, grad_y = self._langevin(x, grad, hx, target, generator)
         ok = torch.isfinite(log_prob_y) & torch.isfinite(grad_y).all(-1) & torch.isfinite(y).all(-1)
         new = ChainState(
             x=select(ok, y, x),
