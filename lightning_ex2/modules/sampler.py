@@ -103,8 +103,9 @@ class TupleBuffers(nn.Module):
 
     def put(self, idx: Tensor, value: NamedTuple) -> None:
         """Write ``value`` (the tuple of chains ``idx``) back; ``None`` fields are skipped."""
+        fields = value._asdict()
         for name, buf in self._items():
-            new = getattr(value, name)
+            new = fields[name]
             if buf is None or new is None:
                 continue
             if isinstance(buf, TupleBuffers):
