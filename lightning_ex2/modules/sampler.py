@@ -26,7 +26,7 @@ from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor, nn
 
 from lightning_ex2.kernels.adaptation import Tuning, Warmup
-from lightning_ex2.kernels.base import ChainState, Kernel
+from lightning_ex2.kernels.base import ChainState, Kernel, select
 from lightning_ex2.kernels.isir import Particles
 from lightning_ex2.lightning_compat import MoveCounter, attached_trainer, autograd_enabled
 from lightning_ex2.sampling import check_kernel_target, run_chains, warn_nonfinite
@@ -303,11 +303,8 @@ class MCMCSampler(pl.LightningModule):
         fresh = ~self.chain_ready[idx]
         new = self.kernel.init(init.to(self.state.x), self.target)
         old = self.state.get(idx)
-        self.state.put(
-            idx,
-            ChainState(*(None if n is None else torch.where(
-                fresh.reshape(-1, *([1] * (n.ndim - 1))), n, o) for n, o in zip(new, old))),
-        )  # fmt: skip
+        merged = (None if n is None else select(fresh, n, o) for n, o in zip(new, old))
+        self.state.put(idx, ChainState(*merged))
         self.chain_ready[idx] = True
 
     def gather_state(self, idx: Tensor) -> ChainState:
