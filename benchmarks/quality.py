@@ -55,11 +55,17 @@ def train_flow(kernel, target, n_chains, n_iter, generator, lr=1e-3):  # type: i
     """Short FlEx2MCMC flow training: Ex2MCMC steps + forward-KL Adam steps."""
     import torch
 
+    from lightning_ex2.kernels import Warmup
+
     q = kernel.proposal
     opt = torch.optim.Adam(q.parameters(), lr=lr)
     state = kernel.init(q.sample((n_chains,), generator).detach(), target)
+    warmup = Warmup(kernel)
+    tuning = warmup.init(n_chains, state.x)
     for _ in range(n_iter):
-        state, _, particles = kernel.step_with_particles(state, target, generator, adapt=True)
+        step_size = warmup.step_size(tuning)
+        state, info, particles = kernel.step_with_particles(state, target, generator, step_size)
+        tuning = warmup.update(tuning, info)
         w = torch.softmax(particles.log_weights, dim=1).detach()
         log_q = q.log_prob(particles.x.detach())
         log_q = torch.where(w > 0, log_q, torch.zeros_like(log_q))

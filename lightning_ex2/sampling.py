@@ -14,7 +14,9 @@ Example:
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -22,9 +24,13 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from lightning_ex2 import interrupt
-from lightning_ex2.kernels.base import ChainState, Kernel
+from lightning_ex2.kernels.adaptation import Tuning, Warmup
+from lightning_ex2.kernels.base import COUNT_FIELDS, ChainState, Kernel
 from lightning_ex2.targets.base import check_target, target_dim
 from lightning_ex2.validation import check_int
+
+#: seeds ``torch.Generator.manual_seed`` accepts
+SEED_RANGE = (-(2**63), 2**64)
 
 
 @dataclass
@@ -32,13 +38,18 @@ class Run:
     """Result of :func:`sample`.
 
     Attributes:
-        samples: draws after burn-in, ``[C, n_steps // thin, D]`` on the chains' device.
-        log_prob: ``log pi`` of the draws, ``[C, n_steps // thin]``.
-        info: per-chain ``[C]`` means over the post-burn-in steps of every field of
+        samples: draws after burn-in, ``[C, T, D]`` on the chains' device, where
+            ``T = n_steps // thin`` (fewer when the run was interrupted).
+        log_prob: ``log pi`` of the draws, ``[C, T]``.
+        info: per-chain ``[C]`` tensors: the means over the post-burn-in steps of
             the kernel's info (``accept_local``, ``accept_global``, ``particle_ess``),
-            plus the final ``step_size`` (``[C]``) for kernels that have one.
+            ``nonfinite`` (the count of NaN/+inf log-densities met over the whole run,
+            burn-in included), and the final ``step_size`` for kernels that have one.
         state: the final :class:`ChainState` (continue with ``kernel.step``).
+        tuning: the final (frozen) step-size tuning, ``None`` for kernels without one.
         wall_seconds: wall time of burn-in + sampling.
+        complete: ``False`` when a stop was requested
+            (:mod:`lightning_ex2.interrupt`) before the last step.
     """
 
     samples: Tensor
@@ -49,6 +60,8 @@ class Run:
     n_steps: int
     burn_in: int
     thin: int
+    tuning: Tuning | None = None
+    complete: bool = True
     meta: dict = field(default_factory=dict)
 
     def numpy(self) -> np.ndarray:
@@ -68,13 +81,37 @@ class Run:
         return rhat(self.numpy())
 
 
-def _device_dtype(target: nn.Module, init: Tensor | None) -> tuple[torch.device, torch.dtype]:
-    if init is not None:
-        return init.device, init.dtype
-    for t in (*target.parameters(), *target.buffers()):
-        if t.is_floating_point():
-            return t.device, t.dtype
-    return torch.device("cpu"), torch.get_default_dtype()
+class Chains(NamedTuple):
+    """What :func:`run_chains` returns (``T`` draws kept, ``C`` chains)."""
+
+    state: ChainState  # the final state
+    tuning: Tuning | None  # the final tuning (frozen after an adapting burn-in)
+    samples: Tensor  # [C, T, D]
+    log_prob: Tensor  # [C, T]
+    info: dict[str, Tensor]  # per-chain [C]: means of the info over the sampling steps,
+    #                          totals of the count fields (nonfinite) over all steps
+    complete: bool  # False when interrupted
+
+
+def summarize_info(sums: dict[str, Tensor], n_steps: int) -> dict[str, Tensor]:
+    """Per-chain means of the info rates, totals of its counts (``COUNT_FIELDS``)."""
+    return {k: v if k in COUNT_FIELDS else v / max(n_steps, 1) for k, v in sums.items()}
+
+
+def warn_nonfinite(nonfinite: Tensor | None, where: str) -> None:
+    """One warning when any NaN/+inf log-density was met (one host sync; end of a run)."""
+    if nonfinite is None:
+        return
+    total = int(nonfinite.sum())
+    if total:
+        chains = int((nonfinite > 0).sum())
+        warnings.warn(
+            f"{where}: target.log_prob returned NaN or +inf {total} times (in {chains} of "
+            f"{nonfinite.numel()} chains); those points were rejected, so the chains never "
+            "visit that region: check the target's log_prob there",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def run_chains(
@@ -84,43 +121,121 @@ def run_chains(
     generator: torch.Generator | None,
     *,
     n_steps: int,
+    tuning: Tuning | None = None,
     burn_in: int = 0,
     thin: int = 1,
     adapt: bool = True,
     progress: bool = True,
     desc: str | None = None,
-) -> tuple[ChainState, Tensor, Tensor, dict[str, Tensor]]:
+) -> Chains:
     """The step loop shared by :func:`sample` and ``lightning-ex2 sample``.
 
-    ``burn_in`` steps (adapting the step size when ``adapt``; draws discarded), then
-    ``kernel.freeze``, then ``n_steps`` steps keeping every ``thin``-th draw in a
-    preallocated buffer on the chains' device; nothing is copied to the host.
-
-    Returns the final state, draws ``[C, n_steps // thin, D]``, their ``log pi``
-    ``[C, n_steps // thin]`` and the per-chain ``[C]`` means of the kernel's info
-    over the ``n_steps`` steps.
+    ``burn_in`` steps (with ``adapt``: warm-up, the step size adapts, then
+    :meth:`Warmup.freeze`; draws discarded), then ``n_steps`` steps with the tuning
+    fixed, keeping every ``thin``-th draw in a preallocated buffer on the chains'
+    device; nothing is copied to the host inside the loop. After each step the loop
+    polls :func:`lightning_ex2.interrupt.requested` (a Python read) and stops early
+    when a stop was requested, keeping the draws completed (``complete=False``).
     """
+    warmup = Warmup(kernel)
     n_chains, dim = state.x.shape
     n_draws = n_steps // thin
     draws = state.x.new_empty((n_draws, n_chains, dim))
     draws_log_prob = state.x.new_empty((n_draws, n_chains))
     sums: dict[str, Tensor] = {}
+    nonfinite: Tensor | None = None
+    done = 0
+    stopped = False
     with tqdm(total=burn_in + n_steps, disable=not progress, dynamic_ncols=True,
               desc=desc or type(kernel).__name__) as bar:  # fmt: skip
         for _ in range(burn_in):
-            state, _info = kernel.step(state, target, generator, adapt=adapt)
+            state, info = kernel.step(state, target, generator, Warmup.step_size(tuning))
+            nonfinite = info.nonfinite if nonfinite is None else nonfinite + info.nonfinite
+            if adapt:
+                tuning = warmup.update(tuning, info)
             bar.update()
-        state = kernel.freeze(state)
-        for t in range(n_steps):
-            state, info = kernel.step(state, target, generator)
+            if interrupt.requested():
+                stopped = True
+                break
+        if adapt:
+            tuning = warmup.freeze(tuning)
+        for t in range(0 if stopped else n_steps):
+            state, info = kernel.step(state, target, generator, Warmup.step_size(tuning))
             for name, value in info._asdict().items():
                 sums[name] = sums[name] + value if name in sums else value.clone()
             if (t + 1) % thin == 0:
                 draws[t // thin] = state.x
                 draws_log_prob[t // thin] = state.log_prob
+            done = t + 1
             bar.update()
-    means = {name: total / n_steps for name, total in sums.items()}
-    return state, draws.transpose(0, 1), draws_log_prob.transpose(0, 1), means
+            if interrupt.requested() and done < n_steps:
+                stopped = True
+                break
+    info = summarize_info(sums, done)
+    if nonfinite is not None:
+        info["nonfinite"] = info["nonfinite"] + nonfinite if "nonfinite" in info else nonfinite
+    kept = done // thin
+    return Chains(
+        state,
+        tuning,
+        draws[:kept].transpose(0, 1),
+        draws_log_prob[:kept].transpose(0, 1),
+        info,
+        not stopped,
+    )
+
+
+def _floating_dtype(target: nn.Module) -> tuple[torch.device, torch.dtype] | None:
+    """Device and dtype of the target's first floating tensor, if any."""
+    tensors = (*target.parameters(), *target.buffers()) if isinstance(target, nn.Module) else ()
+    for t in tensors:
+        if t.is_floating_point():
+            return t.device, t.dtype
+    return None
+
+
+def _check_init(init: object, n_chains: int, dim: int, target: nn.Module) -> Tensor:
+    """``init`` as a floating tensor ``[n_chains, dim]`` in the target's dtype."""
+    try:
+        init_t = torch.as_tensor(init)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(
+            f"`init` must be a tensor (or nested lists) of shape [n_chains, dim], got {err}"
+        ) from None
+    if init_t.ndim != 2 or init_t.shape[0] != n_chains or init_t.shape[1] != dim:
+        raise ValueError(
+            f"`init` must have shape [n_chains={n_chains}, dim={dim}] (the target's dim), "
+            f"got {tuple(init_t.shape)}"
+        )
+    found = _floating_dtype(target)
+    if not init_t.is_floating_point():
+        init_t = init_t.to(found[1] if found else torch.get_default_dtype())
+    if found is not None and found[1] != init_t.dtype:
+        raise ValueError(
+            f"`init` is {init_t.dtype} but the target's tensors are {found[1]}: pass "
+            f"init.to({found[1]}) or move the target with target.to({init_t.dtype})"
+        )
+    return init_t
+
+
+def check_kernel_target(kernel: Kernel, dim: int, where: str = "kernel") -> None:
+    """A global kernel's proposal must live in the target's dimension."""
+    if kernel.is_global and int(kernel.proposal.dim) != dim:
+        raise ValueError(
+            f"`{where}.proposal.dim` ({kernel.proposal.dim}) != the target's dim ({dim})"
+        )
+
+
+def check_run(n_steps: int, burn_in: int, thin: int, prefix: str = "") -> None:
+    """The run-length checks shared by :func:`sample` and the ``sample`` command."""
+    check_int(n_steps, f"{prefix}n_steps", "sample", 1)
+    check_int(burn_in, f"{prefix}burn_in", "sample", 0)
+    check_int(thin, f"{prefix}thin", "sample", 1)
+    if thin > n_steps:
+        raise ValueError(
+            f"sample: `{prefix}thin` ({thin}) must not exceed `{prefix}n_steps` ({n_steps}): "
+            "no draw would be kept"
+        )
 
 
 def sample(
@@ -138,9 +253,11 @@ def sample(
     """Run ``n_chains`` chains of ``kernel`` on ``target``.
 
     The run is ``burn_in`` warm-up steps (step-size adaptation on, draws
-    discarded), then ``kernel.freeze``, then ``n_steps`` steps with the kernel
-    fixed, keeping every ``thin``-th draw in a preallocated buffer on the chains'
-    device. Nothing in the step loop copies to the host.
+    discarded), then the step size is frozen (:class:`~lightning_ex2.kernels.Warmup`),
+    then ``n_steps`` steps with the kernel fixed, keeping every ``thin``-th draw in
+    a preallocated buffer on the chains' device. Nothing in the step loop copies to
+    the host. A stop request (:mod:`lightning_ex2.interrupt`) ends the run early
+    with the draws made so far (``Run.complete`` is then ``False``).
 
     Args:
         target: module with ``log_prob(x [..., D]) -> [...]`` and ``dim``.
@@ -148,33 +265,39 @@ def sample(
         n_chains: number of chains ``C``.
         n_steps: post-burn-in steps.
         burn_in: warm-up steps before them.
-        thin: keep one draw in ``thin``.
-        init: start points ``[C, D]``; default: the kernel's proposal (global
-            kernels) or ``N(0, I)``. Their device and dtype are the run's.
+        thin: keep one draw in ``thin`` (``<= n_steps``).
+        init: start points ``[C, D]`` (a tensor or nested lists); default: the kernel's
+            proposal (global kernels) or ``N(0, I)``. Their device is the run's; their
+            dtype must be the target's.
         seed: seed of the run's ``torch.Generator``; same seed, same draws.
         progress: show a progress bar.
+
+    Raises:
+        TypeError: ``target`` or ``kernel`` do not satisfy their protocol; a gradient
+            kernel with a ``log_prob`` that autograd cannot differentiate.
+        ValueError: naming the argument: counts out of range, ``thin > n_steps``,
+            ``init`` of the wrong shape or dtype, a proposal of another dimension than
+            the target, ``log_prob`` of the wrong shape, a non-finite start.
     """
     check_target(target)
     n_chains = check_int(n_chains, "n_chains", "sample", 1)
-    n_steps = check_int(n_steps, "n_steps", "sample", 1)
-    burn_in = check_int(burn_in, "burn_in", "sample", 0)
-    thin = check_int(thin, "thin", "sample", 1)
+    check_run(n_steps, burn_in, thin)
     if not isinstance(kernel, Kernel):
         raise TypeError(f"`kernel` must be a lightning_ex2 Kernel, got {type(kernel).__name__}")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)):
-        raise ValueError(f"`seed` must be an integer or None, got {seed!r}")
-    device, dtype = _device_dtype(target, init)
+    if seed is not None and (
+        isinstance(seed, bool)
+        or not isinstance(seed, int | np.integer)
+        or not SEED_RANGE[0] <= int(seed) < SEED_RANGE[1]
+    ):
+        raise ValueError(f"`seed` must be an integer in [-2**63, 2**64) or None, got {seed!r}")
+    dim = target_dim(target)
+    check_kernel_target(kernel, dim)
+    found = _floating_dtype(target)
     if init is None:
-        dim = target_dim(target)
+        device, dtype = found or (torch.device("cpu"), torch.get_default_dtype())
     else:
-        init = torch.as_tensor(init)
-        dim = int(init.shape[-1])
-        if init.ndim != 2 or init.shape[0] != n_chains:
-            raise ValueError(
-                f"`init` must have shape [n_chains={n_chains}, dim], got {tuple(init.shape)}"
-            )
-        if hasattr(target, "dim") and int(target.dim) != dim:
-            raise ValueError(f"`init` has dim {dim} but the target has dim {target.dim}")
+        init = _check_init(init, n_chains, dim, target)
+        device, dtype = init.device, init.dtype
     kernel.to(device=device, dtype=dtype)
     generator = torch.Generator(device=device)
     if seed is None:
@@ -186,19 +309,24 @@ def sample(
 
     start = time.perf_counter()
     state = kernel.init(init.to(device=device, dtype=dtype), target)
-    state, samples, log_prob, summary = run_chains(
-        kernel, target, state, generator, n_steps=n_steps, burn_in=burn_in, thin=thin,
-        adapt=True, progress=progress,
+    tuning = Warmup(kernel).init(n_chains, state.x)
+    chains = run_chains(
+        kernel, target, state, generator, n_steps=n_steps, tuning=tuning, burn_in=burn_in,
+        thin=thin, adapt=True, progress=progress,
     )  # fmt: skip
     wall = time.perf_counter() - start
+    warn_nonfinite(chains.info.get("nonfinite"), "sample")
 
-    if state.step_size is not None:
-        summary["step_size"] = state.step_size.expand(n_chains).clone()
+    info = dict(chains.info)
+    if chains.tuning is not None:
+        info["step_size"] = chains.tuning.step_size.expand(n_chains).clone()
     return Run(
-        samples=samples,
-        log_prob=log_prob,
-        info=summary,
-        state=state,
+        samples=chains.samples,
+        log_prob=chains.log_prob,
+        info=info,
+        state=chains.state,
+        tuning=chains.tuning,
+        complete=chains.complete,
         wall_seconds=wall,
         n_steps=n_steps,
         burn_in=burn_in,

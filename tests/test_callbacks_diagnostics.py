@@ -1,4 +1,4 @@
-"""Figures of ``lightning_ex2.callbacks.plots`` and the ``ChainDiagnostics`` callback."""
+"""Figures of ``lightning_ex2.figures`` and the ``ChainDiagnostics`` callback."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from torch.utils.data import DataLoader
 
 from lightning_ex2.callbacks.diagnostics import ChainDiagnostics
-from lightning_ex2.callbacks.plots import (
+from lightning_ex2.figures import (
     figure_to_array,
     save_figure,
     scatter_figure,

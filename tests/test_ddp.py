@@ -88,7 +88,7 @@ class DumpFlow(Callback):
     def on_train_end(self, trainer, pl_module):
         self.folder.mkdir(parents=True, exist_ok=True)
         params = {n: p.detach().cpu() for n, p in pl_module.named_parameters()}
-        torch.save({"params": params, "step_size": pl_module.step_size.cpu()},
+        torch.save({"params": params, "step_size": pl_module.tuning.step_size.cpu()},
                    self.folder / f"rank{trainer.global_rank}.pt")
 '''
 
@@ -188,7 +188,7 @@ def test_flex2mcmc_fit_sample_resume_two_processes(tmp_path):
     state = ckpt["state_dict"]
     assert bool(state["chain_ready"].all())
     assert ckpt["lightning_ex2_rng"].shape[0] == 2
-    assert not torch.equal(state["chain_x"][6:], torch.zeros(5, 2))
+    assert not torch.equal(state["state.x"][6:], torch.zeros(5, 2))
 
     # one merged output, all chains in order, written once by rank 0
     out = tmp_path / "samples_k2"
@@ -219,7 +219,7 @@ def test_flex2mcmc_fit_sample_resume_two_processes(tmp_path):
     ]
     # sampling continued from the checkpointed chains of both ranks
     first = data["samples"][:, 0]
-    assert np.abs(first - state["chain_x"].numpy()).max() < 5.0
+    assert np.abs(first - state["state.x"].numpy()).max() < 5.0
 
     # resume with the same number of devices, then with another one (warns, works)
     run_cli(

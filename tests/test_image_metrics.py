@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import numpy as np
@@ -19,11 +20,8 @@ from lightning_ex2.callbacks.fid import (
     load_real_images,
     resize_bilinear_tf,
 )
-from lightning_ex2.callbacks.trajectory import (
-    SamplingTrajectory,
-    energy_landscape_figure,
-    trajectory_grid,
-)
+from lightning_ex2.callbacks.trajectory import SamplingTrajectory
+from lightning_ex2.figures import energy_landscape_figure, trajectory_grid
 from lightning_ex2.gan.classifier import (
     DigitsClassifier,
     FIDFeatures,
@@ -350,7 +348,8 @@ def test_fit_and_sample_log_metrics_and_trajectory(tmp_path):
         trainer.sample(module, datamodule=dm, n_steps=6, output_dir=str(tmp_path / "out"))
     res = metrics.results
     assert res["stage"] == "predict" and res["n_generated"] == 64 and np.isfinite(res["fid"])
-    assert metrics.predict_results(trainer, module) is res  # idempotent
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["image_metrics"]["fid"] == res["fid"]
     acc = _events(logger)
     assert len(acc.Scalars("metrics/fid")) == 3
     assert acc.Images("trajectory/predict_images")

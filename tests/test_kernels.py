@@ -111,11 +111,11 @@ def test_mala_cannot_cross_modes():
 class StaleGradientEx2MCMC(Ex2MCMC):
     """The reference implementation's bug: MALA reuses the gradient of the old point."""
 
-    def step(self, state, target, generator=None, *, adapt=False):
-        moved, info, _ = self.isir.step_with_particles(state, target, generator)
+    def step(self, state, target, generator=None, step_size=None):
+        moved, info, _ = self.isir.explore(state, target, generator)
         s = moved._replace(grad=state.grad)
         for _ in range(self.n_local_steps):
-            s, _ = self.mala.step(s, target, generator)
+            s, _ = self.mala.step(s, target, generator, step_size)
         return s, info
 
 
@@ -183,8 +183,11 @@ def test_cached_log_prob_and_grad_match_recomputation(name):
     target = gaussian_target()
     kernel = lx.ULA(0.1) if name == "ula" else make_kernel(name)
     state = kernel.init(torch.randn(16, 3), target)
+    warmup = lx.kernels.Warmup(kernel)
+    tuning = warmup.init(16, state.x)
     for _ in range(5):
-        state, info = kernel.step(state, target, adapt=True)
+        state, info = kernel.step(state, target, step_size=warmup.step_size(tuning))
+        tuning = warmup.update(tuning, info)
     lp, grad = log_prob_and_grad(target, state.x)
     torch.testing.assert_close(state.log_prob, lp, rtol=1e-5, atol=1e-5)
     if kernel.uses_grad:
@@ -208,15 +211,16 @@ class HoleyGaussian(nn.Module):
 def test_non_finite_log_prob_is_never_accepted(name):
     target = HoleyGaussian()
     kernel = lx.ULA(0.5) if name == "ula" else make_kernel(name, dim=2)
-    run = lx.sample(
-        target,
-        kernel,
-        n_chains=64,
-        n_steps=100,
-        init=torch.zeros(64, 2) - 0.5,
-        seed=0,
-        progress=False,
-    )
+    with pytest.warns(RuntimeWarning, match=r"NaN or \+inf"):
+        run = lx.sample(
+            target,
+            kernel,
+            n_chains=64,
+            n_steps=100,
+            init=torch.zeros(64, 2) - 0.5,
+            seed=0,
+            progress=False,
+        )
     assert torch.isfinite(run.log_prob).all()
     assert (run.samples[..., 0] <= 1.0).all() and (run.samples[..., 1] <= 1.5).all()
     for value in run.info.values():
@@ -237,15 +241,19 @@ def test_adaptation_reaches_target_and_then_freezes():
     target = gaussian_target()
     kernel = lx.MALA(step_size=1e-3, target_accept=0.574)
     state = kernel.init(target.sample(64), target)
+    warmup = lx.kernels.Warmup(kernel)
+    tuning = warmup.init(64, state.x)
     for _ in range(400):
-        state, _ = kernel.step(state, target, adapt=True)
-    state = kernel.freeze(state)
-    frozen = state.step_size.clone()
+        state, info = kernel.step(state, target, step_size=tuning.step_size)
+        tuning = warmup.update(tuning, info)
+    tuning = warmup.freeze(tuning)
+    frozen = tuning.step_size.clone()
     accept = []
     for _ in range(200):
-        state, info = kernel.step(state, target)
+        state, info = kernel.step(state, target, step_size=tuning.step_size)
         accept.append(info.accept_local.mean())
-    assert torch.equal(state.step_size, frozen), "step size changed after warm-up"
+    assert torch.equal(tuning.step_size, frozen), "step size changed after warm-up"
+    assert torch.equal(warmup.freeze(tuning).step_size, frozen), "freeze is not idempotent"
     assert abs(torch.stack(accept).mean().item() - 0.574) < 0.05
     assert frozen.item() > 1e-2  # it actually moved from the bad initial value
 
@@ -254,8 +262,8 @@ def test_per_chain_step_size_has_chain_shape():
     target = gaussian_target()
     kernel = lx.MALA(step_size=0.1, target_accept=0.574, per_chain_step_size=True)
     run = lx.sample(target, kernel, n_chains=8, n_steps=10, burn_in=50, seed=0, progress=False)
-    assert run.state.step_size.shape == (8,)
-    assert run.state.step_size.unique().numel() > 1
+    assert run.tuning.step_size.shape == (8,)
+    assert run.tuning.step_size.unique().numel() > 1
 
 
 def test_state_is_immutable_namedtuple():
@@ -273,7 +281,7 @@ def test_isir_selects_proportionally_to_weights():
     target = Gaussian(torch.zeros(2), torch.eye(2))
     kernel = lx.ISIR(GaussianProposal(2), n_particles=4)
     state = kernel.init(target.sample(40000), target)
-    _, info, particles = kernel.step_with_particles(state, target, torch.Generator().manual_seed(0))
+    _, info, particles = kernel.explore(state, target, torch.Generator().manual_seed(0))
     counts = torch.bincount(particles.index, minlength=4).numpy()
     assert stats.chisquare(counts).pvalue > 1e-3
     torch.testing.assert_close(info.particle_ess, torch.ones(40000))
@@ -322,3 +330,32 @@ def test_invariance_test_detects_non_exchangeable_dependent_proposals():
     )
     pvalues = _invariance_pvalues(kernel, target, n=50000, n_steps=10)
     assert min(pvalues) < 1e-3, pvalues
+
+
+def _rotated_gaussian(dim: int = 10) -> Gaussian:
+    """N(0, R diag(s^2) R^T), scales s from 1 to 5, a fixed random rotation R."""
+    rot, _ = torch.linalg.qr(torch.randn(dim, dim, generator=torch.Generator().manual_seed(1)))
+    cov = rot @ torch.diag(torch.linspace(1, 5, dim).square()) @ rot.T
+    return Gaussian(torch.zeros(dim), 0.5 * (cov + cov.T))
+
+
+def _hmc_run(jitter: float | None):
+    target = _rotated_gaussian()
+    kwargs = {} if jitter is None else {"jitter": jitter}
+    kernel = lx.HMC(step_size=0.2, n_leapfrog=10, target_accept=0.7, **kwargs)
+    run = lx.sample(target, kernel, n_chains=32, n_steps=400, burn_in=300, seed=0, progress=False)
+    draws = run.samples.double().reshape(-1, 10)
+    cov = (target.scale_tril @ target.scale_tril.T).double()
+    cov_err = torch.linalg.norm(torch.cov(draws.T) - cov) / torch.linalg.norm(cov)
+    return run.info["accept_local"].mean().item(), cov_err.item()
+
+
+def test_hmc_defaults_do_not_resonate_and_adaptation_lands_on_target():
+    """10-D rotated Gaussian, scales 1-5: the default step jitter keeps HMC from
+    resonating, and dual averaging lands on the 0.70 asked for."""
+    accept, cov_err = _hmc_run(jitter=None)
+    assert abs(accept - 0.70) < 0.03, accept
+    assert cov_err < 0.06, cov_err
+    # the control: without jitter the fixed trajectory resonates (3-4x the covariance error)
+    accept0, cov_err0 = _hmc_run(jitter=0.0)
+    assert cov_err0 > 2 * cov_err, (accept0, cov_err0)

@@ -48,8 +48,8 @@ def test_fit_moves_chains_trains_flow_and_freezes(tmp_path):
     assert bool(model.chain_ready.all())
     torch.testing.assert_close(model.chain_log_prob, model.target.log_prob(model.chain_x))
     assert any(not torch.equal(a, b) for a, b in zip(before, model.proposal.parameters()))
-    assert bool(model.adapt_done)  # step size frozen at the end of fit
-    torch.testing.assert_close(model.step_size, model.da_log_step_avg.exp())
+    assert bool(model.tuning.frozen)  # step size frozen at the end of fit
+    torch.testing.assert_close(model.tuning.step_size, model.tuning.da.log_step_avg.exp())
 
 
 def test_flow_stops_training_after_flow_train_epochs(tmp_path):
@@ -208,3 +208,75 @@ def test_warm_start_fits_the_flow_to_the_given_distribution(tmp_path):
     assert torch.allclose(before, torch.zeros(2), atol=0.3)  # the untrained flow: N(0, 3^2)
     torch.testing.assert_close(after, torch.tensor([4.0, -4.0]), atol=0.5, rtol=0)
     assert bool(model.warm_start_done)
+
+
+class _Holey(torch.nn.Module):
+    """N(0, I) whose log-density is NaN for x_0 > 1 (a buggy user target)."""
+
+    dim = 2
+
+    def log_prob(self, x):
+        lp = -0.5 * x.square().sum(-1)
+        return torch.where(x[..., 0] > 1.0, torch.nan, lp)
+
+
+def test_nonfinite_log_densities_are_counted_logged_and_returned(tmp_path):
+    model = MCMCSampler(_Holey(), lx.MALA(0.8), n_chains=8, seed=0)
+    dm = ChainDataModule(n_chains=8, init_loc=[-0.5, 0.0], init_scale=0.1)
+    trainer = _trainer(tmp_path, max_steps=30)
+    with pytest.warns(RuntimeWarning, match=r"fit .*NaN or \+inf \d+ times"):
+        trainer.fit(model, datamodule=dm)
+    assert model.nonfinite.shape == (8,) and model.nonfinite.sum() > 0
+    assert float(trainer.callback_metrics["nonfinite"]) == float(model.nonfinite.sum())
+    with pytest.warns(RuntimeWarning, match=r"sample .*NaN or \+inf"):
+        (out,) = trainer.predict(model, datamodule=dm)
+    assert out["nonfinite"].shape == (8,) and out["nonfinite"].sum() > 0
+    assert out["complete"] is True
+
+
+def test_predict_step_passes_a_stop_request_through(tmp_path):
+    from lightning_ex2 import interrupt
+
+    class StopAt(torch.nn.Module):
+        dim = 2
+        calls = 0
+
+        def log_prob(self, x):
+            StopAt.calls += 1
+            if StopAt.calls == 8:  # init (1) + 6 steps: stop after the 7th step
+                interrupt.request("test")
+            return -0.5 * x.square().sum(-1)
+
+    model = MCMCSampler(StopAt(), lx.MALA(0.3), n_chains=4, seed=0)
+    model.sampling.n_steps, model.sampling.progress = 50, False
+    interrupt.clear()
+    try:
+        (out,) = _trainer(tmp_path).predict(model, datamodule=ChainDataModule(n_chains=4))
+    finally:
+        interrupt.clear()
+    assert out["complete"] is False
+    assert out["samples"].shape == (4, 7, 2) and out["log_prob"].shape == (4, 7)
+    torch.testing.assert_close(model.chain_x, out["samples"][:, -1])
+
+
+def test_predict_runs_gradient_kernels_under_inference_mode(tmp_path):
+    """``sample`` needs autograd; the module leaves inference mode itself."""
+    model = MCMCSampler(Gaussian(torch.zeros(2), torch.eye(2)), lx.MALA(0.3), n_chains=4)
+    model.sampling.n_steps, model.sampling.progress = 5, False
+    trainer = _trainer(tmp_path, inference_mode=True)
+    (out,) = trainer.predict(model, datamodule=ChainDataModule(n_chains=4))
+    assert out["samples"].shape == (4, 5, 2) and out["complete"] is True
+
+
+def test_state_buffers_are_named_by_the_state_tuples():
+    model = MCMCSampler(
+        Gaussian(torch.zeros(2), torch.eye(2)), lx.MALA(0.3, target_accept=0.5), n_chains=4
+    )
+    keys = set(model.state_dict())
+    assert {"state.x", "state.log_prob", "state.grad", "chain_ready", "nonfinite"} <= keys
+    assert {"tuning.step_size", "tuning.frozen", "tuning.da.log_step_avg"} <= keys
+    assert not [k for k in keys if k.startswith("da_")]
+    isir = MCMCSampler(
+        Gaussian(torch.zeros(2), torch.eye(2)), lx.ISIR(GaussianProposal(2)), n_chains=4
+    )
+    assert "state.grad" not in isir.state_dict() and isir.tuning is None

@@ -1,19 +1,14 @@
-"""Callbacks observe, never steer: progress, diagnostics, figures, image metrics, writers."""
+"""Callbacks observe, never steer: progress, diagnostics, image metrics, trajectories, writers.
+
+They are thin Lightning hooks around pure functions that live below them: figures in
+:mod:`lightning_ex2.figures`, metrics and feature networks in :mod:`lightning_ex2.metrics`.
+No callback calls another.
+"""
 
 from lightning_ex2.callbacks.diagnostics import ChainDiagnostics
 from lightning_ex2.callbacks.fid import ImageQualityMetrics, TorchScriptInception, load_real_images
-from lightning_ex2.callbacks.plots import (
-    figure_to_array,
-    save_figure,
-    scatter_figure,
-    trace_figure,
-)
 from lightning_ex2.callbacks.progress import SweepProgressBar
-from lightning_ex2.callbacks.trajectory import (
-    SamplingTrajectory,
-    energy_landscape_figure,
-    trajectory_grid,
-)
+from lightning_ex2.callbacks.trajectory import SamplingTrajectory
 from lightning_ex2.callbacks.writer import SampleWriter
 
 __all__ = [
@@ -23,11 +18,5 @@ __all__ = [
     "SamplingTrajectory",
     "SweepProgressBar",
     "TorchScriptInception",
-    "energy_landscape_figure",
-    "figure_to_array",
     "load_real_images",
-    "save_figure",
-    "scatter_figure",
-    "trace_figure",
-    "trajectory_grid",
 ]

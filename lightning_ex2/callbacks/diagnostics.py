@@ -19,11 +19,13 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor
 
+from lightning_ex2.figures import figure_to_array, scatter_figure, trace_figure
+from lightning_ex2.lightning_compat import logged_step
+from lightning_ex2.modules.sampler import MCMCSampler
 from lightning_ex2.validation import check_int
 
 from ..metrics import emd, ess, rhat
 from ..targets import has_sampler
-from .plots import figure_to_array, scatter_figure, trace_figure
 
 __all__ = ["ChainDiagnostics"]
 
@@ -194,12 +196,7 @@ class ChainDiagnostics(pl.Callback):
             rank_zero_warn(f"ChainDiagnostics: {message}; nothing is recorded.")
 
     def on_train_batch_end(
-        self,
-        trainer: pl.Trainer,
-        pl_module: pl.LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, *_: Any
     ) -> None:
         if not isinstance(outputs, Mapping) or "x" not in outputs or "index" not in outputs:
             self._warn_once('training_step must return {"x": [B, D], "index": [B]}')
@@ -211,7 +208,7 @@ class ChainDiagnostics(pl.Callback):
         with torch.no_grad():
             x = x.detach()
             if self._buffer is None:
-                n_chains = getattr(pl_module, "n_chains", None)
+                n_chains = getattr(pl_module, "n_chains", None)  # any module may be observed
                 try:
                     m = min(self.max_chains, int(n_chains))
                 except (TypeError, ValueError):
@@ -291,10 +288,17 @@ class ChainDiagnostics(pl.Callback):
 
     def _proposal_reference(self, pl_module: pl.LightningModule) -> tuple[np.ndarray, str] | None:
         """``n_reference`` samples of ``pl_module.kernel.proposal`` (fixed seed), if any."""
-        proposal = getattr(getattr(pl_module, "kernel", None), "proposal", None)
-        if self.n_reference == 0 or not callable(getattr(proposal, "sample", None)):
+        if not (isinstance(pl_module, MCMCSampler) and pl_module.kernel.is_global):
             return None
-        out = _draw(proposal.sample, self.n_reference, _module_device(proposal), self.seed + 2)
+        proposal = pl_module.kernel.proposal
+        if self.n_reference == 0:
+            return None
+
+        def draw(n: int, generator: torch.Generator | None = None) -> Tensor:
+            with torch.no_grad():
+                return proposal.sample_and_log_prob((n,), generator)[0]
+
+        out = _draw(draw, self.n_reference, _module_device(proposal), self.seed + 2)
         label = "flow" if "flow" in type(proposal).__name__.lower() else "proposal"
         return out.detach().to("cpu", torch.float64).numpy(), label
 
@@ -309,7 +313,7 @@ class ChainDiagnostics(pl.Callback):
         self._log(pl_module, "diagnostics/ess", float(np.mean(ess(trace))))
         self._log(pl_module, "diagnostics/rhat", float(np.max(rhat(trace))))
 
-        target = getattr(pl_module, "target", None)
+        target = getattr(pl_module, "target", None)  # any module with a target
         reference = self._get_reference(target, dim)
         if reference is not None:
             finite = bool(np.isfinite(current).all())
@@ -368,12 +372,7 @@ class ChainDiagnostics(pl.Callback):
                 xlabel="sweep (epoch)",
             )
         )
-        # Epoch-level metrics are written at `_batches_that_stepped - 1` (see
-        # `_FitLoop.on_advance_end`); use the same step so images line up with the scalars.
-        epoch_loop = trainer.fit_loop.epoch_loop
-        step = max(
-            int(getattr(epoch_loop, "_batches_that_stepped", trainer.global_step + 1)) - 1, 0
-        )
+        step = logged_step(trainer)  # where Lightning writes this epoch's scalars
         for logger in loggers:
             writer = logger.experiment
             writer.add_image("chains/scatter", scatter, global_step=step, dataformats="HWC")

@@ -1,7 +1,10 @@
-"""FID, IS and KID of the images a GAN-latent sampler produces, on torchmetrics.
+"""FID, IS and KID of the images a GAN-latent sampler produces.
 
-:class:`ImageQualityMetrics` decodes chain positions ``z`` with ``pl_module.target.decode(z)``
-(``[n, C, H, W]`` in ``[-1, 1]``) and scores them against real images:
+:class:`LatentImageMetrics` decodes latents ``z`` with ``target.decode(z)``
+(``[n, C, H, W]`` in ``[-1, 1]``) and scores them against real images with the pure
+:class:`~lightning_ex2.metrics.images.ImageScorer`; :class:`ImageQualityMetrics` is the
+callback that runs it during ``fit``, and its :attr:`~ImageQualityMetrics.scorer` is what
+the sample writer gets to score the draws of ``sample`` (no callback calls another):
 
 * **FID**, Fréchet Inception Distance (Heusel, Ramsauer, Unterthiner, Nessler, Hochreiter 2017,
   "GANs trained by a two time-scale update rule converge to a local Nash equilibrium",
@@ -14,10 +17,8 @@
   MMD GANs", arXiv 1801.01401): unbiased MMD² with the cubic polynomial kernel on the same
   features as FID, mean (and std) over random subsets.
 
-The metric objects are :class:`torchmetrics.Metric` s: every rank feeds its own chains and its
-shard of the real images, ``compute()`` all-gathers the states, so a multi-device run gives
-the numbers of all chains together. Real-image features are computed once
-(``reset_real_features=False``) and reused at every evaluation.
+Every rank feeds its own chains and its shard of the real images; the numbers are those of
+all chains together. Real-image features are computed once and reused at every evaluation.
 
 Feature networks (``feature_extractor``), each taking images ``[B, C, H, W]`` in ``[-1, 1]``:
 
@@ -26,7 +27,7 @@ Feature networks (``feature_extractor``), each taking images ``[B, C, H, W]`` in
   ``feature_extractor_weights_path`` or the shipped file. For the 8×8 digits demo.
 * ``"inception"``: the standard FID Inception-v3 (TF "2015-12-05" weights) as a *TorchScript
   file on the local disk* (``feature_extractor_weights_path``; nothing is downloaded), see
-  :class:`TorchScriptInception` for the two file layouts supported.
+  :class:`~lightning_ex2.metrics.features.TorchScriptInception` for the file layouts.
 * any ``nn.Module`` (``class_path``/``init_args`` in YAML) mapping images to features
   ``[B, F]``; IS then needs ``logits_extractor``, a module mapping images to logits ``[B, K]``.
 
@@ -49,8 +50,6 @@ scores thousands of 8×8 images per second on a CPU.
 
 from __future__ import annotations
 
-import math
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -58,53 +57,43 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
-from lightning_ex2.callbacks.features import (
-    NamedExtractor,
+from lightning_ex2.metrics.features import (
+    NAMED_EXTRACTORS,
     TorchScriptInception,
-    describe_extractor,
     load_real_images,
+    named_extractors,
     resize_bilinear_tf,
 )
+from lightning_ex2.metrics.images import METRICS, ImageScorer
+from lightning_ex2.modules.sampler import MCMCSampler
+from lightning_ex2.protocols import ImageTarget
 from lightning_ex2.validation import check_int
 
 __all__ = [
     "ImageQualityMetrics",
+    "LatentImageMetrics",
     "TorchScriptInception",
     "load_real_images",
     "resize_bilinear_tf",
 ]
 
-_METRICS = ("fid", "is", "kid")
-_NAMED = ("digits", "inception")
+
+def _decoder(pl_module: pl.LightningModule) -> Any:
+    target = pl_module.target if isinstance(pl_module, MCMCSampler) else None
+    if not isinstance(target, ImageTarget):
+        raise ValueError(
+            "ImageQualityMetrics: pl_module.target has no decode(z) -> images; it needs "
+            "a GAN latent target (e.g. GANLatentTarget)"
+        )
+    return target.decode
 
 
-# ============================================================================ helpers
-def _check_int(value: Any, name: str, minimum: int) -> int:
-    return check_int(value, name, "ImageQualityMetrics", minimum)
+class LatentImageMetrics:
+    """FID / IS / KID of decoded latents; also the sample writer's scorer of predict draws.
 
-
-def _rank_world(trainer: pl.Trainer | None) -> tuple[int, int]:
-    if trainer is None:
-        return 0, 1
-    return int(trainer.global_rank), int(trainer.world_size)
-
-
-# ============================================================================ callback
-class ImageQualityMetrics(pl.Callback):
-    """Log FID / IS / KID of ``target.decode(chains)`` during ``fit`` and at the end of ``predict``.
-
-    **Fit**: at the end of every ``every_n_epochs``-th epoch (one epoch = one sweep over the
-    chains) the current positions of the chains this rank moved (rows of ``pl_module.chain_x``
-    whose indices appeared in ``training_step``'s ``outputs["index"]``; all ready chains
-    otherwise), at most ``max_generated`` of them, are decoded and scored; logged with
-    ``pl_module.log("metrics/fid" | "metrics/is" | "metrics/kid", on_epoch=True)`` (values are
-    already reduced over ranks, every rank logs the same number).
-
-    **Predict** (``lightning-ex2 sample``): the draws ``samples [B, T, D]`` returned by
-    ``predict_step`` are collected; at the end, ``predict_draws="last"`` scores the last draw
-    of every chain, ``"all"`` all draws, evenly thinned to at most ``max_generated``
-    per rank. Lightning forbids ``self.log`` in predict hooks, so the values go to every
-    attached logger with ``logger.log_metrics`` at ``trainer.global_step``.
+    **Real images**, loaded once per run and sharded across ranks, first found of:
+    ``real_images_path`` (:func:`load_real_images`), ``real_data.real_images(n)``,
+    ``trainer.datamodule.real_images(n)``; ``n_real`` of them.
 
     After each evaluation :attr:`results` holds plain Python values::
 
@@ -113,13 +102,169 @@ class ImageQualityMetrics(pl.Callback):
          "is_extractor": "<network that produced is>",
          "n_real": 2000, "n_generated": 1000, "stage": "predict", "step": 500}
 
-    (keys only for the metrics requested). :meth:`predict_results` computes the predict numbers
-    on demand (idempotent, collective on all ranks), so a writer callback may call it whatever
-    the callback order.
+    Calling it as ``scorer(trainer, pl_module, samples [B, T, D])`` scores predict draws
+    (``predict_draws``: the last draw of each chain or all draws, thinned to at most
+    ``max_generated`` per rank), logs ``metrics/*`` to the trainer's loggers and returns
+    :attr:`results` (collective on all ranks). Arguments: see :class:`ImageQualityMetrics`.
+    """
 
-    **Real images** ("target stream"), loaded once per run and sharded across ranks, first
-    found of: ``real_images_path`` (:func:`load_real_images`), ``real_data.real_images(n)``,
-    ``trainer.datamodule.real_images(n)``; ``n_real`` of them (the first ``n_real`` of a file).
+    def __init__(
+        self,
+        feature_extractor: str | nn.Module,
+        feature_extractor_weights_path: str | None,
+        logits_extractor: nn.Module | None,
+        metrics: tuple[str, ...],
+        n_real: int,
+        real_images_path: str | None,
+        real_data: Any,
+        predict_draws: str,
+        max_generated: int,
+        batch_size: int,
+        is_splits: int,
+        kid_subsets: int,
+        kid_subset_size: int,
+        seed: int,
+    ) -> None:
+        self.feature_extractor = feature_extractor
+        self.feature_extractor_weights_path = feature_extractor_weights_path
+        self.logits_extractor = logits_extractor
+        self.metrics = metrics
+        self.n_real = n_real
+        self.real_images_path = real_images_path
+        self.real_data = real_data
+        self.predict_draws = predict_draws
+        self.max_generated = max_generated
+        self.batch_size = batch_size
+        self.is_splits, self.kid_subsets, self.kid_subset_size = (
+            is_splits,
+            kid_subsets,
+            kid_subset_size,
+        )
+        self.seed = seed
+        self.results: dict[str, Any] = {}
+        self.history: list[dict[str, Any]] = []
+        self._scorer: ImageScorer | None = None
+
+    def _build_scorer(self) -> ImageScorer:
+        fe, logits = self.feature_extractor, self.logits_extractor
+        if isinstance(fe, str):
+            features, named_logits = named_extractors(
+                fe, self.feature_extractor_weights_path, "is" in self.metrics and logits is None
+            )
+            logits = logits or named_logits
+        else:
+            features = fe
+        return ImageScorer(
+            features, logits, self.metrics, self.is_splits, self.kid_subsets,
+            self.kid_subset_size, self.seed,
+        )  # fmt: skip
+
+    def _real_images(self, trainer: pl.Trainer | None) -> Tensor:
+        if self.real_images_path is not None:
+            real = load_real_images(self.real_images_path)[: self.n_real]
+        else:
+            source = self.real_data
+            if source is None and trainer is not None:
+                source = trainer.datamodule  # an image DataModule has real_images(n)
+            try:
+                real = torch.as_tensor(source.real_images(self.n_real)).float()
+            except AttributeError:
+                raise ValueError(
+                    "ImageQualityMetrics: no real images: set `real_images_path`, or "
+                    "`real_data` (an object with real_images(n)), or use a DataModule with "
+                    "real_images(n)"
+                ) from None
+        if real.ndim != 4 or real.shape[0] < 2:
+            raise ValueError(
+                f"ImageQualityMetrics: real images must be [N >= 2, C, H, W], got {tuple(real.shape)}"
+            )
+        return real
+
+    def setup_real(
+        self, trainer: pl.Trainer | None = None, device: torch.device | str = "cpu"
+    ) -> None:
+        """Load the real images, build the scorer and feed this rank's real shard (once)."""
+        if self._scorer is not None:
+            return
+        real = self._real_images(trainer)
+        rank, world = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
+        scorer = self._build_scorer()
+        scorer.add_real(real[rank::world].to(device), int(real.shape[0]), self.batch_size)
+        self._scorer = scorer
+
+    def evaluate(
+        self,
+        generated_latents: Tensor,
+        decode: Any,
+        trainer: pl.Trainer | None = None,
+        stage: str = "fit",
+        step: int = 0,
+    ) -> dict[str, Any]:
+        """Score ``decode(z)`` for latents ``generated_latents [n, D]`` of this rank.
+
+        Collective when several ranks run (each passes its own latents). Returns and stores
+        :attr:`results`; real images must be set up first (:meth:`setup_real`).
+        """
+        assert self._scorer is not None, "setup_real() must run first"
+        device = generated_latents.device
+
+        def total(n: int) -> int:
+            if trainer is None or trainer.world_size == 1:
+                return n
+            t = torch.tensor(float(n), device=device)
+            return int(trainer.strategy.reduce(t, reduce_op="sum"))
+
+        with torch.no_grad():
+            images = (decode(z).to(device) for z in generated_latents.split(self.batch_size))
+            out = self._scorer.score(images, total)
+        out.update(stage=stage, step=int(step))
+        self.results = out
+        self.history.append(dict(out))
+        return out
+
+    def subsample(self, z: Tensor, how: str) -> Tensor:
+        """At most ``max_generated`` rows: evenly spaced (``"even"``) or seeded random."""
+        n = z.shape[0]
+        if n <= self.max_generated:
+            return z
+        if how == "even":
+            idx = torch.linspace(0, n - 1, self.max_generated, device=z.device).round().long()
+        else:
+            g = torch.Generator().manual_seed(self.seed)
+            idx = torch.randperm(n, generator=g)[: self.max_generated].sort().values
+            idx = idx.to(z.device)
+        return z.index_select(0, idx)
+
+    def __call__(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, samples: Tensor
+    ) -> dict[str, Any]:
+        """Score this rank's predict draws ``samples [B, T, D]``; log ``metrics/*``."""
+        self.setup_real(trainer, pl_module.device)
+        draws = samples[:, -1:] if self.predict_draws == "last" else samples
+        z = self.subsample(draws.reshape(-1, draws.shape[-1]), "even")  # chain-major
+        step = trainer.global_step
+        res = self.evaluate(z, _decoder(pl_module), trainer, stage="predict", step=step)
+        values = {f"metrics/{k}": res[k] for k in METRICS if k in res}
+        if trainer.is_global_zero:
+            for logger in trainer.loggers:
+                logger.log_metrics(values, step=int(step))
+                logger.save()
+        return res
+
+
+class ImageQualityMetrics(pl.Callback):
+    """Log FID / IS / KID of ``target.decode(chains)`` during ``fit``; score ``sample``'s draws.
+
+    **Fit**: at the end of every ``every_n_epochs``-th epoch (one epoch = one sweep over the
+    chains) the current positions of the chains this rank moved (rows of ``pl_module.chain_x``
+    whose indices appeared in ``training_step``'s ``outputs["index"]``; all ready chains
+    otherwise), at most ``max_generated`` of them, are decoded and scored; logged with
+    ``pl_module.log("metrics/fid" | "metrics/is" | "metrics/kid", on_epoch=True)`` (values are
+    already reduced over ranks, every rank logs the same number).
+
+    **Sample**: :attr:`scorer` (a :class:`LatentImageMetrics`) is handed to the
+    :class:`~lightning_ex2.callbacks.SampleWriter`, which scores the draws and writes the
+    numbers into ``summary.json`` as ``image_metrics`` (when ``evaluate_predict``).
 
     Args:
         feature_extractor: ``"digits"``, ``"inception"`` or an ``nn.Module`` mapping images
@@ -135,7 +280,7 @@ class ImageQualityMetrics(pl.Callback):
             ``class_path`` in YAML, e.g. ``lightning_ex2.data.images.DigitsDataModule``; from
             Python any object with that method).
         every_n_epochs: evaluation period during ``fit``; ``0`` disables fit evaluation.
-        evaluate_predict: also score the draws of ``predict``.
+        evaluate_predict: also score the draws of ``sample``.
         predict_draws: ``"last"`` or ``"all"``.
         max_generated: cap on generated images per rank and evaluation.
         batch_size: images per decode / feature-extraction chunk.
@@ -168,31 +313,32 @@ class ImageQualityMetrics(pl.Callback):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        if isinstance(feature_extractor, str) and feature_extractor not in _NAMED:
+        name = "ImageQualityMetrics"
+        if isinstance(feature_extractor, str) and feature_extractor not in NAMED_EXTRACTORS:
             raise ValueError(
-                f"ImageQualityMetrics: `feature_extractor` must be one of {_NAMED} or an "
+                f"{name}: `feature_extractor` must be one of {NAMED_EXTRACTORS} or an "
                 f"nn.Module (class_path), got {feature_extractor!r}"
             )
         if not isinstance(feature_extractor, str | nn.Module):
             raise ValueError(
-                "ImageQualityMetrics: `feature_extractor` must be a name or an nn.Module, got "
+                f"{name}: `feature_extractor` must be a name or an nn.Module, got "
                 f"{type(feature_extractor).__name__}"
             )
         if feature_extractor == "inception" and feature_extractor_weights_path is None:
             raise ValueError(
-                "ImageQualityMetrics: feature_extractor='inception' needs "
+                f"{name}: feature_extractor='inception' needs "
                 "`feature_extractor_weights_path`, a local TorchScript file "
                 "(e.g. inception-2015-12-05.pt); nothing is downloaded"
             )
         if logits_extractor is not None and not isinstance(logits_extractor, nn.Module):
-            raise ValueError("ImageQualityMetrics: `logits_extractor` must be an nn.Module")
+            raise ValueError(f"{name}: `logits_extractor` must be an nn.Module")
         if isinstance(metrics, str):
             metrics = [metrics]
         metrics = tuple(dict.fromkeys(str(m).lower() for m in metrics))
-        bad = [m for m in metrics if m not in _METRICS]
+        bad = [m for m in metrics if m not in METRICS]
         if bad or not metrics:
             raise ValueError(
-                f"ImageQualityMetrics: `metrics` must be a non-empty subset of {_METRICS}, got {bad or metrics}"
+                f"{name}: `metrics` must be a non-empty subset of {METRICS}, got {bad or metrics}"
             )
         if (
             "is" in metrics
@@ -200,252 +346,53 @@ class ImageQualityMetrics(pl.Callback):
             and logits_extractor is None
         ):
             raise ValueError(
-                "ImageQualityMetrics: metric 'is' with a custom `feature_extractor` needs "
+                f"{name}: metric 'is' with a custom `feature_extractor` needs "
                 "`logits_extractor` (a module mapping images to class logits)"
             )
         if predict_draws not in ("last", "all"):
             raise ValueError(
-                f"ImageQualityMetrics: `predict_draws` must be 'last' or 'all', got {predict_draws!r}"
+                f"{name}: `predict_draws` must be 'last' or 'all', got {predict_draws!r}"
             )
         self.feature_extractor = feature_extractor
-        self.feature_extractor_weights_path = feature_extractor_weights_path
-        self.logits_extractor = logits_extractor
-        self.metrics = metrics
-        self.n_real = _check_int(n_real, "n_real", 2)
-        self.real_images_path = real_images_path
-        self.real_data = real_data
-        self.every_n_epochs = _check_int(every_n_epochs, "every_n_epochs", 0)
+        self.every_n_epochs = check_int(every_n_epochs, "every_n_epochs", name, 0)
         self.evaluate_predict = bool(evaluate_predict)
-        self.predict_draws = predict_draws
-        self.max_generated = _check_int(max_generated, "max_generated", 2)
-        self.batch_size = _check_int(batch_size, "batch_size", 1)
-        self.is_splits = _check_int(is_splits, "is_splits", 1)
-        self.kid_subsets = _check_int(kid_subsets, "kid_subsets", 1)
-        self.kid_subset_size = _check_int(kid_subset_size, "kid_subset_size", 2)
-        self.seed = _check_int(seed, "seed", 0)
-        self.results: dict[str, Any] = {}
-        self.history: list[dict[str, Any]] = []
-        self._fid: Any = None
-        self._is: Any = None
-        self._kid: Any = None
-        self._features: nn.Module | None = None
-        self._logits: nn.Module | None = None
-        self._real_ready = False
-        self._n_real_total = 0
+        self.scorer = LatentImageMetrics(
+            feature_extractor,
+            feature_extractor_weights_path,
+            logits_extractor,
+            metrics,
+            n_real=check_int(n_real, "n_real", name, 2),
+            real_images_path=real_images_path,
+            real_data=real_data,
+            predict_draws=predict_draws,
+            max_generated=check_int(max_generated, "max_generated", name, 2),
+            batch_size=check_int(batch_size, "batch_size", name, 1),
+            is_splits=check_int(is_splits, "is_splits", name, 1),
+            kid_subsets=check_int(kid_subsets, "kid_subsets", name, 1),
+            kid_subset_size=check_int(kid_subset_size, "kid_subset_size", name, 2),
+            seed=check_int(seed, "seed", name, 0),
+        )
         self._seen: Tensor | None = None
-        self._predict_outputs: list[tuple[Tensor, Tensor]] = []
-        self._predict_done = False
 
-    # ------------------------------------------------------------------ extractors
-    def _build_extractors(self) -> None:
-        """Instantiate the feature / logits networks (lazily: weights are read at setup)."""
-        if self._features is not None:
-            return
-        fe = self.feature_extractor
-        logits: nn.Module | None = self.logits_extractor
-        if fe == "digits":
-            from lightning_ex2.gan.classifier import (
-                DEFAULT_WEIGHTS,
-                FIDFeatures,
-                ISLogits,
-                load_digits_classifier,
-            )
+    # ------------------------------------------------------------ the scorer's state
+    @property
+    def results(self) -> dict[str, Any]:
+        """The last evaluation's numbers (fit or sample)."""
+        return self.scorer.results
 
-            path = self.feature_extractor_weights_path or DEFAULT_WEIGHTS
-            clf = load_digits_classifier(path)
-            features: nn.Module = NamedExtractor(
-                FIDFeatures(clf), 64, f"digits-classifier penultimate features, weights {path}"
-            )
-            if logits is None and "is" in self.metrics:
-                logits = NamedExtractor(
-                    ISLogits(clf), 10, f"digits-classifier logits, weights {path}"
-                )
-        elif fe == "inception":
-            assert self.feature_extractor_weights_path is not None
-            features = TorchScriptInception(self.feature_extractor_weights_path)
-            if logits is None and "is" in self.metrics:
-                logits = TorchScriptInception(
-                    self.feature_extractor_weights_path, features.convention, "logits"
-                )
-        else:
-            assert isinstance(fe, nn.Module)
-            features = fe
-        self._features = features
-        self._logits = logits
-
-    @staticmethod
-    def _probe(module: nn.Module, sample: Tensor) -> nn.Module:
-        """Wrap ``module`` with its ``num_features`` found on real images ``sample``."""
-        if isinstance(module, TorchScriptInception | NamedExtractor):  # size known; no probe
-            return module
-        with torch.no_grad():
-            out = module(sample)
-        if out.ndim < 2 or out.shape[0] != sample.shape[0]:
-            raise ValueError(
-                f"ImageQualityMetrics: the extractor {describe_extractor(module)} returned shape "
-                f"{tuple(out.shape)} for {sample.shape[0]} images; expected [B, F]"
-            )
-        return NamedExtractor(module, int(out.flatten(1).shape[1]), describe_extractor(module))
-
-    def _build_metrics(self, real: Tensor, device: torch.device) -> None:
-        from torchmetrics.image.fid import FrechetInceptionDistance
-        from torchmetrics.image.inception import InceptionScore
-        from torchmetrics.image.kid import KernelInceptionDistance
-
-        self._build_extractors()
-        assert self._features is not None
-        sample = real[:2].to(device)
-        features = self._probe(self._features.to(device).eval(), sample)
-        self._features = features
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
-            if "fid" in self.metrics:
-                self._fid = FrechetInceptionDistance(
-                    feature=features, reset_real_features=False, normalize=False
-                ).to(device)
-            if "kid" in self.metrics:
-                self._kid = KernelInceptionDistance(
-                    feature=features,
-                    subsets=self.kid_subsets,
-                    subset_size=self.kid_subset_size,
-                    reset_real_features=False,
-                    normalize=False,
-                ).to(device)
-            if "is" in self.metrics:
-                assert self._logits is not None
-                self._logits = self._probe(self._logits.to(device).eval(), sample)
-                self._is = InceptionScore(
-                    feature=self._logits, splits=self.is_splits, normalize=False
-                ).to(device)
-
-    # ------------------------------------------------------------------ real images
-    def _real_images(self, trainer: pl.Trainer | None) -> Tensor:
-        if self.real_images_path is not None:
-            real = load_real_images(self.real_images_path)[: self.n_real]
-        else:
-            source = self.real_data
-            if source is None and trainer is not None:
-                dm = getattr(trainer, "datamodule", None)
-                source = dm if callable(getattr(dm, "real_images", None)) else None
-            if source is None or not callable(getattr(source, "real_images", None)):
-                raise ValueError(
-                    "ImageQualityMetrics: no real images: set `real_images_path`, or "
-                    "`real_data` (an object with real_images(n)), or use a DataModule with "
-                    "real_images(n)"
-                )
-            real = torch.as_tensor(source.real_images(self.n_real)).float()
-        if real.ndim != 4 or real.shape[0] < 2:
-            raise ValueError(
-                f"ImageQualityMetrics: real images must be [N >= 2, C, H, W], got {tuple(real.shape)}"
-            )
-        return real
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        return self.scorer.history
 
     def setup_real(
         self, trainer: pl.Trainer | None = None, device: torch.device | str = "cpu"
     ) -> None:
-        """Load the real images, build the metrics and feed this rank's real shard (once)."""
-        if self._real_ready:
-            return
-        device = torch.device(device)
-        real = self._real_images(trainer)
-        self._build_metrics(real, device)
-        rank, world = _rank_world(trainer)
-        shard = real[rank::world]
-        self._n_real_total = int(real.shape[0])
-        with torch.no_grad():
-            for chunk in shard.split(self.batch_size):
-                chunk = chunk.to(device)
-                if self._fid is not None:
-                    self._fid.update(chunk, real=True)
-                if self._kid is not None:
-                    self._kid.update(chunk, real=True)
-        self._real_ready = True
+        """See :meth:`LatentImageMetrics.setup_real`."""
+        self.scorer.setup_real(trainer, device)
 
-    # ------------------------------------------------------------------ scoring
-    def _reduce_count(self, trainer: pl.Trainer | None, n: int, device: torch.device) -> int:
-        if trainer is None or trainer.world_size == 1:
-            return n
-        total = trainer.strategy.reduce(torch.tensor(float(n), device=device), reduce_op="sum")
-        return int(total)
-
-    @torch.no_grad()
-    def evaluate(
-        self,
-        generated_latents: Tensor,
-        decode: Any,
-        trainer: pl.Trainer | None = None,
-        stage: str = "fit",
-        step: int = 0,
-    ) -> dict[str, Any]:
-        """Score ``decode(z)`` for latents ``generated_latents [n, D]`` of this rank.
-
-        Collective when several ranks run (each passes its own latents). Returns and stores
-        :attr:`results`; real images must be set up first (:meth:`setup_real`).
-        """
-        assert self._real_ready, "setup_real() must run first"
-        device = generated_latents.device
-        n_local = 0
-        for z in generated_latents.split(self.batch_size):
-            imgs = decode(z).to(device=device, dtype=torch.float32)
-            n_local += imgs.shape[0]
-            for metric in (self._fid, self._kid):
-                if metric is not None:
-                    metric.update(imgs, real=False)
-            if self._is is not None:
-                self._is.update(imgs)
-        n_generated = self._reduce_count(trainer, n_local, device)
-        out: dict[str, Any] = {}
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            torch.manual_seed(self.seed)
-            if self._fid is not None:
-                out["fid"] = float(self._fid.compute()) if n_generated >= 2 else math.nan
-                self._fid.reset()
-            if self._kid is not None:
-                self._kid.subset_size = max(
-                    2, min(self.kid_subset_size, n_generated, self._n_real_total)
-                )
-                if n_generated >= 2:
-                    mean, std = self._kid.compute()
-                    out["kid"], out["kid_std"] = float(mean), float(std)
-                else:
-                    out["kid"] = out["kid_std"] = math.nan
-                self._kid.reset()
-            if self._is is not None:
-                mean, std = self._is.compute()
-                out["is"], out["is_std"] = float(mean), float(std)
-                self._is.reset()
-        assert self._features is not None
-        out["feature_extractor"] = describe_extractor(self._features)
-        if self._is is not None and self._logits is not None:
-            out["is_extractor"] = describe_extractor(self._logits)
-        out.update(n_real=self._n_real_total, n_generated=n_generated, stage=stage, step=int(step))
-        self.results = out
-        self.history.append(dict(out))
-        return out
-
-    @staticmethod
-    def _decoder(pl_module: pl.LightningModule) -> Any:
-        target = getattr(pl_module, "target", None)
-        decode = getattr(target, "decode", None)
-        if not callable(decode):
-            raise ValueError(
-                "ImageQualityMetrics: pl_module.target has no decode(z) -> images; it needs "
-                "a GAN latent target (e.g. GANLatentTarget)"
-            )
-        return decode
-
-    def _subsample(self, z: Tensor, how: str) -> Tensor:
-        """At most ``max_generated`` rows: evenly spaced (``"even"``) or seeded random."""
-        n = z.shape[0]
-        if n <= self.max_generated:
-            return z
-        if how == "even":
-            idx = torch.linspace(0, n - 1, self.max_generated, device=z.device).round().long()
-        else:
-            g = torch.Generator().manual_seed(self.seed)
-            idx = torch.randperm(n, generator=g)[: self.max_generated].sort().values
-            idx = idx.to(z.device)
-        return z.index_select(0, idx)
+    def evaluate(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """See :meth:`LatentImageMetrics.evaluate`."""
+        return self.scorer.evaluate(*args, **kwargs)
 
     # ------------------------------------------------------------------ fit hooks
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -454,107 +401,42 @@ class ImageQualityMetrics(pl.Callback):
             self.setup_real(trainer, pl_module.device)
 
     def on_train_batch_end(
-        self,
-        trainer: pl.Trainer,
-        pl_module: pl.LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, *_: Any
     ) -> None:
         if self.every_n_epochs == 0 or not isinstance(outputs, Mapping):
             return
         index = outputs.get("index")
-        chain_x = getattr(pl_module, "chain_x", None)
-        if not isinstance(index, Tensor) or not isinstance(chain_x, Tensor):
+        if not isinstance(index, Tensor) or not isinstance(pl_module, MCMCSampler):
             return
-        if self._seen is None or self._seen.shape[0] != chain_x.shape[0]:
-            self._seen = torch.zeros(chain_x.shape[0], dtype=torch.bool, device=chain_x.device)
+        if self._seen is None or self._seen.shape[0] != pl_module.n_chains:
+            self._seen = torch.zeros(pl_module.n_chains, dtype=torch.bool, device=index.device)
         self._seen.index_fill_(0, index.detach().reshape(-1).to(self._seen.device), True)
 
-    def _fit_latents(self, pl_module: pl.LightningModule) -> Tensor:
-        chain_x = pl_module.chain_x.detach()
-        mask = self._seen
-        if mask is None:
-            ready = getattr(pl_module, "chain_ready", None)
-            mask = ready if isinstance(ready, Tensor) else None
-        z = chain_x if mask is None else chain_x[mask]
-        return self._subsample(z, "random")
+    def _fit_latents(self, pl_module: MCMCSampler) -> Tensor:
+        mask = pl_module.chain_ready if self._seen is None else self._seen
+        return self.scorer.subsample(pl_module.chain_x.detach()[mask], "random")
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.every_n_epochs == 0 or (trainer.current_epoch + 1) % self.every_n_epochs:
             return
-        if trainer.sanity_checking:
+        if trainer.sanity_checking or not isinstance(pl_module, MCMCSampler):
             return
         z = self._fit_latents(pl_module)
         was_training = pl_module.training
         pl_module.eval()
         try:
             res = self.evaluate(
-                z, self._decoder(pl_module), trainer, stage="fit", step=trainer.global_step
+                z, _decoder(pl_module), trainer, stage="fit", step=trainer.global_step
             )
         finally:
             pl_module.train(was_training)
-        for name in ("fid", "is", "kid"):
+        for name in METRICS:
             if name in res:
                 # the value is already reduced over ranks; sync_dist only silences Lightning
                 pl_module.log(
-                    f"metrics/{name}",
-                    res[name],
-                    on_step=False,
-                    on_epoch=True,
-                    batch_size=1,
+                    f"metrics/{name}", res[name], on_step=False, on_epoch=True, batch_size=1,
                     sync_dist=True,
-                )
-
-    # ------------------------------------------------------------------ predict hooks
-    def on_predict_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._predict_outputs = []
-        self._predict_done = False
-
-    def on_predict_batch_end(
-        self,
-        trainer: pl.Trainer,
-        pl_module: pl.LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
-        if not self.evaluate_predict or not isinstance(outputs, Mapping):
-            return
-        samples = outputs.get("samples")
-        if isinstance(samples, Tensor) and samples.ndim == 3:
-            if self.predict_draws == "last":
-                samples = samples[:, -1:].clone()  # a copy: the full draws may be freed
-            self._predict_outputs.append((outputs["index"].detach(), samples.detach()))
-
-    def predict_results(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, Any]:
-        """FID/IS/KID of this predict run's draws (computed once; collective on all ranks).
-
-        Returns :attr:`results` (``{}`` when ``evaluate_predict`` is off or nothing was drawn).
-        """
-        if not self.evaluate_predict or self._predict_done:
-            return self.results if self._predict_done else {}
-        self._predict_done = True
-        if not self._predict_outputs:
-            return {}
-        self.setup_real(trainer, pl_module.device)
-        draws = torch.cat([s for _, s in self._predict_outputs])  # [B, T, D], this rank
-        z = draws.reshape(-1, draws.shape[-1])  # chain-major
-        z = self._subsample(z, "even")
-        res = self.evaluate(
-            z, self._decoder(pl_module), trainer, stage="predict", step=trainer.global_step
-        )
-        self._predict_outputs = []
-        values = {f"metrics/{k}": res[k] for k in ("fid", "is", "kid") if k in res}
-        if trainer.is_global_zero:
-            for logger in trainer.loggers:
-                logger.log_metrics(values, step=int(trainer.global_step))
-                logger.save()
-        return res
-
-    def on_predict_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.predict_results(trainer, pl_module)
+                )  # fmt: skip
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
@@ -562,4 +444,4 @@ class ImageQualityMetrics(pl.Callback):
         return {"results": dict(self.results)}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.results = dict(state_dict.get("results", {}))
+        self.scorer.results = dict(state_dict.get("results", {}))

@@ -7,6 +7,8 @@ from typing import Any
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import TQDMProgressBar
 
+from lightning_ex2.modules.sampler import MCMCSampler
+
 
 class SweepProgressBar(TQDMProgressBar):
     """TQDM bar over the whole run: MCMC steps (``max_steps`` or ``max_epochs`` sweeps)
@@ -19,11 +21,13 @@ class SweepProgressBar(TQDMProgressBar):
     @staticmethod
     def _counts_moves(pl_module: pl.LightningModule) -> bool:
         """MCMC modules count one global step per batch (a move); GANs count two."""
-        return hasattr(pl_module, "count_step")
+        return isinstance(pl_module, MCMCSampler)
 
-    @staticmethod
-    def _batches_done(trainer: pl.Trainer) -> int:
-        return trainer.fit_loop.epoch_loop.batch_progress.total.ready
+    def _batches_done(self, trainer: pl.Trainer, batch_idx: int = -1) -> int:
+        """Batches of the run done: whole epochs before this one, plus this one's."""
+        per_epoch = self.total_train_batches
+        per_epoch = per_epoch if isinstance(per_epoch, int) else 0
+        return trainer.current_epoch * per_epoch + batch_idx + 1
 
     def _run_total(self, trainer: pl.Trainer) -> int | None:
         per_epoch = self.total_train_batches
@@ -49,15 +53,10 @@ class SweepProgressBar(TQDMProgressBar):
         bar.set_description("Fit (MCMC steps)" if moves else "Fit (batches)")
 
     def on_train_batch_end(
-        self,
-        trainer: pl.Trainer,
-        pl_module: pl.LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
+        self, trainer: pl.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         bar = self.train_progress_bar
-        n = self._batches_done(trainer)
+        n = self._batches_done(trainer, batch_idx)
         if bar is not None and self._should_update(n, bar.total):
             bar.n = n
             bar.refresh()

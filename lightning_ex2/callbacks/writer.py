@@ -15,6 +15,7 @@ Multi-device runs gather every rank's chains first; rank 0 writes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ import torch
 from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.loggers import TensorBoardLogger
 
+from lightning_ex2.callbacks.fid import ImageQualityMetrics
 from lightning_ex2.io import save_json, save_npz
 from lightning_ex2.metrics import summarize
 from lightning_ex2.targets.base import has_sampler
@@ -52,17 +54,32 @@ class SampleWriter(Callback):
         output_dir: folder of the outputs (default: ``<log_dir>/samples``).
         n_reference: exact target samples for the EMD (when the target has ``sample``).
         save_figures: also write and log the scatter and trace figures.
+        scorers: callables ``(trainer, pl_module, samples [B, T, D]) -> dict`` scoring this
+            rank's draws (collective), e.g. ``ImageQualityMetrics(...).scorer``; their
+            results go into ``summary.json`` as ``image_metrics``.
     """
 
     def __init__(
-        self, output_dir: str | None = None, n_reference: int = 2000, save_figures: bool = True
+        self,
+        output_dir: str | None = None,
+        n_reference: int = 2000,
+        save_figures: bool = True,
+        scorers: Sequence[Any] = (),
     ) -> None:
         super().__init__()
+        self.scorers = list(scorers)
         self.output_dir = output_dir
         self.n_reference = n_reference
         self.save_figures = save_figures
         self.summary: dict[str, Any] | None = None
         self._outputs: list[dict[str, Any]] = []
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        # The image-metrics callback's scorer scores the draws (a scorer, not a callback call).
+        for cb in trainer.callbacks:
+            wanted = isinstance(cb, ImageQualityMetrics) and cb.evaluate_predict
+            if wanted and cb.scorer not in self.scorers:
+                self.scorers.append(cb.scorer)
 
     def on_predict_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._outputs = []
@@ -108,9 +125,8 @@ class SampleWriter(Callback):
         merged = {k: _gather(pl_module, v) for k, v in local.items()}
         wall_max = float(_gather(pl_module, wall).max())
         image_metrics: dict[str, Any] = {}
-        for cb in trainer.callbacks:  # FID/IS: a collective, so on every rank
-            if hasattr(cb, "predict_results"):
-                image_metrics.update(cb.predict_results(trainer, pl_module))
+        for scorer in self.scorers:  # FID/IS: a collective, so on every rank
+            image_metrics.update(scorer(trainer, pl_module, local["samples"]))
         if not trainer.is_global_zero:
             return
         # Ranks own disjoint chains (ChainShardSampler): sorting gives chain order.

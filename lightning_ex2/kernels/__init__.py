@@ -1,6 +1,6 @@
 """Batched MCMC kernels: ``init(x, target) -> state``, ``step(state, target, ...) -> (state, info)``."""
 
-from lightning_ex2.kernels.adaptation import DualAveragingState
+from lightning_ex2.kernels.adaptation import DualAveragingState, Tuning, Warmup
 from lightning_ex2.kernels.base import ChainState, Kernel, log_prob_and_grad
 from lightning_ex2.kernels.ex2mcmc import Ex2Info, Ex2MCMC
 from lightning_ex2.kernels.hmc import HMC
@@ -21,5 +21,7 @@ __all__ = [
     "Kernel",
     "LocalInfo",
     "Particles",
+    "Tuning",
+    "Warmup",
     "log_prob_and_grad",
 ]

@@ -1,24 +1,33 @@
 """Chain state, kernel base class and helpers shared by every MCMC kernel.
 
 A kernel is an ``nn.Module`` holding only hyper-parameters (and, for global
-kernels, the proposal). Its two methods are pure functions of their inputs:
+kernels, the proposal). Its methods are pure functions of their inputs
+(the contract: :class:`lightning_ex2.protocols.Kernel`):
 
 * ``init(x [C, D], target) -> ChainState``
-* ``step(state, target, generator=None, *, adapt=False) -> (ChainState, info)``
+* ``step(state, target, generator=None, step_size=None) -> (ChainState, info)``
 
-``info`` is a small NamedTuple of per-chain ``[C]`` tensors. Nothing inside a
-step calls ``.item()``, ``.cpu()`` or branches on tensor values, so a step never
-synchronises with the host.
+The state is what the chain is (position, cached log-density and gradient); the
+step size is a step argument, adapted outside the kernel during warm-up
+(:mod:`lightning_ex2.kernels.adaptation`). ``info`` is a small NamedTuple of
+per-chain ``[C]`` tensors. Nothing inside a step calls ``.item()``, ``.cpu()`` or
+branches on tensor values, so a step never synchronises with the host.
 """
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
-from lightning_ex2.kernels.adaptation import DualAveragingState
+#: info fields that are per-chain event counts (summed over steps, not averaged)
+COUNT_FIELDS = ("nonfinite",)
+
+#: a step's optional generator, and its optional step size (``[]`` or ``[C]``)
+Gen = torch.Generator | None
+Step = Tensor | None
 
 
 class ChainState(NamedTuple):
@@ -29,26 +38,34 @@ class ChainState(NamedTuple):
         log_prob: ``log pi(x)`` ``[C]``, cached.
         grad: ``grad log pi(x)`` ``[C, D]`` for gradient kernels, else ``None``.
             Any move that changes ``x`` without recomputing it sets it to ``None``.
-        step_size: local step size, ``[]`` (shared by all chains) or ``[C]``.
-        adapt: dual-averaging state while the step size adapts, else ``None``.
     """
 
     x: Tensor
     log_prob: Tensor
     grad: Tensor | None = None
-    step_size: Tensor | None = None
-    adapt: DualAveragingState | None = None
 
 
 def log_prob_and_grad(target: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
     """``log pi(x)`` ``[...]`` and its gradient ``[..., D]`` in one autograd pass.
 
     Works inside ``torch.no_grad()``; the results carry no graph.
+
+    Raises:
+        TypeError: ``target.log_prob`` is not differentiable in ``x`` (computed
+            outside autograd, e.g. in NumPy or under ``no_grad``).
     """
     with torch.enable_grad():
         x = x.detach().requires_grad_(True)
         log_prob = target.log_prob(x)
-        (grad,) = torch.autograd.grad(log_prob.sum(), x)
+        if not log_prob.requires_grad:
+            raise TypeError(
+                f"{type(target).__name__}.log_prob is not differentiable in x (its result "
+                "has no autograd graph); gradient kernels (MALA, HMC, ULA, Ex2MCMC) need "
+                "it: compute log_prob with torch operations, or use ISIR"
+            )
+        (grad,) = torch.autograd.grad(log_prob.sum(), x, allow_unused=True)
+    if grad is None:  # log pi does not depend on x
+        grad = torch.zeros_like(x)
     return log_prob.detach(), grad.detach()
 
 
@@ -58,13 +75,29 @@ def log_prob_only(target: nn.Module, x: Tensor) -> Tensor:
         return target.log_prob(x)
 
 
-def check_start(x: Tensor, log_prob: Tensor, grad: Tensor | None = None) -> None:
-    """Raise ``ValueError`` naming the chains whose start point is unusable.
+def count_nonfinite(log_prob: Tensor) -> Tensor:
+    """Per-chain count of NaN or ``+inf`` log-densities: ``[C, ...] -> [C]`` (``x``'s dtype).
 
-    Called once per run (it synchronises with the host), never inside a step.
+    ``-inf`` (outside the support) is legitimate and not counted.
+    """
+    bad = torch.isnan(log_prob) | (log_prob == torch.inf)
+    return bad.reshape(bad.shape[0], -1).sum(-1).to(log_prob.dtype)
+
+
+def check_start(x: Tensor, log_prob: Tensor, grad: Tensor | None = None) -> None:
+    """Raise ``ValueError`` on a start that cannot be used, naming what is wrong.
+
+    Checks shapes (``x [C, D]``, ``log_prob [C]``) and finiteness (naming the
+    chains). Called once per run (it synchronises with the host), never in a step.
     """
     if x.ndim != 2:
         raise ValueError(f"initial points must have shape [n_chains, dim], got {tuple(x.shape)}")
+    if log_prob.shape != x.shape[:1]:
+        raise ValueError(
+            f"target.log_prob returned shape {tuple(log_prob.shape)} for points of shape "
+            f"{tuple(x.shape)}; it must return one value per point, shape {tuple(x.shape[:1])} "
+            "(sum over the last axis?)"
+        )
     bad = ~torch.isfinite(x).all(-1) | ~torch.isfinite(log_prob)
     if grad is not None:
         bad |= ~torch.isfinite(grad).all(-1)
@@ -110,27 +143,32 @@ def select(mask: Tensor, new: Tensor, old: Tensor) -> Tensor:
 
 
 class Kernel(nn.Module):
-    """Base class: hyper-parameters only, no chain state."""
+    """Base class: hyper-parameters only, no chain state.
+
+    The class attributes are the capabilities of
+    :class:`lightning_ex2.protocols.Kernel`; subclasses override what they have.
+    """
 
     #: whether the state caches ``grad log pi``
     uses_grad: bool = False
+    #: initial (or fixed) step size; ``None``: the kernel has none
+    step_size: float | None = None
+    #: acceptance the warm-up adapts the step size toward; ``None``: fixed
+    target_accept: float | None = None
+    #: one step size per chain (``[C]``) instead of a shared one (``[]``)
+    per_chain_step_size: bool = False
+    #: whether a warm-up may adapt the step size (from ``info.accept_local``)
+    step_size_adaptable: bool = False
+    #: whether the kernel has an i-SIR move (``proposal``, ``explore``, ...)
+    is_global: bool = False
 
     def init(self, x: Tensor, target: nn.Module) -> ChainState:
         raise NotImplementedError
 
     def step(
-        self,
-        state: ChainState,
-        target: nn.Module,
-        generator: torch.Generator | None = None,
-        *,
-        adapt: bool = False,
+        self, state: ChainState, target: nn.Module, generator: Gen = None, step_size: Step = None
     ) -> tuple[ChainState, NamedTuple]:
         raise NotImplementedError
-
-    def freeze(self, state: ChainState) -> ChainState:
-        """End of warm-up: fix the adapted step size (no-op for kernels without one)."""
-        return state
 
     def initial_points(
         self,
@@ -142,3 +180,49 @@ class Kernel(nn.Module):
     ) -> Tensor:
         """Default start ``[n_chains, dim]``: ``N(0, I)`` (global kernels: their proposal)."""
         return torch.randn((n_chains, dim), generator=generator, device=device, dtype=dtype)
+
+
+class GradientKernel(Kernel):
+    """Base of the local gradient kernels (ULA, MALA, HMC): step size, init, preamble."""
+
+    uses_grad = True
+
+    def _setup_step_size(
+        self, step_size: float, target_accept: float | None, per_chain_step_size: bool
+    ) -> None:
+        if not (isinstance(step_size, int | float) and math.isfinite(step_size) and step_size > 0):
+            raise ValueError(f"`step_size` must be a positive number, got {step_size!r}")
+        if target_accept is not None and not 0.0 < target_accept < 1.0:
+            raise ValueError(f"`target_accept` must lie in (0, 1), got {target_accept!r}")
+        self.step_size = float(step_size)
+        self.target_accept = None if target_accept is None else float(target_accept)
+        self.per_chain_step_size = bool(per_chain_step_size)
+
+    def init(self, x: Tensor, target: nn.Module) -> ChainState:
+        log_prob, grad = log_prob_and_grad(target, x)
+        check_start(x, log_prob, grad)
+        return ChainState(x.detach(), log_prob, grad)
+
+    def _start(
+        self, state: ChainState, target: nn.Module, step_size: Tensor | float | None
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """``(x, log_prob, grad, h [] or [C], h_x broadcastable to [C, D])`` of a step.
+
+        Recomputes a dropped gradient (after an i-SIR move).
+        """
+        x, log_prob, grad = state.x, state.log_prob, state.grad
+        if grad is None:
+            log_prob, grad = log_prob_and_grad(target, x)
+        h = self.step_size if step_size is None else step_size
+        h = torch.as_tensor(h, dtype=x.dtype, device=x.device)
+        return x, log_prob, grad, h, (h.unsqueeze(-1) if h.ndim else h)
+
+    @staticmethod
+    def _langevin(
+        x: Tensor, grad: Tensor, hx: Tensor, target: nn.Module, generator: Gen
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Langevin proposal ``y = x + h grad + sqrt(2h) xi``: ``(y, xi, log pi(y), grad(y))``."""
+        noise = randn(tuple(x.shape), x, generator)
+        y = x + hx * grad + (2 * hx).sqrt() * noise
+        log_prob_y, grad_y = log_prob_and_grad(target, y)
+        return y, noise, log_prob_y, grad_y

@@ -13,7 +13,7 @@ Example:
     >>> kernel = lx.kernels.Ex2MCMC(q, n_particles=10, step_size=0.5, n_local_steps=2)
     >>> state, info = kernel.step(kernel.init(torch.zeros(4, 2), target), target)
     >>> sorted(info._fields)
-    ['accept_global', 'accept_local', 'particle_ess']
+    ['accept_global', 'accept_local', 'nonfinite', 'particle_ess']
 """
 
 from __future__ import annotations
@@ -23,17 +23,19 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from lightning_ex2.kernels.base import ChainState, Kernel, log_prob_and_grad
-from lightning_ex2.kernels.isir import ISIR, Particles
+from lightning_ex2.kernels.base import ChainState, Gen, Kernel, Step, log_prob_and_grad
+from lightning_ex2.kernels.isir import ISIR, ISIRInfo, Particles
 from lightning_ex2.kernels.mala import MALA
 
 
 class Ex2Info(NamedTuple):
-    """Per-chain ``[C]`` diagnostics of an Ex2MCMC step."""
+    """Per-chain ``[C]`` diagnostics of an Ex2MCMC step (``n_local_steps >= 1``;
+    with ``n_local_steps = 0`` a step reports :class:`ISIRInfo`: no local field)."""
 
     accept_global: Tensor  # i-SIR probability of leaving the current point
     accept_local: Tensor  # mean MALA acceptance probability over the local steps
     particle_ess: Tensor  # i-SIR importance-weight ESS / N
+    nonfinite: Tensor  # NaN/+inf log-densities met (fresh particles and MALA proposals)
 
 
 class Ex2MCMC(Kernel):
@@ -50,6 +52,7 @@ class Ex2MCMC(Kernel):
     """
 
     uses_grad = True
+    is_global = True
 
     def __init__(
         self,
@@ -70,6 +73,11 @@ class Ex2MCMC(Kernel):
         self.isir = ISIR(proposal, n_particles, correlation, correlation_prob)
         self.mala = MALA(step_size, target_accept, per_chain_step_size)
         self.n_local_steps = int(n_local_steps)
+        self.n_particles = self.isir.n_particles
+        self.step_size = self.mala.step_size
+        self.target_accept = self.mala.target_accept
+        self.per_chain_step_size = self.mala.per_chain_step_size
+        self.step_size_adaptable = self.n_local_steps > 0
 
     @property
     def proposal(self) -> nn.Module:
@@ -84,53 +92,47 @@ class Ex2MCMC(Kernel):
     def initial_points(self, n_chains, dim, generator, device, dtype):  # type: ignore[no-untyped-def]
         return self.isir.initial_points(n_chains, dim, generator, device, dtype)
 
-    def freeze(self, state: ChainState) -> ChainState:
-        return self.mala.freeze(state)
+    def explore(
+        self, state: ChainState, target: nn.Module, generator: Gen = None
+    ) -> tuple[ChainState, ISIRInfo, Particles]:
+        """The i-SIR move alone, with its particle system."""
+        return self.isir.explore(state, target, generator)
 
     def step_with_particles(
-        self,
-        state: ChainState,
-        target: nn.Module,
-        generator: torch.Generator | None = None,
-        *,
-        adapt: bool = False,
-    ) -> tuple[ChainState, Ex2Info, Particles]:
+        self, state: ChainState, target: nn.Module, generator: Gen = None, step_size: Step = None
+    ) -> tuple[ChainState, Ex2Info | ISIRInfo, Particles]:
         """One Ex2MCMC step; also returns the i-SIR particle system."""
-        moved_state, isir_info, particles = self.isir.step_with_particles(state, target, generator)
-        new_state, info = self._local(moved_state, isir_info, target, generator, adapt)
+        moved_state, isir_info, particles = self.isir.explore(state, target, generator)
+        new_state, info = self._local(moved_state, isir_info, target, generator, step_size)
         return new_state, info, particles
 
     def _local(
         self,
         moved_state: ChainState,
-        isir_info: NamedTuple,
+        isir_info: ISIRInfo,
         target: nn.Module,
         generator: torch.Generator | None,
-        adapt: bool,
-    ) -> tuple[ChainState, Ex2Info]:
+        step_size: Tensor | None,
+    ) -> tuple[ChainState, Ex2Info | ISIRInfo]:
         """The exploit half: fresh ``log pi``/gradient at the i-SIR output, then MALA."""
         # Recompute log pi and its gradient at the (possibly) new points: C evaluations.
         log_prob, grad = log_prob_and_grad(target, moved_state.x)
         new_state = moved_state._replace(log_prob=log_prob, grad=grad)
+        if not self.n_local_steps:
+            return new_state, isir_info
         accept_local = torch.zeros_like(log_prob)
+        nonfinite = isir_info.nonfinite
         for _ in range(self.n_local_steps):
-            new_state, local_info = self.mala.step(new_state, target, generator, adapt=adapt)
+            new_state, local_info = self.mala.step(new_state, target, generator, step_size)
             accept_local = accept_local + local_info.accept_local
-        if self.n_local_steps:
-            accept_local = accept_local / self.n_local_steps
-        else:
-            accept_local = torch.full_like(log_prob, torch.nan)
-        info = Ex2Info(isir_info.accept_global, accept_local, isir_info.particle_ess)
+            nonfinite = nonfinite + local_info.nonfinite
+        accept_local = accept_local / self.n_local_steps
+        info = Ex2Info(isir_info.accept_global, accept_local, isir_info.particle_ess, nonfinite)
         return new_state, info
 
     def step(
-        self,
-        state: ChainState,
-        target: nn.Module,
-        generator: torch.Generator | None = None,
-        *,
-        adapt: bool = False,
-    ) -> tuple[ChainState, Ex2Info]:
+        self, state: ChainState, target: nn.Module, generator: Gen = None, step_size: Step = None
+    ) -> tuple[ChainState, Ex2Info | ISIRInfo]:
         # i-SIR's fast path (no [C, N, D] particle array); same draws as step_with_particles.
         moved_state, isir_info = self.isir.step(state, target, generator)
-        return self._local(moved_state, isir_info, target, generator, adapt)
+        return self._local(moved_state, isir_info, target, generator, step_size)

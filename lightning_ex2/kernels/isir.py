@@ -18,11 +18,11 @@ exchangeable; fixing ``rho_0 = rho`` while the others are random would not be.)
 
 Example:
     >>> import torch, lightning_ex2 as lx
-    >>> target = lx.targets.Gaussian(torch.zeros(2), torch.eye(2))
-    >>> kernel = lx.kernels.ISIR(lx.proposals.GaussianProposal(2, scale=2.0), n_particles=10)
-    >>> state, info = kernel.step(kernel.init(torch.zeros(4, 2), target), target)
-    >>> info.particle_ess.shape
-    torch.Size([4])
+    >>> mixture = lx.targets.GaussianMixture.grid(k=3)
+    >>> isir = lx.kernels.ISIR(lx.proposals.GaussianProposal(2, scale=5.0), n_particles=10)
+    >>> state, info, particles = isir.explore(isir.init(torch.zeros(4, 2), mixture), mixture)
+    >>> info.particle_ess.shape, particles.x.shape
+    (torch.Size([4]), torch.Size([4, 10, 2]))
 """
 
 from __future__ import annotations
@@ -34,13 +34,17 @@ from torch import Tensor, nn
 
 from lightning_ex2.kernels.base import (
     ChainState,
+    Gen,
     Kernel,
+    Step,
     check_start,
+    count_nonfinite,
     finite_or_neg_inf,
     log_prob_only,
     rand,
     randn,
 )
+from lightning_ex2.protocols import Proposal, StandardizableProposal
 
 
 class ISIRInfo(NamedTuple):
@@ -48,6 +52,7 @@ class ISIRInfo(NamedTuple):
 
     accept_global: Tensor  # probability of leaving the current point, 1 - wbar_0
     particle_ess: Tensor  # ESS of the normalized weights divided by N, in [1/N, 1]
+    nonfinite: Tensor  # NaN/+inf log-densities among the N - 1 fresh particles
 
 
 class Particles(NamedTuple):
@@ -72,6 +77,8 @@ class ISIR(Kernel):
         correlation_prob: probability that a particle is correlated (``rho_i = rho``).
     """
 
+    is_global = True
+
     def __init__(
         self,
         proposal: nn.Module,
@@ -86,10 +93,12 @@ class ISIR(Kernel):
             raise ValueError(f"`correlation` must lie in [0, 1), got {correlation!r}")
         if not 0.0 <= correlation_prob <= 1.0:
             raise ValueError(f"`correlation_prob` must lie in [0, 1], got {correlation_prob!r}")
-        for name in ("sample_and_log_prob", "log_prob"):
-            if not callable(getattr(proposal, name, None)):
-                raise TypeError(f"`proposal` ({type(proposal).__name__}) has no method `{name}`")
-        if correlation > 0 and not callable(getattr(proposal, "standardize", None)):
+        if not isinstance(proposal, Proposal):
+            raise TypeError(
+                f"`proposal` ({type(proposal).__name__}) is not a Proposal: it needs `dim`, "
+                "`sample_and_log_prob(shape, generator)` and `log_prob(x)`"
+            )
+        if correlation > 0 and not isinstance(proposal, StandardizableProposal):
             raise TypeError(
                 f"`correlation > 0` needs a proposal with `standardize`/`unstandardize`; "
                 f"{type(proposal).__name__} has none"
@@ -155,35 +164,32 @@ class ISIR(Kernel):
         info = ISIRInfo(
             accept_global=1.0 - weights[:, 0],
             particle_ess=1.0 / (weights.square().sum(1) * self.n_particles),
+            nonfinite=count_nonfinite(log_pi_fresh),
         )
         # The point moved: any cached gradient is stale, drop it (the reference kept it).
         new_state = state._replace(x=new_x, log_prob=new_log_prob, grad=None)
         return new_state, info, fresh, Particles(x.new_empty(0), log_pi, log_q, log_w, index)
 
-    def step_with_particles(
-        self,
-        state: ChainState,
-        target: nn.Module,
-        generator: torch.Generator | None = None,
-        *,
-        adapt: bool = False,
+    def explore(
+        self, state: ChainState, target: nn.Module, generator: Gen = None
     ) -> tuple[ChainState, ISIRInfo, Particles]:
-        """One i-SIR move; also returns the particle system (FlEx2MCMC trains on it).
-
-        ``adapt`` is accepted for a uniform signature; i-SIR has nothing to adapt.
-        """
+        """One i-SIR move with its particle system (``x [C, N, D]`` included)."""
         new_state, info, fresh, particles = self._move(state, target, generator)
         x = torch.cat([state.x.unsqueeze(1), fresh], dim=1)
         return new_state, info, particles._replace(x=x)
 
+    def step_with_particles(
+        self, state: ChainState, target: nn.Module, generator: Gen = None, step_size: Step = None
+    ) -> tuple[ChainState, ISIRInfo, Particles]:
+        """One i-SIR move; also returns the particle system (FlEx2MCMC trains on it).
+
+        ``step_size`` is accepted for the uniform signature; i-SIR has none.
+        """
+        return self.explore(state, target, generator)
+
     def step(
-        self,
-        state: ChainState,
-        target: nn.Module,
-        generator: torch.Generator | None = None,
-        *,
-        adapt: bool = False,
+        self, state: ChainState, target: nn.Module, generator: Gen = None, step_size: Step = None
     ) -> tuple[ChainState, ISIRInfo]:
-        """One i-SIR move (the same draws as :meth:`step_with_particles`)."""
+        """One i-SIR move (the same draws as :meth:`explore`)."""
         new_state, info, _, _ = self._move(state, target, generator)
         return new_state, info

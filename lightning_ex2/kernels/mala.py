@@ -22,14 +22,13 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from lightning_ex2.kernels.adaptation import StepSize
 from lightning_ex2.kernels.base import (
     ChainState,
-    Kernel,
-    check_start,
-    log_prob_and_grad,
+    Gen,
+    GradientKernel,
+    Step,
+    count_nonfinite,
     metropolis_accept,
-    randn,
     select,
 )
 
@@ -38,15 +37,11 @@ class LocalInfo(NamedTuple):
     """Per-chain ``[C]`` diagnostics of a local (gradient) move."""
 
     accept_local: Tensor  # Metropolis-Hastings acceptance probability (ULA: 1 if finite)
+    nonfinite: Tensor  # NaN/+inf log-densities met (0 or 1 per chain for one proposal)
 
 
-def _per_chain(h: Tensor) -> Tensor:
-    """Step size ``[]`` or ``[C]`` -> broadcastable against ``[C, D]``."""
-    return h.unsqueeze(-1) if h.ndim else h
-
-
-class MALA(StepSize, Kernel):
-    """MALA with optional dual-averaging step-size adaptation during warm-up.
+class MALA(GradientKernel):
+    """MALA; the warm-up may adapt its step size by dual averaging.
 
     Args:
         step_size: initial (or fixed) step size ``h``.
@@ -55,7 +50,7 @@ class MALA(StepSize, Kernel):
         per_chain_step_size: adapt one step size per chain instead of one shared one.
     """
 
-    uses_grad = True
+    step_size_adaptable = True
 
     def __init__(
         self,
@@ -69,38 +64,19 @@ class MALA(StepSize, Kernel):
     def extra_repr(self) -> str:
         return f"step_size={self.step_size}, target_accept={self.target_accept}"
 
-    def init(self, x: Tensor, target: nn.Module) -> ChainState:
-        log_prob, grad = log_prob_and_grad(target, x)
-        check_start(x, log_prob, grad)
-        h, da = self._initial_step_size(x)
-        return ChainState(x.detach(), log_prob, grad, h, da)
-
     def step(
-        self,
-        state: ChainState,
-        target: nn.Module,
-        generator: torch.Generator | None = None,
-        *,
-        adapt: bool = False,
+        self, state: ChainState, target: nn.Module, generator: Gen = None, step_size: Step = None
     ) -> tuple[ChainState, LocalInfo]:
-        x, log_prob, grad, h = state.x, state.log_prob, state.grad, state.step_size
-        if grad is None:
-            log_prob, grad = log_prob_and_grad(target, x)
-        hx = _per_chain(h)
-        noise = randn(tuple(x.shape), x, generator)
-        y = x + hx * grad + (2 * hx).sqrt() * noise
-        log_prob_y, grad_y = log_prob_and_grad(target, y)
+        x, log_prob, grad, h, hx = self._start(state, target, step_size)
+        y, noise, log_prob_y, grad_y = self._langevin(x, grad, hx, target, generator)
         log_q_fwd = -0.5 * noise.square().sum(-1)  # = -|y - x - h g(x)|^2 / (4h)
         log_q_bwd = -(x - y - hx * grad_y).square().sum(-1) / (4 * h)
         log_alpha = log_prob_y - log_prob + log_q_bwd - log_q_fwd
         log_alpha = torch.where(torch.isfinite(grad_y).all(-1), log_alpha, -torch.inf)
         accepted, accept_prob = metropolis_accept(log_alpha, generator)
-        h, da = self._adapt(h, state.adapt, accept_prob, adapt)
         new = ChainState(
             x=select(accepted, y, x),
             log_prob=select(accepted, log_prob_y, log_prob),
             grad=select(accepted, grad_y, grad),
-            step_size=h,
-            adapt=da,
         )
-        return new, LocalInfo(accept_prob)
+        return new, LocalInfo(accept_prob, count_nonfinite(log_prob_y))

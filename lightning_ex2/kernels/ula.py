@@ -15,28 +15,25 @@ Example:
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
-from lightning_ex2.kernels.adaptation import StepSize
 from lightning_ex2.kernels.base import (
     ChainState,
-    Kernel,
-    check_start,
-    log_prob_and_grad,
-    randn,
+    Gen,
+    GradientKernel,
+    Step,
+    count_nonfinite,
     select,
 )
-from lightning_ex2.kernels.mala import LocalInfo, _per_chain
+from lightning_ex2.kernels.mala import LocalInfo
 
 
-class ULA(StepSize, Kernel):
+class ULA(GradientKernel):
     """Unadjusted Langevin with a fixed step size ``h``.
 
     Args:
         step_size: step size ``h``.
     """
-
-    uses_grad = True
 
     def __init__(self, step_size: float = 0.01) -> None:
         super().__init__()
@@ -45,31 +42,15 @@ class ULA(StepSize, Kernel):
     def extra_repr(self) -> str:
         return f"step_size={self.step_size}"
 
-    def init(self, x: Tensor, target: nn.Module) -> ChainState:
-        log_prob, grad = log_prob_and_grad(target, x)
-        check_start(x, log_prob, grad)
-        h, _ = self._initial_step_size(x)
-        return ChainState(x.detach(), log_prob, grad, h, None)
-
     def step(
-        self,
-        state: ChainState,
-        target: nn.Module,
-        generator: torch.Generator | None = None,
-        *,
-        adapt: bool = False,
+        self, state: ChainState, target: nn.Module, generator: Gen = None, step_size: Step = None
     ) -> tuple[ChainState, LocalInfo]:
-        x, log_prob, grad, h = state.x, state.log_prob, state.grad, state.step_size
-        if grad is None:
-            log_prob, grad = log_prob_and_grad(target, x)
-        hx = _per_chain(h)
-        noise = randn(tuple(x.shape), x, generator)
-        y = x + hx * grad + (2 * hx).sqrt() * noise
-        log_prob_y, grad_y = log_prob_and_grad(target, y)
+        x, log_prob, grad, _, hx = self._start(state, target, step_size)
+        y, _, log_prob_y, grad_y = self._langevin(x, grad, hx, target, generator)
         ok = torch.isfinite(log_prob_y) & torch.isfinite(grad_y).all(-1) & torch.isfinite(y).all(-1)
-        new = state._replace(
+        new = ChainState(
             x=select(ok, y, x),
             log_prob=select(ok, log_prob_y, log_prob),
             grad=select(ok, grad_y, grad),
         )
-        return new, LocalInfo(ok.to(x.dtype))
+        return new, LocalInfo(ok.to(x.dtype), count_nonfinite(log_prob_y))

@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from lightning_ex2.kernels.base import Kernel
 from lightning_ex2.kernels.isir import Particles
+from lightning_ex2.lightning_compat import MoveCounter
 from lightning_ex2.modules.sampler import MCMCSampler
 
 
@@ -75,12 +76,12 @@ class FlEx2MCMC(MCMCSampler):
         lr_scheduler: LRSchedulerCallable | None = None,
     ) -> None:
         super().__init__(target, kernel, n_chains, adapt_epochs, seed)
-        proposal = getattr(kernel, "proposal", None)
-        if proposal is None or not hasattr(kernel, "step_with_particles"):
+        if not kernel.is_global:
             raise ValueError(
                 f"model.kernel must be ISIR or Ex2MCMC (a kernel with a proposal) for "
                 f"FlEx2MCMC, got {type(kernel).__name__}; use MCMCSampler for local kernels"
             )
+        proposal = kernel.proposal
         if not any(p.requires_grad for p in proposal.parameters()):
             raise ValueError(
                 f"model.kernel.proposal ({type(proposal).__name__}) has no trainable "
@@ -112,16 +113,21 @@ class FlEx2MCMC(MCMCSampler):
         return self.kernel.proposal
 
     def configure_optimizers(self) -> Any:
+        """The flow's optimizer, and a :class:`MoveCounter` stepped on moves without a
+        flow update (so a global step is a move either way)."""
         optimizer = self.optimizer_factory(self.proposal.parameters())
         if self.scheduler_factory is None:
-            return optimizer
-        return {"optimizer": optimizer, "lr_scheduler": self.scheduler_factory(optimizer)}
+            return [optimizer, MoveCounter()]
+        return [optimizer, MoveCounter()], [self.scheduler_factory(optimizer)]
+
+    def move_counter(self) -> Any:
+        return self.optimizers()[1]
 
     def _training_flow(self) -> bool:
         return self.flow_train_epochs is None or self.current_epoch < self.flow_train_epochs
 
     def _optimizer_step(self, loss: Tensor) -> None:
-        optimizer = self.optimizers()
+        optimizer = self.optimizers()[0]
         optimizer.zero_grad()
         self.manual_backward(loss)
         if self.gradient_clip_val is not None:
@@ -141,7 +147,7 @@ class FlEx2MCMC(MCMCSampler):
         for _ in range(self.warm_start_steps):
             with torch.no_grad():
                 x = self.warm_start.sample((self.n_chains,), generator=self.generator)
-            self._optimizer_step(-self.proposal.log_prob(x.to(self.chain_x)).mean())
+            self._optimizer_step(-self.proposal.log_prob(x.to(self.state.x)).mean())
         self.warm_start_done.fill_(True)
 
     def flow_losses(self, particles: Particles, n_chains: int) -> dict[str, Tensor]:

@@ -15,8 +15,9 @@ Run it with::
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pytorch_lightning as pl
@@ -24,10 +25,11 @@ import torch
 from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor, nn
 
-from lightning_ex2.kernels.adaptation import DualAveragingState, StepSize
-from lightning_ex2.kernels.base import ChainState, Kernel
+from lightning_ex2.kernels.adaptation import Tuning, Warmup
+from lightning_ex2.kernels.base import ChainState, Kernel, select
 from lightning_ex2.kernels.isir import Particles
-from lightning_ex2.sampling import run_chains
+from lightning_ex2.lightning_compat import MoveCounter, attached_trainer, autograd_enabled
+from lightning_ex2.sampling import check_kernel_target, run_chains, warn_nonfinite
 from lightning_ex2.sharding import chain_shards
 from lightning_ex2.targets.base import check_target, target_dim
 from lightning_ex2.validation import check_int
@@ -55,16 +57,74 @@ def _derived_seed(seed: int, purpose: str, rank: int = 0) -> int:
     return int(np.random.SeedSequence(words).generate_state(2, np.uint64)[0] >> np.uint64(1))
 
 
-def step_size_kernel(kernel: Kernel) -> StepSize | None:
-    """The (sub)kernel that owns a step size: the kernel itself, Ex2MCMC's MALA, or None."""
-    if isinstance(kernel, StepSize):
-        return kernel
-    sub = getattr(kernel, "mala", None)
-    return sub if isinstance(sub, StepSize) else None
+class TupleBuffers(nn.Module):
+    """The tensors of a NamedTuple (nested ones included) as buffers, field by field.
+
+    ``TupleBuffers(ChainState(x, log_prob, grad))`` registers buffers ``x``,
+    ``log_prob``, ``grad`` (a ``None`` field is left out); as the module's child
+    ``state`` they are checkpointed as ``state.x``, ... A tensor with a leading
+    axis is per chain (its rows are chains); a 0-d tensor is shared.
+
+    Example:
+        >>> import torch
+        >>> b = TupleBuffers(ChainState(torch.zeros(3, 2), torch.zeros(3)))
+        >>> sorted(name for name, _ in b.named_buffers())
+        ['log_prob', 'x']
+        >>> b.put(torch.tensor([1]), ChainState(torch.ones(1, 2), torch.ones(1)))
+        >>> b.get(torch.tensor([0, 1])).x.tolist()
+        [[0.0, 0.0], [1.0, 1.0]]
+    """
+
+    def __init__(self, template: NamedTuple) -> None:
+        super().__init__()
+        self._type = type(template)
+        self._names = list(template._fields)
+        for name, value in template._asdict().items():
+            if isinstance(value, tuple):
+                self.add_module(name, TupleBuffers(value))
+            elif value is not None:
+                self.register_buffer(name, value.detach().clone())
+
+    def _items(self) -> Iterator[tuple[str, Any]]:
+        children = dict(self.named_children())
+        buffers = dict(self.named_buffers(recurse=False))
+        for name in self._names:
+            yield name, children.get(name, buffers.get(name))
+
+    def get(self, idx: Tensor) -> NamedTuple:
+        """The tuple of chains ``idx [B]`` (shared 0-d tensors as they are)."""
+        out = {}
+        for name, v in self._items():
+            if isinstance(v, TupleBuffers):
+                out[name] = v.get(idx)
+            else:
+                out[name] = v[idx] if v is not None and v.ndim else v
+        return self._type(**out)
+
+    def put(self, idx: Tensor, value: NamedTuple) -> None:
+        """Write ``value`` (the tuple of chains ``idx``) back; ``None`` fields are skipped."""
+        fields = value._asdict()
+        for name, buf in self._items():
+            new = fields[name]
+            if buf is None or new is None:
+                continue
+            if isinstance(buf, TupleBuffers):
+                buf.put(idx, new)
+            elif buf.ndim:
+                buf[idx] = new
+            else:
+                buf.copy_(new)
 
 
 class MCMCSampler(pl.LightningModule):
     """Chains of ``kernel`` on ``target``, state in buffers, one move per training step.
+
+    The chains' :class:`~lightning_ex2.kernels.ChainState` lives in buffers
+    ``state.<field>`` and the step-size :class:`~lightning_ex2.kernels.Tuning` in
+    ``tuning.<field>``, registered generically from the tuples, so checkpoints, exact
+    resume and multi-device merging need no per-field code. ``fit`` is the warm-up
+    (:class:`~lightning_ex2.kernels.Warmup` for ``adapt_epochs`` sweeps, then frozen);
+    ``predict`` (the ``sample`` command) runs the frozen kernel.
 
     Args:
         target: ``nn.Module`` with ``log_prob(x [..., D]) -> [...]`` and ``dim``;
@@ -77,6 +137,9 @@ class MCMCSampler(pl.LightningModule):
         seed: seed of the chains' random numbers (initial points and moves);
             each rank of a multi-device run derives its own stream from it.
     """
+
+    #: whether :meth:`after_move` trains on the particle system (FlEx2MCMC)
+    needs_particles: bool = False
 
     def __init__(
         self,
@@ -96,16 +159,13 @@ class MCMCSampler(pl.LightningModule):
         if adapt_epochs is not None and adapt_epochs < 0:
             raise ValueError(f"model.adapt_epochs must be >= 0 or null, got {adapt_epochs!r}")
         dim = target_dim(target)
-        proposal = getattr(kernel, "proposal", None)
-        if proposal is not None and getattr(proposal, "dim", dim) != dim:
-            raise ValueError(
-                f"model.kernel.proposal.dim ({proposal.dim}) != model.target.dim ({dim})"
-            )
+        check_kernel_target(kernel, dim, "model.kernel")
         # No save_hyperparameters(): target/kernel are modules, and the run's config.yaml
         # (written by the CLI next to the checkpoints) is the record of the settings.
         self.automatic_optimization = False
         self.target = target.requires_grad_(False)
         self.kernel = kernel
+        self.warmup = Warmup(kernel)
         self.n_chains = n_chains
         self.dim = dim
         self.adapt_epochs = adapt_epochs
@@ -113,26 +173,34 @@ class MCMCSampler(pl.LightningModule):
         self.sampling = SamplingConfig()
         self._generator: torch.Generator | None = None
         self._pending_rng: Tensor | None = None
+        self._reseed_offset = 0
         self._ready_blocks: set[tuple[int, int]] = set()  # blocks known to be initialised
-        self._adapt_done: bool | None = None  # host copy of the adapt_done buffer
+        self._frozen: bool | None = None  # host copy of tuning.frozen
 
         dtype = torch.get_default_dtype()
-        self.register_buffer("chain_x", torch.zeros(n_chains, dim, dtype=dtype))
-        self.register_buffer("chain_log_prob", torch.zeros(n_chains, dtype=dtype))
+        x = torch.zeros(n_chains, dim, dtype=dtype)
+        grad = torch.zeros_like(x) if kernel.uses_grad else None
+        self.state = TupleBuffers(ChainState(x, torch.zeros(n_chains, dtype=dtype), grad))
+        tuning = self.warmup.init(n_chains, x)
+        self.tuning = None if tuning is None else TupleBuffers(tuning)
         self.register_buffer("chain_ready", torch.zeros(n_chains, dtype=torch.bool))
-        self._sk = step_size_kernel(kernel)
-        if kernel.uses_grad:
-            self.register_buffer("chain_grad", torch.zeros(n_chains, dim, dtype=dtype))
-        if self._sk is not None:
-            shape = (n_chains,) if self._sk.per_chain_step_size else ()
-            h = torch.full(shape, self._sk.step_size, dtype=dtype)
-            self.register_buffer("step_size", h)
-            self.register_buffer("da_log_step", h.log())
-            self.register_buffer("da_log_step_avg", h.log())
-            self.register_buffer("da_error_avg", torch.zeros(shape, dtype=dtype))
-            self.register_buffer("da_count", torch.zeros(shape, dtype=dtype))
-            self.register_buffer("da_mu", h.log() + torch.log(torch.tensor(10.0, dtype=dtype)))
-            self.register_buffer("adapt_done", torch.tensor(self._sk.target_accept is None))
+        self.register_buffer("nonfinite", torch.zeros(n_chains, dtype=dtype))
+
+    # ------------------------------------------------------------ state views
+    @property
+    def chain_x(self) -> Tensor:
+        """Positions of all chains ``[n_chains, D]`` (the ``state.x`` buffer)."""
+        return self.state.x
+
+    @property
+    def chain_log_prob(self) -> Tensor:
+        """``log pi`` of all chains ``[n_chains]`` (the ``state.log_prob`` buffer)."""
+        return self.state.log_prob
+
+    @property
+    def step_size(self) -> Tensor | None:
+        """Current step size, ``[]`` or ``[n_chains]``; ``None`` for kernels without one."""
+        return None if self.tuning is None else self.tuning.step_size
 
     # ----------------------------------------------------------------- randomness
     @property
@@ -140,29 +208,20 @@ class MCMCSampler(pl.LightningModule):
         """The run's generator on the module's device; its state is checkpointed."""
         if self._generator is None or self._generator.device != self.device:
             g = torch.Generator(device=self.device)
-            offset = getattr(self, "_reseed_offset", 0)
-            g.manual_seed(_derived_seed(self.seed + offset, "moves", self.global_rank))
+            g.manual_seed(_derived_seed(self.seed + self._reseed_offset, "moves", self.global_rank))
             if self._pending_rng is not None:
                 g.set_state(self._pending_rng)
                 self._pending_rng = None
             self._generator = g
         return self._generator
 
-    def _chain_buffers(self) -> list[str]:
-        """Names of the buffers with one row per chain."""
-        names = ["chain_x", "chain_log_prob", "chain_ready"]
-        if self.kernel.uses_grad:
-            names.append("chain_grad")
-        if self._sk is not None and self._sk.per_chain_step_size:
-            names += [
-                "step_size",
-                "da_log_step",
-                "da_log_step_avg",
-                "da_error_avg",
-                "da_count",
-                "da_mu",
-            ]
-        return names
+    def _per_chain_buffers(self) -> list[tuple[str, Tensor]]:
+        """``(state_dict key, buffer)`` of every buffer with one row per chain."""
+        return [
+            (name, buf)
+            for name, buf in self.named_buffers()
+            if name.split(".")[0] in ("state", "tuning", "chain_ready", "nonfinite") and buf.ndim
+        ]
 
     def _all_gather(self, t: Tensor) -> Tensor:
         """``[world, *t.shape]`` on every rank (bool tensors travel as uint8)."""
@@ -181,9 +240,9 @@ class MCMCSampler(pl.LightningModule):
             return
         shards = chain_shards(self.n_chains, world)
         state = checkpoint["state_dict"]
-        for name in self._chain_buffers():
-            gathered = self._all_gather(getattr(self, name))
-            merged = getattr(self, name).clone()
+        for name, buf in self._per_chain_buffers():
+            gathered = self._all_gather(buf)
+            merged = buf.clone()
             for rank, shard in enumerate(shards):
                 merged[shard.to(self.device)] = gathered[rank][shard.to(self.device)]
             state[name] = merged.cpu()
@@ -191,7 +250,7 @@ class MCMCSampler(pl.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         states = checkpoint.get("lightning_ex2_rng")
         saved_world = checkpoint.get("lightning_ex2_world_size", 1)
-        trainer = self._trainer
+        trainer = attached_trainer(self)
         world, rank = (trainer.world_size, trainer.global_rank) if trainer else (1, 0)
         if states is None:
             return
@@ -210,21 +269,14 @@ class MCMCSampler(pl.LightningModule):
             self._reseed_offset = int(checkpoint.get("global_step", 0)) + 1
         self._generator = None
         self._ready_blocks.clear()  # the buffers are about to be replaced
-        self._adapt_done = None
-
-    @property
-    def adapting_done(self) -> bool:
-        """``adapt_done`` read once (a host sync), then kept in sync by the module."""
-        if self._adapt_done is None:
-            self._adapt_done = self._sk is None or bool(self.adapt_done)
-        return self._adapt_done
+        self._frozen = None
 
     # ------------------------------------------------------------- chain state
     def _default_init(self) -> Tensor:
         """Initial points of all chains from the kernel's default, same on every rank."""
         g = torch.Generator(device=self.device).manual_seed(_derived_seed(self.seed, "init"))
         return self.kernel.initial_points(
-            self.n_chains, self.dim, g, self.device, self.chain_x.dtype
+            self.n_chains, self.dim, g, self.device, self.state.x.dtype
         )
 
     def _ensure_ready(self, batch: dict[str, Tensor], batch_idx: int) -> None:
@@ -248,85 +300,60 @@ class MCMCSampler(pl.LightningModule):
             raise ValueError(
                 f"initial points have dim {init.shape[-1]}, the target has dim {self.dim}"
             )
-        init = init.to(self.chain_x)
-        state = self.kernel.init(init, self.target)
         fresh = ~self.chain_ready[idx]
-        self.chain_x[idx] = torch.where(fresh[:, None], state.x, self.chain_x[idx])
-        self.chain_log_prob[idx] = torch.where(fresh, state.log_prob, self.chain_log_prob[idx])
-        if self.kernel.uses_grad:
-            self.chain_grad[idx] = torch.where(fresh[:, None], state.grad, self.chain_grad[idx])
+        new = self.kernel.init(init.to(self.state.x), self.target)
+        old = self.state.get(idx)
+        merged = (None if n is None else select(fresh, n, o) for n, o in zip(new, old))
+        self.state.put(idx, ChainState(*merged))
         self.chain_ready[idx] = True
-
-    def _block(self, buffer: Tensor, idx: Tensor) -> Tensor:
-        return buffer[idx] if buffer.ndim else buffer
 
     def gather_state(self, idx: Tensor) -> ChainState:
         """The :class:`ChainState` of chains ``idx`` (``[B]``) from the buffers."""
-        grad = self.chain_grad[idx] if self.kernel.uses_grad else None
-        h = da = None
-        if self._sk is not None:
-            h = self._block(self.step_size, idx)
-            if not self.adapting_done:
-                da = DualAveragingState(
-                    *(
-                        self._block(getattr(self, f"da_{n}"), idx)
-                        for n in ("log_step", "log_step_avg", "error_avg", "count", "mu")
-                    )
-                )
-        return ChainState(self.chain_x[idx], self.chain_log_prob[idx], grad, h, da)
+        return self.state.get(idx)
 
     def scatter_state(self, idx: Tensor, state: ChainState) -> None:
         """Write ``state`` of chains ``idx`` back into the buffers."""
-        self.chain_x[idx] = state.x
-        self.chain_log_prob[idx] = state.log_prob
-        if self.kernel.uses_grad:
-            self.chain_grad[idx] = state.grad
-        if self._sk is not None:
-            self._write(self.step_size, idx, state.step_size)
-            if state.adapt is not None:
-                for name, value in state.adapt._asdict().items():
-                    self._write(getattr(self, f"da_{name}"), idx, value)
+        self.state.put(idx, state)
 
-    @staticmethod
-    def _write(buffer: Tensor, idx: Tensor, value: Tensor) -> None:
-        if buffer.ndim:
-            buffer[idx] = value
-        else:
-            buffer.copy_(value)
+    def gather_tuning(self, idx: Tensor) -> Tuning | None:
+        return None if self.tuning is None else self.tuning.get(idx)
+
+    @property
+    def frozen(self) -> bool:
+        """Whether the warm-up has ended: ``tuning.frozen`` read once (a host sync)."""
+        if self._frozen is None:
+            self._frozen = self.tuning is None or bool(self.tuning.frozen)
+        return self._frozen
 
     def freeze_step_size(self) -> None:
         """End of warm-up: fix the step size to the dual-averaging average (idempotent)."""
-        if self.adapting_done:
+        if self.frozen:
             return
-        self.step_size.copy_(self.da_log_step_avg.exp())
-        self.adapt_done.fill_(True)
-        self._adapt_done = True
+        everything = torch.arange(self.n_chains, device=self.device)
+        self.tuning.put(everything, self.warmup.freeze(self.tuning.get(everything)))
+        self._frozen = True
 
     # -------------------------------------------------------------------- moves
-    #: whether :meth:`after_move` trains on the particle system (FlEx2MCMC)
-    needs_particles: bool = False
-
-    def move(self, state: ChainState, adapt: bool) -> tuple[ChainState, Any, Particles | None]:
+    def move(
+        self, state: ChainState, step_size: Tensor | None
+    ) -> tuple[ChainState, Any, Particles | None]:
         """One kernel step; the particle system too when :attr:`needs_particles`."""
-        step_with_particles = getattr(self.kernel, "step_with_particles", None)
-        if step_with_particles is None or not self.needs_particles:
-            new_state, info = self.kernel.step(state, self.target, self.generator, adapt=adapt)
-            return new_state, info, None
-        return step_with_particles(state, self.target, self.generator, adapt=adapt)
+        if self.needs_particles and self.kernel.is_global:
+            return self.kernel.step_with_particles(state, self.target, self.generator, step_size)
+        new_state, info = self.kernel.step(state, self.target, self.generator, step_size)
+        return new_state, info, None
 
     def _adapting(self) -> bool:
-        if self.adapting_done:
+        if self.frozen:
             return False
         return self.adapt_epochs is None or self.current_epoch < self.adapt_epochs
 
-    def on_fit_start(self) -> None:
-        if self._sk is not None and self.trainer.world_size > 1:
-            strategy = self.trainer.strategy
-            self._sk.reduce_mean = lambda t: strategy.reduce(t, reduce_op="mean")
-
-    def on_fit_end(self) -> None:
-        if self._sk is not None:
-            self._sk.reduce_mean = None
+    def _rank_mean(self) -> Callable[[Tensor], Tensor] | None:
+        """The cross-rank mean of the shared adaptation statistic (multi-device runs)."""
+        if self.trainer.world_size == 1:
+            return None
+        strategy = self.trainer.strategy
+        return lambda t: strategy.reduce(t, reduce_op="mean")
 
     def on_train_epoch_start(self) -> None:
         if self.adapt_epochs is not None and self.current_epoch >= self.adapt_epochs:
@@ -334,11 +361,12 @@ class MCMCSampler(pl.LightningModule):
 
     def on_train_end(self) -> None:
         self.freeze_step_size()
+        warn_nonfinite(self.nonfinite, f"fit (rank {self.global_rank})")
 
     def log_info(self, info: Any, batch_size: int) -> None:
         for name, value in info._asdict().items():
-            if name == "accept_local" and getattr(self.kernel, "n_local_steps", 1) == 0:
-                continue
+            if name == "nonfinite":
+                continue  # logged as a running total (log_nonfinite)
             key = _LOG_NAMES.get(name, name)
             self.log(
                 key,
@@ -347,39 +375,42 @@ class MCMCSampler(pl.LightningModule):
                 prog_bar=key.startswith("accept"),
                 batch_size=batch_size,
             )
-        if self._sk is not None:
-            self.log("step_size", self.step_size.mean(), on_step=True, batch_size=batch_size)
+        if self.tuning is not None:
+            self.log("step_size", self.tuning.step_size.mean(), on_step=True, batch_size=batch_size)
 
     def after_move(self, idx: Tensor, particles: Particles | None) -> dict[str, Tensor]:
-        """Hook for subclasses (FlEx2MCMC trains its flow here); returns losses to log."""
-        return {}
+        """Hook for subclasses (FlEx2MCMC trains its flow here); returns losses to log.
 
-    def count_step(self) -> None:
-        """Count a training step that took no optimizer step as one (global) step.
-
-        Lightning's ``global_step`` counts optimizer steps; a chain move is our
-        step, so ``max_steps``, ``ModelCheckpoint(every_n_train_steps=...)`` and
-        the checkpointed step count mean "moves" even when no flow is trained.
+        A subclass that takes an optimizer step here returns a non-empty dict; an
+        empty one means "no optimizer step", and the move is counted by
+        :class:`~lightning_ex2.lightning_compat.MoveCounter`.
         """
-        progress = self.trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress
-        progress.increment_ready()
-        progress.increment_completed()
+        return {}
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
         idx = batch["index"]
         self._ensure_ready(batch, batch_idx)
-        state, info, particles = self.move(self.gather_state(idx), adapt=self._adapting())
-        self.scatter_state(idx, state)
+        tuning = self.gather_tuning(idx)
+        state, info, particles = self.move(self.state.get(idx), Warmup.step_size(tuning))
+        self.state.put(idx, state)
+        if self._adapting():
+            self.tuning.put(idx, self.warmup.update(tuning, info, self._rank_mean()))
+        self.nonfinite[idx] += info.nonfinite
         losses = self.after_move(idx, particles)
-        if not losses:  # no optimizer step was taken
-            self.count_step()
+        if not losses:  # no optimizer step was taken: count the move as one
+            self.move_counter().step()
         self.log_info(info, batch_size=idx.numel())
+        self.log("nonfinite", self.nonfinite.sum(), on_step=True, batch_size=idx.numel())
         for key, value in losses.items():
             self.log(key, value, on_step=True, batch_size=idx.numel())
         return {"x": state.x.detach(), "index": idx}
 
+    def move_counter(self) -> Any:
+        """The optimizer whose no-op ``step()`` counts a move as a global step."""
+        return self.optimizers()
+
     def configure_optimizers(self) -> Any:
-        return None
+        return MoveCounter()
 
     # -------------------------------------------------------------- evaluation
     @torch.no_grad()
@@ -391,16 +422,16 @@ class MCMCSampler(pl.LightningModule):
         i-SIR particle system: how good the (trained) proposal is. Uses its own
         generator, so evaluating never changes the chains' random stream.
         """
-        idx = batch["index"]
-        self._ensure_ready(batch, batch_idx)
-        metrics = {f"{stage}/log_prob": self.chain_log_prob[idx].mean()}
-        isir = getattr(self.kernel, "isir", self.kernel)
-        if hasattr(isir, "step_with_particles") and hasattr(isir, "proposal"):
-            g = torch.Generator(device=self.device)
-            g.manual_seed(_derived_seed(self.seed, "evaluate", self.global_rank))
-            _, info, _ = isir.step_with_particles(self.gather_state(idx), self.target, g)
-            metrics[f"{stage}/particle_ess"] = info.particle_ess.mean()
-            metrics[f"{stage}/accept_global"] = info.accept_global.mean()
+        with autograd_enabled():
+            idx = batch["index"].clone()
+            self._ensure_ready({**batch, "index": idx}, batch_idx)
+            metrics = {f"{stage}/log_prob": self.state.log_prob[idx].mean()}
+            if self.kernel.is_global:
+                g = torch.Generator(device=self.device)
+                g.manual_seed(_derived_seed(self.seed, "evaluate", self.global_rank))
+                _, info, _ = self.kernel.explore(self.state.get(idx), self.target, g)
+                metrics[f"{stage}/particle_ess"] = info.particle_ess.mean()
+                metrics[f"{stage}/accept_global"] = info.accept_global.mean()
         self.log_dict(metrics, batch_size=idx.numel(), sync_dist=True)
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
@@ -410,32 +441,37 @@ class MCMCSampler(pl.LightningModule):
         self._evaluate(batch, batch_idx, "test")
 
     # ---------------------------------------------------------------- sampling
-    @torch.no_grad()
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Any]:
         """Run the frozen kernel for ``self.sampling`` on chains ``batch["index"]``.
 
-        Returns ``samples [B, n_steps // thin, D]``, ``log_prob [B, T]``, per-chain
-        means of the kernel's info (``accept_global``, ``accept_local``, ...),
-        ``index [B]`` and ``wall_seconds``.
+        Returns ``samples [B, T, D]`` (``T = n_steps // thin``, fewer when a stop was
+        requested), ``log_prob [B, T]``, per-chain ``[B]`` means of the kernel's info
+        (``accept_global``, ``accept_local``, ...), ``nonfinite [B]`` (NaN/+inf
+        log-densities met while sampling), ``index [B]``, ``complete`` (False when
+        interrupted) and ``wall_seconds``. Runs with autograd whatever the Trainer's
+        ``inference_mode`` (gradient kernels need it).
         """
         cfg = self.sampling
-        idx = batch["index"]
-        self._ensure_ready(batch, batch_idx)
-        self.freeze_step_size()
-        start = time.perf_counter()
-        # The frozen kernel's own step: no particle system is kept (nothing trains here).
-        state, samples, log_prob, out = run_chains(
-            self.kernel, self.target, self.gather_state(idx), self.generator,
-            n_steps=cfg.n_steps, burn_in=cfg.burn_in, thin=cfg.thin, adapt=False,
-            progress=cfg.progress and self.trainer.is_global_zero, desc="Sampling",
-        )  # fmt: skip
-        self.scatter_state(idx, state)
-        if getattr(self.kernel, "n_local_steps", 1) == 0:
-            out.pop("accept_local", None)
-        out.update(
-            index=idx,
-            samples=samples,
-            log_prob=log_prob,
-            wall_seconds=time.perf_counter() - start,
-        )
-        return out
+        with autograd_enabled():
+            batch = {k: v.clone() if isinstance(v, Tensor) else v for k, v in batch.items()}
+            idx = batch["index"]
+            self._ensure_ready(batch, batch_idx)
+            self.freeze_step_size()  # warm-up ends where sampling starts
+            start = time.perf_counter()
+            # The frozen kernel's own step: no particle system is kept (nothing trains here).
+            chains = run_chains(
+                self.kernel, self.target, self.state.get(idx), self.generator,
+                n_steps=cfg.n_steps, tuning=self.gather_tuning(idx), burn_in=cfg.burn_in,
+                thin=cfg.thin, adapt=False,
+                progress=cfg.progress and self.trainer.is_global_zero, desc="Sampling",
+            )  # fmt: skip
+            self.state.put(idx, chains.state)
+        warn_nonfinite(chains.info.get("nonfinite"), f"sample (rank {self.global_rank})")
+        return {
+            **chains.info,
+            "index": idx,
+            "samples": chains.samples,
+            "log_prob": chains.log_prob,
+            "complete": chains.complete,
+            "wall_seconds": time.perf_counter() - start,
+        }

@@ -1,10 +1,11 @@
-"""Feature networks for FID/IS/KID: a local TorchScript Inception-v3 and helpers.
+"""Feature networks for FID/IS/KID: a local TorchScript Inception-v3, named networks, helpers.
 
 :class:`TorchScriptInception` loads the standard FID Inception-v3 from a file on the
-local disk (nothing is downloaded); :func:`resize_bilinear_tf` reproduces the
-TensorFlow-style resize those networks expect; :func:`load_real_images` reads real
-images from ``.npy``/``.npz``/``.pt`` files. Used by
-:class:`~lightning_ex2.callbacks.fid.ImageQualityMetrics`.
+local disk (nothing is downloaded); :func:`named_extractors` resolves the names
+``"digits"``/``"inception"`` to feature and logits networks; :func:`resize_bilinear_tf`
+reproduces the TensorFlow-style resize those networks expect; :func:`load_real_images`
+reads real images from ``.npy``/``.npz``/``.pt`` files. Used by
+:class:`~lightning_ex2.metrics.images.ImageScorer` and the image-metrics callback.
 """
 
 from __future__ import annotations
@@ -179,11 +180,52 @@ class NamedExtractor(nn.Module):
 
 
 def describe_extractor(module: nn.Module) -> str:
-    description = getattr(module, "description", None)
-    if isinstance(description, str):
-        return description
+    """What produced the features: a named network's description, else the class path."""
+    if isinstance(module, NamedExtractor | TorchScriptInception):
+        return module.description
     cls = type(module)
     return f"custom {cls.__module__}.{cls.__qualname__}"
+
+
+#: feature networks known by name
+NAMED_EXTRACTORS = ("digits", "inception")
+
+
+def named_extractors(
+    name: str, weights_path: str | None, with_logits: bool
+) -> tuple[nn.Module, nn.Module | None]:
+    """``(features, logits or None)`` networks of a named extractor.
+
+    ``"digits"``: the 8x8 digits classifier (penultimate 64 features, 10 logits), weights
+    from ``weights_path`` or the shipped file; ``"inception"``: the TorchScript FID
+    Inception-v3 at ``weights_path`` (required; nothing is downloaded).
+    """
+    if name == "digits":
+        # The digits classifier is trained and shipped with the GAN demo's pieces.
+        from lightning_ex2.gan.classifier import (
+            DEFAULT_WEIGHTS,
+            FIDFeatures,
+            ISLogits,
+            load_digits_classifier,
+        )
+
+        path = weights_path or DEFAULT_WEIGHTS
+        clf = load_digits_classifier(path)
+        desc = f"digits-classifier {{}}, weights {path}"
+        features = NamedExtractor(FIDFeatures(clf), 64, desc.format("penultimate features"))
+        logits = NamedExtractor(ISLogits(clf), 10, desc.format("logits")) if with_logits else None
+        return features, logits
+    if name == "inception":
+        if weights_path is None:
+            raise ValueError("feature_extractor='inception' needs a TorchScript weights file")
+        features = TorchScriptInception(weights_path)
+        logits = (
+            TorchScriptInception(weights_path, features.convention, "logits")
+            if with_logits
+            else None
+        )
+        return features, logits
+    raise ValueError(f"unknown feature extractor {name!r}; known: {NAMED_EXTRACTORS}")
 
 
 def load_real_images(path: str | os.PathLike[str]) -> Tensor:

@@ -1,0 +1,95 @@
+"""Everything lightning-ex2 needs from Lightning beyond its everyday API, in one place.
+
+Most of it is public API used in a way worth explaining (counting a chain move as
+a step, sampling with autograd under any ``inference_mode``). Two members touch
+Lightning's private surface, because Lightning has no public hook for them; each
+says why, and ``tests/test_lightning_compat.py`` fails loudly when a Lightning
+upgrade removes what they rely on:
+
+* :func:`logged_step`: the step at which Lightning writes epoch-level metrics
+  (``fit_loop.epoch_loop._batches_that_stepped``), so images logged by callbacks
+  line up with the scalars;
+* :class:`ConfigFirstCLI`: a ``LightningCLI`` that does not merge the
+  hyper-parameters stored in ``--ckpt_path`` into the config
+  (``LightningCLI._parse_ckpt_path`` has no public switch).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.cli import LightningCLI
+
+
+class MoveCounter(torch.optim.Optimizer):
+    """A no-op optimizer whose ``step()`` counts one training step (one chain move).
+
+    Lightning's ``trainer.global_step`` counts optimizer steps, and in manual
+    optimization it is documented to grow by one per ``optimizer.step()``. A chain
+    move that trains nothing is still "a step" for ``max_steps`` and
+    ``ModelCheckpoint(every_n_train_steps=...)``, so modules call this optimizer's
+    ``step()`` (through ``self.optimizers()``) on such moves. It holds one empty
+    tensor (``torch.optim`` needs a parameter) and changes nothing.
+
+    Example:
+        >>> counter = MoveCounter()
+        >>> counter.step() is None
+        True
+    """
+
+    def __init__(self) -> None:
+        super().__init__([torch.zeros(0, requires_grad=True)], {})
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
+        return None if closure is None else closure()
+
+
+@contextlib.contextmanager
+def autograd_enabled() -> Iterator[None]:
+    """Leave ``torch.inference_mode`` (e.g. the Trainer's ``predict``), keep ``no_grad``.
+
+    Gradient kernels compute ``grad log pi`` by autograd (under their own
+    ``enable_grad``), which inference mode forbids; the Trainer's
+    ``inference_mode=True`` would otherwise make ``sample``/``validate`` fail.
+    Tensors the Trainer made in inference mode (the batch) must be cloned inside.
+    """
+    with torch.inference_mode(False), torch.no_grad():
+        yield
+
+
+def attached_trainer(module: pl.LightningModule) -> pl.Trainer | None:
+    """The module's Trainer, or ``None`` when it is not attached to one."""
+    try:
+        return module.trainer
+    except RuntimeError:  # "... is not attached to a `Trainer`"
+        return None
+
+
+def logged_step(trainer: pl.Trainer) -> int:
+    """The step at which Lightning writes this epoch's epoch-level metrics.
+
+    Lightning logs them at ``_batches_that_stepped - 1`` (``_FitLoop.on_advance_end``);
+    no public attribute says so (``global_step`` counts optimizer steps, two per
+    batch for a GAN). Falls back to ``global_step - 1`` if the attribute is gone (the
+    compat test fails first).
+    """
+    loop = trainer.fit_loop.epoch_loop
+    stepped = loop._batches_that_stepped if hasattr(loop, "_batches_that_stepped") else None
+    return max(int(trainer.global_step if stepped is None else stepped) - 1, 0)
+
+
+class ConfigFirstCLI(LightningCLI):
+    """``LightningCLI`` whose config stays as given when ``--ckpt_path`` is passed.
+
+    LightningCLI (2.x) re-parses the config with the hyper-parameters saved in the
+    checkpoint, so a checkpoint silently wins over the config. lightning-ex2's config
+    is the record of a run (samplers save no hyper-parameters; the GAN trainer saves
+    them for reference only). Lightning offers no public switch for that merge.
+    """
+
+    def _parse_ckpt_path(self) -> None:
+        """Skip Lightning's merge of the checkpoint's hyper-parameters into the config."""
