@@ -4,6 +4,7 @@
 A signal handler calls :func:`request`; loops poll :func:`requested` between steps
 (a Python read, no device sync) and end early, keeping the draws made so far.
 Writers use :func:`requested` to mark an output set as partial.
+:func:`install` sets such handlers for SIGTERM and SIGINT.
 
 Example:
     >>> from lightning_ex2 import interrupt
@@ -16,7 +17,15 @@ Example:
 
 from __future__ import annotations
 
+import signal
+import threading
+from collections.abc import Callable
+from typing import Any
+
 _reason: str | None = None
+
+#: signals that ask a run to stop cleanly (``docker stop``, schedulers, Ctrl-C)
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def request(reason: str) -> None:
@@ -35,3 +44,32 @@ def clear() -> None:
     """Forget a request (start of a new run, tests)."""
     global _reason
     _reason = None
+
+
+def _handler(signum: int, frame: Any) -> None:
+    name = signal.Signals(signum).name
+    if signum == signal.SIGINT and _reason is not None:
+        # a second Ctrl-C: the user does not want to wait for the clean stop
+        raise KeyboardInterrupt
+    request(name)
+
+
+def install() -> Callable[[], None]:
+    """Make SIGTERM and SIGINT call :func:`request` (main thread only); returns a
+    function that restores the previous handlers.
+
+    A second SIGINT raises ``KeyboardInterrupt`` (stop now, nothing saved).
+    Lightning composes its own SIGTERM handler with this one during a run
+    (``trainer.received_sigterm``, SLURM auto-requeue), so both are called.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+    for s in STOP_SIGNALS:
+        signal.signal(s, _handler)
+
+    def restore() -> None:
+        for s, h in previous.items():
+            signal.signal(s, h if h is not None else signal.SIG_DFL)
+
+    return restore

@@ -108,10 +108,17 @@ def run_chains(
     with tqdm(total=burn_in + n_steps, disable=not progress, dynamic_ncols=True,
               desc=desc or type(kernel).__name__) as bar:  # fmt: skip
         for _ in range(burn_in):
+            if interrupt.requested() is not None:  # a stop signal: no draw kept
+                n_draws = 0
+                break
             state, _info = kernel.step(state, target, generator, adapt=adapt)
             bar.update()
         state = kernel.freeze(state)
-        for t in range(n_steps):
+        done = 0
+        for t in range(n_steps if n_draws else 0):
+            if interrupt.requested() is not None:  # a stop signal: keep the draws made
+                n_draws = t // thin
+                break
             state, info = kernel.step(state, target, generator)
             for name, value in info._asdict().items():
                 sums[name] = sums[name] + value if name in sums else value.clone()
@@ -119,7 +126,9 @@ def run_chains(
                 draws[t // thin] = state.x
                 draws_log_prob[t // thin] = state.log_prob
             bar.update()
-    means = {name: total / n_steps for name, total in sums.items()}
+            done = t + 1
+    means = {name: total / max(done, 1) for name, total in sums.items()}
+    draws, draws_log_prob = draws[:n_draws], draws_log_prob[:n_draws]
     return state, draws.transpose(0, 1), draws_log_prob.transpose(0, 1), means
 
 
