@@ -16,14 +16,17 @@ import os
 import re
 import sys
 import warnings
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+import yaml
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
 from lightning_ex2 import interrupt
 from lightning_ex2.callbacks.writer import SampleWriter
 from lightning_ex2.errors import Interrupted, UserError
+from lightning_ex2.runcheck import is_out_of_memory, memory_message
 from lightning_ex2.trainer import TRAINER_DEFAULTS, Ex2Trainer
 
 #: environment variable that makes errors show their traceback (as ``--debug`` does)
@@ -68,6 +71,27 @@ class Ex2CLI(LightningCLI):
         parser.set_defaults({"data": {"class_path": "lightning_ex2.data.ChainDataModule"}})
         parser.link_arguments("data.init_args.n_chains", "model.init_args.n_chains")
 
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        """Parse, then refuse top-level keys of a ``--config`` file that no option takes
+        (jsonargparse drops a key that holds an empty mapping, e.g. ``foo: {}``)."""
+        super().parse_arguments(parser, args)
+        subcommand = self.config.get("subcommand")
+        if not subcommand:
+            return
+        config = self.config[subcommand]
+        accepted = {key.split(".", 1)[0] for key in config.keys()}  # noqa: SIM118 (a Namespace)
+        for path in config.get("config") or []:
+            try:
+                loaded = yaml.safe_load(Path(str(path)).read_text())
+            except (OSError, yaml.YAMLError):
+                continue  # jsonargparse has read it already
+            unknown = sorted(set(loaded) - accepted) if isinstance(loaded, dict) else []
+            if unknown:
+                raise UserError(
+                    f"{path}: unknown top-level key(s) {', '.join(map(repr, unknown))}; "
+                    f"accepted: {', '.join(sorted(accepted - {'config'}))}"
+                )
+
     def _parse_ckpt_path(self) -> None:
         """Keep the config as given: our modules save no hyper-parameters in checkpoints
         (their target and kernel are modules); the config is the record of a run."""
@@ -75,9 +99,24 @@ class Ex2CLI(LightningCLI):
     def instantiate_classes(self) -> None:
         try:
             super().instantiate_classes()
-        except (ValueError, TypeError, FileNotFoundError) as err:
+        except (ValueError, TypeError, FileNotFoundError, RuntimeError) as err:
             # Our constructors name the offending field; no traceback from deep inside.
-            raise UserError(f"invalid configuration: {err}") from err
+            text = _first_error(err)
+            if is_out_of_memory(err) or "can't allocate memory" in text:
+                config = self.config.get(self.subcommand) if self.subcommand else self.config
+                chains = config.get("data.init_args.n_chains") if config else None
+                raise UserError(memory_message(err, chains=chains)) from err
+            if isinstance(err, RuntimeError) and "Does not validate" not in str(err):
+                raise
+            raise UserError(f"invalid configuration: {text}") from err
+
+
+def _first_error(err: BaseException) -> str:
+    """The message of an instantiation error on one line (jsonargparse lists one error per
+    Union subtype; the first that is not "Expected a <class 'NoneType'>" is ours)."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    causes = [line[2:] for line in lines if line.startswith("- ") and "NoneType" not in line]
+    return causes[0] if causes else (lines[0] if lines else type(err).__name__)
 
 
 # Expected with our design, not actionable by users:
@@ -158,10 +197,15 @@ def main(args: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if args is None else args)
     debug = "--debug" in argv or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     argv = [a for a in argv if a != "--debug"]
+    if debug:
+        os.environ[DEBUG_ENV] = "1"  # also for the processes DDP launches
+    if args is None:
+        # LightningCLI reads sys.argv itself (and DDP re-launches it): keep it, minus --debug
+        sys.argv = [sys.argv[0], *argv]
     interrupt.clear()
     restore = interrupt.install()
     try:
-        build_cli(argv)
+        build_cli(None if args is None else argv)
     except Interrupted as err:
         if debug:
             raise

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -253,9 +254,31 @@ def is_out_of_memory(err: BaseException) -> bool:
     )
 
 
-def memory_message(model: Any, datamodule: Any, err: BaseException) -> str:
-    """One line: what did not fit, the sizes ``C x N x D`` and the options to lower."""
-    chains = getattr(model, "n_chains", None)
+def _requested_bytes(err: BaseException) -> str:
+    found = re.search(r"allocate (?:memory: you tried to allocate )?(\d+) bytes", str(err))
+    if found is None:
+        found = re.search(r"Tried to allocate ([\d.]+ [KMGT]iB)", str(err))
+        return f" (tried to allocate {found.group(1)})" if found else ""
+    return f" (tried to allocate {int(found.group(1)) / 2**30:.3g} GiB)"
+
+
+def memory_message(
+    err: BaseException,
+    model: Any = None,
+    datamodule: Any = None,
+    n_draws: int | None = None,
+    chains: int | None = None,
+) -> str:
+    """One line: what did not fit, the sizes ``C x N x D`` and the options to lower.
+
+    Args:
+        err: the allocation error.
+        model: the sampler (its ``n_chains``, ``dim`` and kernel's ``n_particles``).
+        datamodule: the chains (its ``chains_per_batch``).
+        n_draws: draws kept per chain (``sample``: ``n_steps // thin``).
+        chains: number of chains when there is no model yet.
+    """
+    chains = getattr(model, "n_chains", chains)
     dim = getattr(model, "dim", None)
     kernel = getattr(model, "kernel", None)
     particles = None
@@ -264,13 +287,18 @@ def memory_message(model: Any, datamodule: Any, err: BaseException) -> str:
             (m.n_particles for m in kernel.modules() if "n_particles" in vars(m)), None
         )
     per_batch = getattr(datamodule, "chains_per_batch", None) or chains
-    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    sizes = f"{per_batch} chains per step (of {chains})"
+    sizes = f"C={per_batch} chains per step (of {chains})"
     if particles is not None:
-        sizes += f" x {particles} particles"
-    sizes += f" x dim {dim}"
-    options = "data.chains_per_batch (chains moved per step)"
+        sizes += f" x N={particles} particles"
+    sizes += f" x D={dim if dim is not None else '?'}"
+    options = ["data.chains_per_batch (chains moved per step)"]
     if particles is not None:
-        options += ", model.init_args.kernel.init_args.n_particles"
-    options += ", data.n_chains, or use a larger device"
-    return f"out of memory ({first[:120]}) with {sizes}; lower {options}"
+        options.append("model.init_args.kernel.init_args.n_particles")
+    options.append("data.n_chains")
+    if n_draws is not None:
+        sizes += f", keeping {n_draws} draws per chain"
+        options.append("--n_steps or a larger --thin (draws are kept on the device)")
+    return (
+        f"out of memory{_requested_bytes(err)} with {sizes}; lower {', '.join(options)}, "
+        "or use a device with more memory"
+    )

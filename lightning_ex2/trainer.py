@@ -97,7 +97,7 @@ class RunGuard(Callback):
         if trainer.state.fn != "fit" or trainer.global_step == 0:
             return
         path = interrupt_checkpoint_path(trainer)
-        trainer.save_checkpoint(path)  # every rank: the module gathers its chains
+        trainer.save_checkpoint(path, weights_only=False)  # every rank: gathers the chains
         self.saved = path
 
     def on_save_checkpoint(
@@ -224,7 +224,10 @@ class Ex2Trainer(pl.Trainer):
             raise Interrupted(reason, f"stopped by {reason}") from err
         except (RuntimeError, MemoryError) as err:
             if is_out_of_memory(err):
-                raise UserError(memory_message(model, datamodule, err)) from err
+                n_draws = None
+                if self.state.fn == "predict":
+                    n_draws = model.sampling.n_steps // model.sampling.thin
+                raise UserError(memory_message(err, model, datamodule, n_draws)) from err
             raise
 
     def fit(
@@ -245,19 +248,22 @@ class Ex2Trainer(pl.Trainer):
         """
         self.preflight(model, datamodule, ckpt_path, override_ckpt)
         self._check_fresh_folder(ckpt_path)
-        self._run_guarded(
-            super().fit,
-            model,
-            datamodule,
-            model,
-            train_dataloaders,
-            val_dataloaders,
-            datamodule,
-            ckpt_path,
-            **kwargs,
-        )
-        if self.guard.saved is not None:  # pragma: no cover - Interrupted raised instead
-            raise Interrupted("SIGTERM", f"checkpoint saved to {self.guard.saved}")
+        self.guard.saved = None
+        try:
+            self._run_guarded(
+                super().fit, model, datamodule, model, train_dataloaders, val_dataloaders,
+                datamodule, ckpt_path, **kwargs,
+            )  # fmt: skip
+        except Interrupted as err:
+            saved = self.guard.saved
+            where = (
+                f"checkpoint saved to {saved}; resume with --ckpt_path {saved}"
+                if saved is not None
+                else "no checkpoint saved (no step was completed)"
+            )
+            raise Interrupted(
+                err.reason, f"fit stopped by {err.reason} at step {self.global_step}; {where}"
+            ) from err
 
     def validate(
         self,
