@@ -21,6 +21,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from lightning_fabric.plugins.environments import SLURMEnvironment
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint, ProgressBar
 from pytorch_lightning.utilities import rank_zero_warn
 from pytorch_lightning.utilities.exceptions import SIGTERMException
@@ -182,6 +183,8 @@ class Ex2Trainer(pl.Trainer):
         check_model_data(model, datamodule)
         self.guard.spec = model_spec(model)
         self.guard.keep_target = None
+        if ckpt_path is None:
+            ckpt_path = self._slurm_resume_path()  # Lightning will resume from it
         if ckpt_path is None or ckpt_path in ("last", "best", "hpc", "registry"):
             return
         ckpt, diffs = check_checkpoint(model, ckpt_path, override=override_ckpt)
@@ -198,7 +201,7 @@ class Ex2Trainer(pl.Trainer):
 
     def _check_fresh_folder(self, ckpt_path: str | None) -> None:
         """``fit`` writes into a log/checkpoint folder of its own unless it resumes."""
-        if ckpt_path is not None:
+        if ckpt_path is not None or self._slurm_resume_path() is not None:
             return  # resuming: the run continues, last.ckpt is overwritten in place
         log_dir = Path(self.log_dir) if self.log_dir else None
         if log_dir is not None and (log_dir / "config.yaml").is_file():
@@ -213,6 +216,19 @@ class Ex2Trainer(pl.Trainer):
                     f"the checkpoint folder {folder} already holds checkpoints of another run; "
                     "resume with --ckpt_path, or give a new folder, or delete it"
                 )
+
+    def _slurm_resume_path(self) -> str | None:
+        """The checkpoint Lightning resumes from by itself under SLURM (``ckpt_path``
+        unset, an ``hpc_ckpt_<n>.ckpt`` of its auto-requeue in ``default_root_dir``)."""
+        if not SLURMEnvironment.detect():
+            return None
+        found = sorted(
+            Path(self.default_root_dir).glob("hpc_ckpt_*.ckpt"),
+            key=lambda p: (
+                int(p.stem.rsplit("_", 1)[-1]) if p.stem.rsplit("_", 1)[-1].isdigit() else -1
+            ),
+        )
+        return str(found[-1]) if found else None
 
     def _run_guarded(
         self, fn: Any, model: Any, datamodule: Any, /, *args: Any, **kwargs: Any

@@ -428,3 +428,23 @@ def test_predict_is_not_a_command(tmp_path, main, capsys):
     cfg = write_config(tmp_path)
     assert main("predict", "--config", cfg) not in (0, None)
     assert "predict" in capsys.readouterr().err
+
+
+def test_slurm_auto_resume_counts_as_resuming(tmp_path, monkeypatch):
+    """Under SLURM, Lightning resumes from its newest hpc_ckpt_<n>.ckpt by itself: the
+    requeued command (no --ckpt_path) is a resume, not a second run into the folder."""
+    from lightning_fabric.plugins.environments import SLURMEnvironment
+
+    from lightning_ex2.trainer import Ex2Trainer
+
+    trainer = Ex2Trainer(default_root_dir=str(tmp_path), logger=False, accelerator="cpu")
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").write_text("")
+    with pytest.raises(UserError, match="already holds checkpoints"):
+        trainer._check_fresh_folder(None)
+    for n in (2, 10):
+        (tmp_path / f"hpc_ckpt_{n}.ckpt").write_text("")
+    assert trainer._slurm_resume_path() is None  # not under SLURM
+    monkeypatch.setattr(SLURMEnvironment, "detect", staticmethod(lambda: True))
+    assert trainer._slurm_resume_path() == str(tmp_path / "hpc_ckpt_10.ckpt")
+    trainer._check_fresh_folder(None)  # no error
