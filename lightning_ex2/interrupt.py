@@ -46,29 +46,41 @@ def clear() -> None:
     _reason = None
 
 
+_forward: Callable[[int], None] | None = None
+
+
 def _handler(signum: int, frame: Any) -> None:
     name = signal.Signals(signum).name
+    if _forward is not None:
+        _forward(signum)
     if signum == signal.SIGINT and _reason is not None:
         # a second Ctrl-C: the user does not want to wait for the clean stop
         raise KeyboardInterrupt
     request(name)
 
 
-def install() -> Callable[[], None]:
+def install(forward: Callable[[int], None] | None = None) -> Callable[[], None]:
     """Make SIGTERM and SIGINT call :func:`request` (main thread only); returns a
     function that restores the previous handlers.
 
+    Args:
+        forward: also called with the signal number (e.g. to pass the signal on to
+            the processes a DDP launcher started).
+
     A second SIGINT raises ``KeyboardInterrupt`` (stop now, nothing saved).
-    Lightning composes its own SIGTERM handler with this one during a run
-    (``trainer.received_sigterm``, SLURM auto-requeue), so both are called.
     """
+    global _forward
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
     previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+    previous_forward = _forward
+    _forward = forward
     for s in STOP_SIGNALS:
         signal.signal(s, _handler)
 
     def restore() -> None:
+        global _forward
+        _forward = previous_forward
         for s, h in previous.items():
             signal.signal(s, h if h is not None else signal.SIG_DFL)
 

@@ -115,17 +115,41 @@ class RunGuard(Callback):
             )
             self.keep_target = None
 
+    @staticmethod
+    def _take_over_signals(trainer: pl.Trainer) -> None:
+        """Replace Lightning's SIGTERM handler (set just before the loops start) by
+        :func:`lightning_ex2.interrupt.install`'s, which passes the signal on to the
+        processes of Lightning's DDP launcher. Lightning's handler broadcasts from
+        inside the signal handler, which can pair with another collective of the run
+        and hang it; here the ranks agree at a step boundary instead. Lightning's
+        teardown puts the handlers back as they were before the run."""
+        procs = list(getattr(trainer.strategy.launcher, "procs", None) or [])
+
+        def forward(signum: int) -> None:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.send_signal(signum)
+
+        interrupt.install(forward=forward)
+
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._restore_target(pl_module)
 
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._take_over_signals(trainer)
+
     def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._restore_target(pl_module)
+        self._take_over_signals(trainer)
 
     def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._restore_target(pl_module)
+        if trainer.state.fn != "fit":
+            self._take_over_signals(trainer)
 
     def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._restore_target(pl_module)
+        self._take_over_signals(trainer)
 
 
 def _checkpoint_dirs(trainer: pl.Trainer) -> list[Path]:
@@ -271,6 +295,7 @@ class Ex2Trainer(pl.Trainer):
                 datamodule, ckpt_path, **kwargs,
             )  # fmt: skip
         except Interrupted as err:
+            interrupt.clear()  # handled here: a later run in this process starts afresh
             saved = self.guard.saved
             where = (
                 f"checkpoint saved to {saved}; resume with --ckpt_path {saved}"
@@ -412,7 +437,10 @@ class Ex2Trainer(pl.Trainer):
         )
         reason = interrupt.requested()
         if reason is not None:
-            if writer.written is not None:
+            interrupt.clear()  # handled here: a later run in this process starts afresh
+            if not self.is_global_zero:
+                where = "rank 0 writes the outputs"
+            elif writer.written is not None:
                 what = (
                     "outputs complete" if writer.complete else 'partial outputs ("complete": false)'
                 )

@@ -28,7 +28,8 @@ seed_everything: 0
 trainer:
   max_steps: {steps}
   accelerator: cpu
-  devices: 1
+  devices: {devices}
+  strategy: {strategy}
   enable_progress_bar: false
   logger:
     class_path: pytorch_lightning.loggers.TensorBoardLogger
@@ -74,10 +75,13 @@ class Marked(nn.Module):
 '''
 
 
-def write(root: Path, steps: int = 10**6, after: int = 10**9) -> Path:
+def write(root: Path, steps: int = 10**6, after: int = 10**9, devices: int = 1) -> Path:
     (root / "slow_target.py").write_text(textwrap.dedent(TARGET))
     path = root / "config.yaml"
-    path.write_text(CONFIG.format(root=root, steps=steps, after=after))
+    strategy = "ddp" if devices > 1 else "auto"
+    path.write_text(
+        CONFIG.format(root=root, steps=steps, after=after, devices=devices, strategy=strategy)
+    )
     return path
 
 
@@ -107,20 +111,21 @@ def output(root: Path) -> str:
     return (root / "run.log").read_text()
 
 
-def kill_group(pgid: int) -> None:
+def kill_group(proc: subprocess.Popen) -> None:
     """Kill the run's whole process group and wait until no member is left."""
     try:
-        os.killpg(pgid, signal.SIGKILL)
+        os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         return
+    proc.wait()  # reap it: a zombie still counts as a member of its group
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
-            os.killpg(pgid, 0)
+            os.killpg(proc.pid, 0)
         except ProcessLookupError:
             return
         time.sleep(0.1)
-    raise AssertionError(f"processes of group {pgid} outlived the test")
+    raise AssertionError(f"processes of group {proc.pid} outlived the test")
 
 
 def signal_when(root: Path, proc: subprocess.Popen, ready: Path, signum: int) -> tuple[int, str]:
@@ -134,7 +139,7 @@ def signal_when(root: Path, proc: subprocess.Popen, ready: Path, signum: int) ->
         proc.send_signal(signum)
         proc.wait(timeout=WAIT)
     finally:
-        kill_group(proc.pid)
+        kill_group(proc)
     return proc.returncode, output(root)
 
 
@@ -143,7 +148,7 @@ def run(root: Path, *args: str) -> str:
     try:
         proc.wait(timeout=WAIT)
     finally:
-        kill_group(proc.pid)
+        kill_group(proc)
     assert proc.returncode == 0, output(root)[-3000:]
     return output(root)
 
@@ -216,3 +221,31 @@ def test_sample_stops_and_keeps_a_partial_set(tmp_path):
     assert data["samples"].shape == (8, summary["n_draws"], 2)
     assert list(data["chain_index"]) == list(range(8))
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+@pytest.mark.ddp
+def test_two_processes_stop_together(tmp_path):
+    """DDP (2 processes, gloo): SIGTERM to rank 0 (Lightning forwards it to rank 1);
+    both ranks stop at the same step, the checkpoint holds both ranks' chains, and
+    ``sample`` keeps one consistent partial set."""
+    cfg = write(tmp_path, after=300, devices=2)
+    ckpt = tmp_path / "logs" / "run" / "fit" / "checkpoints" / "last.ckpt"
+    proc = start(tmp_path, "fit", "--config", str(cfg))
+    code, err = signal_when(tmp_path, proc, ckpt, signal.SIGTERM)
+    assert code == 143, err[-3000:]
+    assert "checkpoint saved to" in last_line(err)
+    state = torch.load(ckpt, weights_only=True)
+    assert state["lightning_ex2_rng"].shape[0] == 2 and state["global_step"] >= 5
+    assert bool(state["state_dict"]["chain_ready"].all())
+
+    (tmp_path / "marker").unlink(missing_ok=True)
+    out = tmp_path / "samples"
+    proc = start(tmp_path, "sample", "--config", str(cfg), "--ckpt_path", str(ckpt),
+                 "--n_steps", "200000", "--output_dir", str(out), "--progress", "false")  # fmt: skip
+    code, err = signal_when(tmp_path, proc, tmp_path / "marker", signal.SIGTERM)
+    assert code == 143, err[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["complete"] is False and summary["world_size"] == 2
+    data = np.load(out / "samples.npz")
+    assert data["samples"].shape == (8, summary["n_draws"], 2) and summary["n_draws"] > 0
+    assert list(data["chain_index"]) == list(range(8))
