@@ -375,21 +375,21 @@ def test_log_prob_of_wrong_shape(tmp_path, main, capsys, monkeypatch):
 def test_out_of_memory_names_sizes_and_options(tmp_path, main, capsys):
     cfg = tmp_path / "isir.yaml"
     cfg.write_text(
-        textwrap.dedent("""
-        trainer: {max_steps: 2, accelerator: cpu, enable_progress_bar: false, logger: false,
-                  enable_checkpointing: false}
+        textwrap.dedent(f"""
+        trainer: {{max_steps: 2, accelerator: cpu, enable_progress_bar: false, logger: false,
+                  enable_checkpointing: false, default_root_dir: "{tmp_path}"}}
         model:
           class_path: lightning_ex2.modules.MCMCSampler
           init_args:
-            target: {class_path: lightning_ex2.targets.GridMixture, init_args: {k: 2}}
+            target: {{class_path: lightning_ex2.targets.GridMixture, init_args: {{k: 2}}}}
             kernel:
               class_path: lightning_ex2.kernels.ISIR
               init_args:
                 proposal:
                   class_path: lightning_ex2.proposals.GaussianProposal
-                  init_args: {dim: 2, scale: 3.0}
+                  init_args: {{dim: 2, scale: 3.0}}
                 n_particles: 1000000000000
-        data: {n_chains: 4}
+        data: {{n_chains: 4}}
         """)
     )
     assert main("fit", "--config", cfg) == 2
