@@ -1,9 +1,8 @@
-"""Errors the ``lightning-ex2`` command shows as one line (exit status 2), without a
-traceback; ``LIGHTNING_EX2_DEBUG=1`` (or ``--debug``... see :mod:`lightning_ex2.cli`)
-shows the traceback too.
+"""Errors the ``lightning-ex2`` command shows as one line, without a traceback
+(``--debug`` or ``LIGHTNING_EX2_DEBUG=1`` shows it too; see :func:`lightning_ex2.cli.main`).
 
-* :class:`UserError`: something in the command line, the config, a file or the
-  machine's size the user has to change; the message names it.
+* :class:`UserError` (exit status 2): something in the command line, the config, a
+  file or the machine's size the user has to change; the message names it.
 * :class:`Interrupted`: the run stopped on a signal (SIGTERM, SIGINT) after
   saving what it could; its exit status is ``128 + signal number`` (143, 130).
 """

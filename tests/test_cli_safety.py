@@ -233,10 +233,8 @@ def test_failure_while_writing_leaves_the_previous_set(tmp_path, main, fitted, m
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
-def test_stop_request_keeps_a_partial_set(tmp_path, main, capsys, fitted, monkeypatch):
-    """A stop request mid-run (what the signal handlers make) gives a consistent set
-    marked ``"complete": false`` and exit status 143."""
-    cfg, ckpt = fitted
+def stop_after(monkeypatch, n_calls):
+    """Make ``sample``'s step loop see a SIGTERM request at its ``n_calls``-th log_prob."""
     from lightning_ex2.modules import sampler
 
     real = sampler.run_chains
@@ -248,7 +246,7 @@ def test_stop_request_keeps_a_partial_set(tmp_path, main, capsys, fitted, monkey
 
         def log_prob(self, x):
             calls["n"] += 1
-            if calls["n"] == 30:
+            if calls["n"] == n_calls:
                 interrupt.request("SIGTERM")
             return self.target.log_prob(x)
 
@@ -259,6 +257,23 @@ def test_stop_request_keeps_a_partial_set(tmp_path, main, capsys, fitted, monkey
         return real(kernel, Stopper(target), *args, **kwargs)
 
     monkeypatch.setattr(sampler, "run_chains", stopping)
+
+
+def test_stop_during_burn_in_leaves_nothing_new(tmp_path, main, capsys, fitted, monkeypatch):
+    cfg, ckpt = fitted
+    stop_after(monkeypatch, 2)
+    out = tmp_path / "out"
+    assert main(*sample_args(cfg, ckpt, out, "--burn_in", 10)) == 143
+    one_line_error(capsys, "SIGTERM", "no output written")
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_stop_request_keeps_a_partial_set(tmp_path, main, capsys, fitted, monkeypatch):
+    """A stop request mid-run (what the signal handlers make) gives a consistent set
+    marked ``"complete": false`` and exit status 143."""
+    cfg, ckpt = fitted
+    stop_after(monkeypatch, 30)
     out = tmp_path / "out"
     assert main(*sample_args(cfg, ckpt, out, "--n_steps", 1000)) == 143
     one_line_error(capsys, "SIGTERM", "complete", str(out))
