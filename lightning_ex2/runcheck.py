@@ -79,14 +79,22 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         what = "is a folder" if path.is_dir() else "does not exist"
         raise UserError(f"--ckpt_path {path} {what}; give the path of a .ckpt file")
+
+    def load(weights_only: bool) -> Any:
+        try:  # memory-mapped: cheap for large checkpoints
+            return torch.load(path, map_location="cpu", weights_only=weights_only, mmap=True)
+        except (RuntimeError, OSError, ValueError):
+            # not mappable (old format, or damaged: then this gives the clearer reason)
+            return torch.load(path, map_location="cpu", weights_only=weights_only)
+
     try:
         try:
-            ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            ckpt = load(weights_only=True)
         except pickle.UnpicklingError as err:
             if "Weights only load failed" not in str(err):
                 raise
             # e.g. hyper-parameters of a GANModule; Lightning loads these files the same way
-            ckpt = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+            ckpt = load(weights_only=False)
     except (
         RuntimeError,
         EOFError,
