@@ -1,7 +1,9 @@
-"""The ``lightning-ex2`` command: LightningCLI with ``fit``, ``validate``, ``test``,
-``predict`` and ``sample``.
+"""The ``lightning-ex2`` command: LightningCLI with ``fit``, ``validate``, ``test``
+and ``sample`` (Lightning's ``predict`` with an output set; ``predict`` itself, which
+wrote nothing, is not a command).
 
-Examples::
+Mistakes end with one line and exit status 2, stop signals with a clean stop and
+status 143/130 (see :func:`main`). Examples::
 
     lightning-ex2 fit --config configs/quickstart.yaml
     lightning-ex2 sample --config configs/quickstart.yaml \\
@@ -93,8 +95,11 @@ class Ex2CLI(LightningCLI):
                 )
 
     def _parse_ckpt_path(self) -> None:
-        """Keep the config as given: our modules save no hyper-parameters in checkpoints
-        (their target and kernel are modules); the config is the record of a run."""
+        """Keep the config as given (Lightning-private hook, no public switch: the base
+        re-reads ``hyper_parameters`` from ``--ckpt_path`` into the config, e.g. a
+        GANModule's, and dies with a traceback on an unreadable file). The config is
+        the record of a run; :meth:`Ex2Trainer.preflight` compares the checkpoint
+        with it instead."""
 
     def instantiate_classes(self) -> None:
         try:
