@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -168,7 +169,8 @@ def test_fit_stops_with_a_resumable_checkpoint(tmp_path, signum):
     line = last_line(err)
     assert signal.Signals(signum).name in line and f"checkpoint saved to {ckpt}" in line
     step = torch.load(ckpt, weights_only=True)["global_step"]
-    assert step >= 5  # the stop point, not only the first periodic checkpoint
+    stopped_at = int(re.search(r"at step (\d+);", line).group(1))
+    assert step == stopped_at >= 5  # saved at the stop, not only a periodic checkpoint
     assert sorted(p.name for p in ckpt.parent.iterdir()) == ["last.ckpt"]
 
     # resumable: continues from there to max_steps, in the same folder (a multiple of
@@ -235,7 +237,8 @@ def test_two_processes_stop_together(tmp_path):
     assert code == 143, err[-3000:]
     assert "checkpoint saved to" in last_line(err)
     state = torch.load(ckpt, weights_only=True)
-    assert state["lightning_ex2_rng"].shape[0] == 2 and state["global_step"] >= 5
+    stopped_at = int(re.search(r"at step (\d+);", last_line(err)).group(1))
+    assert state["lightning_ex2_rng"].shape[0] == 2 and state["global_step"] == stopped_at
     assert bool(state["state_dict"]["chain_ready"].all())
 
     (tmp_path / "marker").unlink(missing_ok=True)
