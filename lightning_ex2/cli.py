@@ -1,7 +1,9 @@
-"""The ``lightning-ex2`` command: LightningCLI with ``fit``, ``validate``, ``test``,
-``predict`` and ``sample``.
+"""The ``lightning-ex2`` command: LightningCLI with ``fit``, ``validate``, ``test``
+and ``sample`` (Lightning's ``predict`` with an output set; ``predict`` itself, which
+wrote nothing, is not a command).
 
-Examples::
+Mistakes end with one line and exit status 2, stop signals with a clean stop and
+status 143/130 (see :func:`main`). Examples::
 
     lightning-ex2 fit --config configs/quickstart.yaml
     lightning-ex2 sample --config configs/quickstart.yaml \\
@@ -12,14 +14,44 @@ Examples::
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 import warnings
+from pathlib import Path
+from typing import Any
 
 import pytorch_lightning as pl
-from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
+import yaml
+from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
-from lightning_ex2.trainer import Ex2Trainer
+from lightning_ex2 import interrupt
+from lightning_ex2.callbacks.writer import SampleWriter
+from lightning_ex2.errors import Interrupted, UserError
+from lightning_ex2.runcheck import is_out_of_memory, memory_message
+from lightning_ex2.trainer import TRAINER_DEFAULTS, Ex2Trainer
+
+#: environment variable that makes errors show their traceback (as ``--debug`` does)
+DEBUG_ENV = "LIGHTNING_EX2_DEBUG"
+
+
+class Ex2SaveConfig(SaveConfigCallback):
+    """Where a run's config goes: ``fit`` writes ``<log_dir>/config.yaml`` (a new
+    folder, or the one it resumes: see :meth:`Ex2Trainer.fit`); ``sample`` puts it in
+    its output set; ``validate``/``test`` write nothing (they never touch the fit
+    run's files)."""
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if self.already_saved:
+            return
+        if stage == "fit":
+            super().setup(trainer, pl_module, stage)
+            return
+        if stage == "predict":
+            for cb in trainer.callbacks:
+                if isinstance(cb, SampleWriter):
+                    cb.config_text = self.parser.dump(self.config, skip_none=False)
+        self.already_saved = True
 
 
 class Ex2CLI(LightningCLI):
@@ -31,7 +63,9 @@ class Ex2CLI(LightningCLI):
 
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
-        return {**LightningCLI.subcommands(), "sample": {"model", "datamodule"}}
+        # `predict` is `sample` without an output set: left out (sample is the predict command)
+        commands = {k: v for k, v in LightningCLI.subcommands().items() if k != "predict"}
+        return {**commands, "sample": {"model", "datamodule"}}
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         # `data:` without a class_path is a ChainDataModule (every sampler config);
@@ -39,17 +73,55 @@ class Ex2CLI(LightningCLI):
         parser.set_defaults({"data": {"class_path": "lightning_ex2.data.ChainDataModule"}})
         parser.link_arguments("data.init_args.n_chains", "model.init_args.n_chains")
 
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        """Parse, then refuse top-level keys of a ``--config`` file that no option takes
+        (jsonargparse drops a key that holds an empty mapping, e.g. ``foo: {}``)."""
+        super().parse_arguments(parser, args)
+        subcommand = self.config.get("subcommand")
+        if not subcommand:
+            return
+        config = self.config[subcommand]
+        accepted = {key.split(".", 1)[0] for key in config.keys()}  # noqa: SIM118 (a Namespace)
+        for path in config.get("config") or []:
+            try:
+                loaded = yaml.safe_load(Path(str(path)).read_text())
+            except (OSError, yaml.YAMLError):
+                continue  # jsonargparse has read it already
+            unknown = sorted(set(loaded) - accepted) if isinstance(loaded, dict) else []
+            if unknown:
+                raise UserError(
+                    f"{path}: unknown top-level key(s) {', '.join(map(repr, unknown))}; "
+                    f"accepted: {', '.join(sorted(accepted - {'config'}))}"
+                )
+
     def _parse_ckpt_path(self) -> None:
-        """Keep the config as given: our modules save no hyper-parameters in checkpoints
-        (their target and kernel are modules); the config is the record of a run."""
+        """Keep the config as given (Lightning-private hook, no public switch: the base
+        re-reads ``hyper_parameters`` from ``--ckpt_path`` into the config, e.g. a
+        GANModule's, and dies with a traceback on an unreadable file). The config is
+        the record of a run; :meth:`Ex2Trainer.preflight` compares the checkpoint
+        with it instead."""
 
     def instantiate_classes(self) -> None:
         try:
             super().instantiate_classes()
-        except (ValueError, TypeError, FileNotFoundError) as err:
+        except (ValueError, TypeError, FileNotFoundError, RuntimeError) as err:
             # Our constructors name the offending field; no traceback from deep inside.
-            print(f"lightning-ex2: error: invalid configuration: {err}", file=sys.stderr)
-            raise SystemExit(2) from None
+            text = _first_error(err)
+            if is_out_of_memory(err) or "can't allocate memory" in text:
+                config = self.config.get(self.subcommand) if self.subcommand else self.config
+                chains = config.get("data.init_args.n_chains") if config else None
+                raise UserError(memory_message(err, chains=chains)) from err
+            if isinstance(err, RuntimeError) and "Does not validate" not in str(err):
+                raise
+            raise UserError(f"invalid configuration: {text}") from err
+
+
+def _first_error(err: BaseException) -> str:
+    """The message of an instantiation error on one line (jsonargparse lists one error per
+    Union subtype; the first that is not "Expected a <class 'NoneType'>" is ours)."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    causes = [line[2:] for line in lines if line.startswith("- ") and "NoneType" not in line]
+    return causes[0] if causes else (lines[0] if lines else type(err).__name__)
 
 
 # Expected with our design, not actionable by users:
@@ -80,6 +152,16 @@ def quiet_warnings() -> None:
     logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_not_an_advert)
 
 
+#: the CLI's trainer defaults: Ex2Trainer's (the CLI passes every Trainer argument,
+#: so they are repeated as parser defaults here) plus the command's own
+CLI_TRAINER_DEFAULTS: dict[str, Any] = {
+    **TRAINER_DEFAULTS,
+    "log_every_n_steps": 10,
+    "default_root_dir": "logs",
+    "enable_model_summary": False,
+}
+
+
 def build_cli(args: list[str] | None = None, run: bool = True) -> Ex2CLI:
     """Parse ``args`` (default ``sys.argv``), instantiate, and run unless ``run=False``."""
     quiet_warnings()
@@ -89,16 +171,10 @@ def build_cli(args: list[str] | None = None, run: bool = True) -> Ex2CLI:
         trainer_class=Ex2Trainer,
         subclass_mode_model=True,
         subclass_mode_data=True,
+        save_config_callback=Ex2SaveConfig,
+        # fit refuses a used log folder unless it resumes the run there (Ex2Trainer.fit)
         save_config_kwargs={"overwrite": True},
-        trainer_defaults={
-            "log_every_n_steps": 10,
-            "default_root_dir": "logs",
-            "enable_model_summary": False,
-            # as Ex2Trainer's own defaults (the CLI passes every Trainer argument)
-            "inference_mode": False,
-            "check_val_every_n_epoch": 100,
-            "num_sanity_val_steps": 0,
-        },
+        trainer_defaults=CLI_TRAINER_DEFAULTS,
         parser_kwargs={
             "description": "lightning-ex2: i-SIR, Ex2MCMC and FlEx2MCMC sampling "
             "(fit = warm-up/flow training, sample = the frozen sampler). "
@@ -109,9 +185,51 @@ def build_cli(args: list[str] | None = None, run: bool = True) -> Ex2CLI:
     )
 
 
+def _fail(message: str, code: int) -> None:
+    print(f"lightning-ex2: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(code)
+
+
 def main(args: list[str] | None = None) -> None:
-    """Entry point of the ``lightning-ex2`` command."""
-    build_cli(args)
+    """Entry point of the ``lightning-ex2`` command.
+
+    Mistakes (:class:`~lightning_ex2.errors.UserError`) end with one line on stderr and
+    exit status 2; a stop signal (SIGTERM, SIGINT) ends the run cleanly (``fit`` saves
+    ``last.ckpt``, ``sample`` keeps the draws made) with one line and status 143/130.
+    ``--debug`` (anywhere on the command line) or ``LIGHTNING_EX2_DEBUG=1`` shows the
+    traceback as well.
+    """
+    argv = list(sys.argv[1:] if args is None else args)
+    debug = "--debug" in argv or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    argv = [a for a in argv if a != "--debug"]
+    if debug:
+        os.environ[DEBUG_ENV] = "1"  # also for the processes DDP launches
+    if args is None:
+        # LightningCLI reads sys.argv itself (and DDP re-launches it): keep it, minus --debug
+        sys.argv = [sys.argv[0], *argv]
+    interrupt.clear()
+    restore = interrupt.install()
+    try:
+        build_cli(None if args is None else argv)
+    except Interrupted as err:
+        if debug:
+            raise
+        _fail(f"interrupted: {err}", err.exit_code)
+    except UserError as err:
+        if debug:
+            raise
+        _fail(f"error: {err}", 2)
+    finally:
+        restore()
+    reason = interrupt.requested()
+    if reason is not None:  # the signal came after the last step: the run is complete
+        _fail(f"interrupted: {reason} received; the run had completed", 128 + _signum(reason))
+
+
+def _signum(name: str) -> int:
+    import signal
+
+    return int(getattr(signal, name, 0)) or 0
 
 
 if __name__ == "__main__":

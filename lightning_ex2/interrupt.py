@@ -4,6 +4,7 @@
 A signal handler calls :func:`request`; loops poll :func:`requested` between steps
 (a Python read, no device sync) and end early, keeping the draws made so far.
 Writers use :func:`requested` to mark an output set as partial.
+:func:`install` sets such handlers for SIGTERM and SIGINT.
 
 Example:
     >>> from lightning_ex2 import interrupt
@@ -16,7 +17,15 @@ Example:
 
 from __future__ import annotations
 
+import signal
+import threading
+from collections.abc import Callable
+from typing import Any
+
 _reason: str | None = None
+
+#: signals that ask a run to stop cleanly (``docker stop``, schedulers, Ctrl-C)
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def request(reason: str) -> None:
@@ -35,3 +44,44 @@ def clear() -> None:
     """Forget a request (start of a new run, tests)."""
     global _reason
     _reason = None
+
+
+_forward: Callable[[int], None] | None = None
+
+
+def _handler(signum: int, frame: Any) -> None:
+    name = signal.Signals(signum).name
+    if _forward is not None:
+        _forward(signum)
+    if signum == signal.SIGINT and _reason is not None:
+        # a second Ctrl-C: the user does not want to wait for the clean stop
+        raise KeyboardInterrupt
+    request(name)
+
+
+def install(forward: Callable[[int], None] | None = None) -> Callable[[], None]:
+    """Make SIGTERM and SIGINT call :func:`request` (main thread only); returns a
+    function that restores the previous handlers.
+
+    Args:
+        forward: also called with the signal number (e.g. to pass the signal on to
+            the processes a DDP launcher started).
+
+    A second SIGINT raises ``KeyboardInterrupt`` (stop now, nothing saved).
+    """
+    global _forward
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+    previous_forward = _forward
+    _forward = forward
+    for s in STOP_SIGNALS:
+        signal.signal(s, _handler)
+
+    def restore() -> None:
+        global _forward
+        _forward = previous_forward
+        for s, h in previous.items():
+            signal.signal(s, h if h is not None else signal.SIG_DFL)
+
+    return restore

@@ -1,24 +1,172 @@
-"""``Ex2Trainer``: a Lightning ``Trainer`` with a ``sample`` command."""
+"""``Ex2Trainer``: a Lightning ``Trainer`` with a ``sample`` command, checks before
+any work, and a clean stop on SIGTERM/SIGINT.
+
+* Before a run: the checkpoint (``ckpt_path``) is read and compared with the
+  configured model (:func:`~lightning_ex2.runcheck.check_checkpoint`), the initial
+  points and ``log_prob`` are probed, ``fit`` refuses a log folder that holds
+  another run, ``sample`` checks its output folder.
+* During a run: when :mod:`lightning_ex2.interrupt` has a stop request (the CLI's
+  signal handlers), ``fit`` stops after the current step, saves ``last.ckpt`` in
+  the checkpoint folder and raises :class:`~lightning_ex2.errors.Interrupted`;
+  ``sample`` stops its step loop, writes the draws made (``"complete": false``)
+  and raises the same.
+* An allocation failure becomes a :class:`~lightning_ex2.errors.UserError` naming
+  the sizes and the options that reduce them.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-from pytorch_lightning.callbacks import ProgressBar
+import torch
+from lightning_fabric.plugins.environments import SLURMEnvironment
+from pytorch_lightning.callbacks import Callback, ModelCheckpoint, ProgressBar
 from pytorch_lightning.utilities import rank_zero_warn
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
+from lightning_ex2 import interrupt
 from lightning_ex2.callbacks.progress import SweepProgressBar
 from lightning_ex2.callbacks.writer import SampleWriter
+from lightning_ex2.errors import Interrupted, UserError
+from lightning_ex2.runcheck import (
+    SPEC_KEY,
+    check_checkpoint,
+    check_model_data,
+    is_out_of_memory,
+    memory_message,
+    model_spec,
+)
 from lightning_ex2.strategy import ChainDDPStrategy
 from lightning_ex2.validation import check_int
+
+#: Ex2Trainer's defaults (the CLI adds its own on top: ``lightning_ex2.cli``)
+TRAINER_DEFAULTS: dict[str, Any] = {
+    # gradient kernels need autograd in every stage (validate/test/sample too)
+    "inference_mode": False,
+    # an epoch is one sweep (often one step): validate every 100 sweeps, not each
+    "check_val_every_n_epoch": 100,
+    "num_sanity_val_steps": 0,
+}
+
+
+def interrupt_checkpoint_path(trainer: pl.Trainer) -> Path:
+    """Where ``fit`` saves on a stop signal: ``last.ckpt`` in the checkpoint folder
+    (the first ``ModelCheckpoint``'s ``dirpath``, else ``<log_dir>/checkpoints``)."""
+    cb = trainer.checkpoint_callback
+    if isinstance(cb, ModelCheckpoint) and cb.dirpath is not None:
+        return Path(cb.dirpath) / f"{cb.CHECKPOINT_NAME_LAST}{cb.FILE_EXTENSION}"
+    root = trainer.log_dir or trainer.default_root_dir
+    return Path(root) / "checkpoints" / f"{ModelCheckpoint.CHECKPOINT_NAME_LAST}.ckpt"
+
+
+class RunGuard(Callback):
+    """Stops ``fit`` cleanly on a stop request and records the model spec in checkpoints.
+
+    * ``on_train_batch_end``: when :func:`lightning_ex2.interrupt.requested` (on any
+      rank: a reduced decision, so all ranks stop at the same step), raise
+      :class:`~lightning_ex2.errors.Interrupted`; ``on_exception`` then saves
+      :func:`interrupt_checkpoint_path` (also for Lightning's own SIGTERM stop).
+    * ``on_save_checkpoint``: stores :attr:`spec` (the configured model's
+      :func:`~lightning_ex2.runcheck.model_spec`) under ``"lightning_ex2_spec"``.
+    * With ``override`` tensors (``--override_ckpt``), the config's target tensors
+      are put back after the checkpoint was restored.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spec: dict[str, str] | None = None
+        self.saved: Path | None = None
+        self.keep_target: dict[str, torch.Tensor] | None = None
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any, **kwargs: Any
+    ) -> None:
+        stop = interrupt.requested() is not None
+        if trainer.world_size > 1:
+            stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
+        if stop:
+            reason = interrupt.requested() or "SIGTERM"
+            raise Interrupted(reason, f"fit stopped by {reason} at step {trainer.global_step}")
+
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        if not isinstance(exception, Interrupted | SIGTERMException):
+            return
+        if trainer.state.fn != "fit" or trainer.global_step == 0:
+            return
+        path = interrupt_checkpoint_path(trainer)
+        trainer.save_checkpoint(path, weights_only=False)  # every rank: gathers the chains
+        self.saved = path
+
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        if self.spec is not None:
+            checkpoint[SPEC_KEY] = self.spec
+
+    def _restore_target(self, pl_module: pl.LightningModule) -> None:
+        if self.keep_target:
+            target = pl_module.target
+            target.load_state_dict(
+                {k.removeprefix("target."): v for k, v in self.keep_target.items()}, strict=False
+            )
+            self.keep_target = None
+
+    @staticmethod
+    def _take_over_signals(trainer: pl.Trainer) -> None:
+        """Replace Lightning's SIGTERM handler (set just before the loops start) by
+        :func:`lightning_ex2.interrupt.install`'s, which passes the signal on to the
+        processes of Lightning's DDP launcher. Lightning's handler broadcasts from
+        inside the signal handler, which can pair with another collective of the run
+        and hang it; here the ranks agree at a step boundary instead. Lightning's
+        teardown puts the handlers back as they were before the run."""
+        procs = list(getattr(trainer.strategy.launcher, "procs", None) or [])
+
+        def forward(signum: int) -> None:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.send_signal(signum)
+
+        interrupt.install(forward=forward)
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._restore_target(pl_module)
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._take_over_signals(trainer)
+
+    def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._restore_target(pl_module)
+        self._take_over_signals(trainer)
+
+    def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._restore_target(pl_module)
+        if trainer.state.fn != "fit":
+            self._take_over_signals(trainer)
+
+    def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._restore_target(pl_module)
+        self._take_over_signals(trainer)
+
+
+def _checkpoint_dirs(trainer: pl.Trainer) -> list[Path]:
+    dirs = []
+    for cb in trainer.checkpoint_callbacks:
+        if isinstance(cb, ModelCheckpoint):
+            root = cb.dirpath or Path(trainer.log_dir or trainer.default_root_dir) / "checkpoints"
+            dirs.append(Path(root))
+    return dirs
 
 
 class Ex2Trainer(pl.Trainer):
     """``Trainer`` plus :meth:`sample`, the ``lightning-ex2 sample`` subcommand.
 
     Unless told otherwise it shows one progress bar over the whole run
-    (:class:`~lightning_ex2.callbacks.SweepProgressBar`) instead of one per epoch.
+    (:class:`~lightning_ex2.callbacks.SweepProgressBar`) instead of one per epoch,
+    and defaults to :data:`TRAINER_DEFAULTS`.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -32,15 +180,181 @@ class Ex2Trainer(pl.Trainer):
             isinstance(cb, ProgressBar) for cb in callbacks
         ):
             callbacks.append(SweepProgressBar())
+        self.guard = next((cb for cb in callbacks if isinstance(cb, RunGuard)), None) or RunGuard()
+        if self.guard not in callbacks:
+            callbacks.append(self.guard)
         kwargs["callbacks"] = callbacks
-        # Gradient kernels need autograd in every stage (validate/test/sample too).
-        kwargs.setdefault("inference_mode", False)
-        # An epoch is one sweep (often one step): validate every 100 sweeps, not each.
-        kwargs.setdefault("check_val_every_n_epoch", 100)
-        kwargs.setdefault("num_sanity_val_steps", 0)
+        for key, value in TRAINER_DEFAULTS.items():
+            kwargs.setdefault(key, value)
+        self._autograd = kwargs["inference_mode"] is False
         if kwargs.get("strategy") == "ddp":
             kwargs["strategy"] = ChainDDPStrategy()
         super().__init__(*args, **kwargs)
+
+    # ------------------------------------------------------------ before a run
+    def preflight(
+        self,
+        model: pl.LightningModule,
+        datamodule: Any = None,
+        ckpt_path: str | None = None,
+        override_ckpt: bool = False,
+    ) -> None:
+        """The checks run before any step (see the module docstring).
+
+        Raises:
+            UserError: naming the checkpoint, field or option to change.
+        """
+        check_model_data(model, datamodule)
+        self.guard.spec = model_spec(model)
+        self.guard.keep_target = None
+        if ckpt_path is None:
+            ckpt_path = self._slurm_resume_path()  # Lightning will resume from it
+        if ckpt_path is None or ckpt_path in ("last", "best", "hpc", "registry"):
+            return
+        ckpt, diffs = check_checkpoint(model, ckpt_path, override=override_ckpt)
+        del ckpt
+        if diffs:
+            rank_zero_warn(
+                f"--override_ckpt: running the config's model, not the checkpoint's: {diffs}"
+            )
+            target = getattr(model, "target", None)
+            if isinstance(target, torch.nn.Module):
+                self.guard.keep_target = {
+                    k: v.detach().clone() for k, v in target.state_dict(prefix="target.").items()
+                }
+
+    def _check_fresh_folder(self, ckpt_path: str | None) -> None:
+        """``fit`` writes into a log/checkpoint folder of its own unless it resumes."""
+        if ckpt_path is not None or self._slurm_resume_path() is not None:
+            return  # resuming: the run continues, last.ckpt is overwritten in place
+        log_dir = Path(self.log_dir) if self.log_dir else None
+        if log_dir is not None and (log_dir / "config.yaml").is_file():
+            raise UserError(
+                f"the log folder {log_dir} already holds a run (config.yaml); resume it with "
+                f"--ckpt_path {interrupt_checkpoint_path_hint(self)}, or give a new folder "
+                "(e.g. --trainer.logger.init_args.version), or delete it"
+            )
+        for folder in _checkpoint_dirs(self):
+            if folder.is_dir() and any(folder.glob("*.ckpt")):
+                raise UserError(
+                    f"the checkpoint folder {folder} already holds checkpoints of another run; "
+                    "resume with --ckpt_path, or give a new folder, or delete it"
+                )
+
+    def _slurm_resume_path(self) -> str | None:
+        """The checkpoint Lightning resumes from by itself under SLURM (``ckpt_path``
+        unset, an ``hpc_ckpt_<n>.ckpt`` of its auto-requeue in ``default_root_dir``)."""
+        if not SLURMEnvironment.detect():
+            return None
+        found = sorted(
+            Path(self.default_root_dir).glob("hpc_ckpt_*.ckpt"),
+            key=lambda p: (
+                int(p.stem.rsplit("_", 1)[-1]) if p.stem.rsplit("_", 1)[-1].isdigit() else -1
+            ),
+        )
+        return str(found[-1]) if found else None
+
+    def _run_guarded(
+        self, fn: Any, model: Any, datamodule: Any, /, *args: Any, **kwargs: Any
+    ) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except SIGTERMException as err:  # Lightning's own SIGTERM stop (exits 0 otherwise)
+            reason = interrupt.requested() or "SIGTERM"
+            raise Interrupted(reason, f"stopped by {reason}") from err
+        except (RuntimeError, MemoryError) as err:
+            if is_out_of_memory(err):
+                n_draws = None
+                if self.state.fn == "predict":
+                    n_draws = model.sampling.n_steps // model.sampling.thin
+                raise UserError(memory_message(err, model, datamodule, n_draws)) from err
+            raise
+
+    def fit(
+        self,
+        model: pl.LightningModule,
+        train_dataloaders: Any = None,
+        val_dataloaders: Any = None,
+        datamodule: pl.LightningDataModule | None = None,
+        ckpt_path: str | None = None,
+        override_ckpt: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        """``Trainer.fit`` after :meth:`preflight` and the log-folder rule.
+
+        Args:
+            override_ckpt: run even though the config's target/kernel/proposal differ
+                from the checkpoint's (the config's target is used).
+        """
+        self.preflight(model, datamodule, ckpt_path, override_ckpt)
+        self._check_fresh_folder(ckpt_path)
+        self.guard.saved = None
+        try:
+            self._run_guarded(
+                super().fit, model, datamodule, model, train_dataloaders, val_dataloaders,
+                datamodule, ckpt_path, **kwargs,
+            )  # fmt: skip
+        except Interrupted as err:
+            interrupt.clear()  # handled here: a later run in this process starts afresh
+            saved = self.guard.saved
+            where = (
+                f"checkpoint saved to {saved}; resume with --ckpt_path {saved}"
+                if saved is not None
+                else "no checkpoint saved (no step was completed)"
+            )
+            raise Interrupted(
+                err.reason, f"fit stopped by {err.reason} at step {self.global_step}; {where}"
+            ) from err
+
+    def validate(
+        self,
+        model: Any = None,
+        dataloaders: Any = None,
+        ckpt_path: str | None = None,
+        verbose: bool = True,
+        datamodule: Any = None,
+        override_ckpt: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        """``Trainer.validate`` after :meth:`preflight`."""
+        if model is not None:
+            self.preflight(model, datamodule, ckpt_path, override_ckpt)
+        return self._run_guarded(
+            super().validate,
+            model,
+            datamodule,
+            model,
+            dataloaders,
+            ckpt_path,
+            verbose,
+            datamodule,
+            **kwargs,
+        )
+
+    def test(
+        self,
+        model: Any = None,
+        dataloaders: Any = None,
+        ckpt_path: str | None = None,
+        verbose: bool = True,
+        datamodule: Any = None,
+        override_ckpt: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        """``Trainer.test`` after :meth:`preflight`."""
+        if model is not None:
+            self.preflight(model, datamodule, ckpt_path, override_ckpt)
+        return self._run_guarded(
+            super().test,
+            model,
+            datamodule,
+            model,
+            dataloaders,
+            ckpt_path,
+            verbose,
+            datamodule,
+            **kwargs,
+        )
 
     def sample(
         self,
@@ -51,9 +365,11 @@ class Ex2Trainer(pl.Trainer):
         burn_in: int = 0,
         thin: int = 1,
         output_dir: str | None = None,
+        overwrite: bool = False,
         progress: bool = True,
+        override_ckpt: bool = False,
     ) -> dict[str, Any] | None:
-        """Run the frozen sampler and write samples.npz and summary.json.
+        """Run the frozen sampler and write one output set (samples.npz, summary.json, ...).
 
         Args:
             model: an :class:`~lightning_ex2.modules.MCMCSampler` (or FlEx2MCMC).
@@ -63,21 +379,44 @@ class Ex2Trainer(pl.Trainer):
             n_steps: steps after burn-in.
             burn_in: extra steps run first and discarded (no adaptation).
             thin: keep one draw in ``thin``.
-            output_dir: folder of the outputs (default ``<log_dir>/samples``).
+            output_dir: folder of the outputs (default ``<log_dir>/samples``); it must
+                be new or empty, or hold a previous output set and ``overwrite``.
+            overwrite: replace a previous output set in ``output_dir`` as a whole.
             progress: show a progress bar.
+            override_ckpt: run even though the config's target/kernel/proposal differ
+                from the checkpoint's (the config's target is used).
 
         Returns the summary (on rank 0; ``None`` elsewhere).
+
+        Raises:
+            UserError: a bad option, output folder or checkpoint, before any step.
+            Interrupted: a stop signal cut the run short; the draws made so far were
+                written with ``"complete": false`` (nothing if none was kept).
         """
         for name, value, minimum in (
             ("n_steps", n_steps, 1),
             ("burn_in", burn_in, 0),
             ("thin", thin, 1),
         ):
-            check_int(value, f"--{name}", "sample", minimum)
+            try:
+                check_int(value, f"--{name}", "sample", minimum)
+            except ValueError as err:
+                raise UserError(str(err)) from err
         if thin > n_steps:
-            raise ValueError(f"--thin ({thin}) must not exceed --n_steps ({n_steps})")
+            raise UserError(f"--thin ({thin}) must not exceed --n_steps ({n_steps})")
         if not hasattr(model, "sampling"):
-            raise TypeError(f"sample needs an MCMCSampler module, got {type(model).__name__}")
+            raise UserError(f"sample needs an MCMCSampler module, got {type(model).__name__}")
+        if not self._autograd:
+            raise UserError("sample needs autograd: set trainer.inference_mode to false")
+        writer = next((cb for cb in self.callbacks if isinstance(cb, SampleWriter)), None)
+        if writer is None:
+            writer = SampleWriter()
+            self.callbacks.append(writer)
+        if output_dir is not None:
+            writer.output_dir = output_dir
+        writer.overwrite = overwrite
+        writer.output_set(self).check()  # before any work
+        self.preflight(model, datamodule, ckpt_path, override_ckpt)
         if ckpt_path is None and not bool(getattr(model, "chain_ready", [False]).any()):
             rank_zero_warn(
                 "sample: no --ckpt_path given; sampling with the module as configured "
@@ -87,19 +426,33 @@ class Ex2Trainer(pl.Trainer):
         model.sampling.burn_in = burn_in
         model.sampling.thin = thin
         model.sampling.progress = progress
-        writer = next((cb for cb in self.callbacks if isinstance(cb, SampleWriter)), None)
-        if writer is None:
-            writer = SampleWriter()
-            self.callbacks.append(writer)
-        if output_dir is not None:
-            writer.output_dir = output_dir
-        # Gradient kernels (MALA, HMC, Ex2MCMC) need autograd: no inference mode.
-        previous = self.predict_loop.inference_mode
-        self.predict_loop.inference_mode = False
-        try:
-            self.predict(
-                model, datamodule=datamodule, ckpt_path=ckpt_path, return_predictions=False
-            )
-        finally:
-            self.predict_loop.inference_mode = previous
+        self._run_guarded(
+            super().predict,
+            model,
+            datamodule,
+            model,
+            datamodule=datamodule,
+            ckpt_path=ckpt_path,
+            return_predictions=False,
+        )
+        reason = interrupt.requested()
+        if reason is not None:
+            interrupt.clear()  # handled here: a later run in this process starts afresh
+            if not self.is_global_zero:
+                where = "rank 0 writes the outputs"
+            elif writer.written is not None:
+                what = (
+                    "outputs complete" if writer.complete else 'partial outputs ("complete": false)'
+                )
+                where = f"{what} in {writer.written}"
+            else:
+                where = "no output written (no draw kept)"
+            raise Interrupted(reason, f"sample stopped by {reason}; {where}")
         return writer.summary if self.is_global_zero else None
+
+
+def interrupt_checkpoint_path_hint(trainer: pl.Trainer) -> str:
+    """The ``last.ckpt`` path a resume would use (for messages)."""
+    dirs = _checkpoint_dirs(trainer)
+    root = dirs[0] if dirs else Path(trainer.log_dir or trainer.default_root_dir) / "checkpoints"
+    return str(root / "last.ckpt")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -89,6 +90,8 @@ def main() -> None:
     for method in args.methods:
         config = f"configs/gan/digits_{method}.yaml"
         steps = args.budget // COST[method]
+        # one run per folder (README): the table's previous run of this method goes first
+        shutil.rmtree(ROOT / f"logs/gan/digits_{method}/fit", ignore_errors=True)
         fit_s = run(
             [
                 exe,
@@ -114,6 +117,8 @@ def main() -> None:
                 str(steps),
                 "--output_dir",
                 str(out),
+                "--overwrite",
+                "true",
                 "--progress",
                 "false",
                 "--trainer.enable_progress_bar",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -59,6 +60,8 @@ def main() -> None:
     for method in args.methods:
         config = Path("configs/synthetic") / args.experiment / f"{method}.yaml"
         log_name = f"synthetic/{args.experiment}/{method}"
+        # one run per folder (README): the table's previous run of this method goes first
+        shutil.rmtree(ROOT / "logs" / log_name / "table", ignore_errors=True)
         run(
             [
                 exe,
@@ -86,6 +89,8 @@ def main() -> None:
                 str(args.sample_steps),
                 "--output_dir",
                 str(out),
+                "--overwrite",
+                "true",
                 "--progress",
                 "false",
                 "--trainer.enable_progress_bar",

@@ -212,6 +212,7 @@ def test_flex2mcmc_fit_sample_resume_two_processes(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["n_chains"] == 11 and summary["world_size"] == 2
     assert sorted(p.name for p in out.iterdir()) == [
+        "config.yaml",
         "samples.npz",
         "scatter.png",
         "summary.json",

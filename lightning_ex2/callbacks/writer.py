@@ -1,12 +1,16 @@
 """``SampleWriter``: gathers the draws of ``predict`` and writes the run's outputs.
 
-Writes, atomically, under ``output_dir``:
+Writes one output set under ``output_dir`` (see :class:`~lightning_ex2.io.OutputSet`:
+built in a hidden staging folder, renamed into place whole, ``summary.json`` last):
 
 * ``samples.npz``: ``samples`` ``(chain, draw, dim)`` in chain-index order,
-  ``log_prob`` ``(chain, draw)``, per-chain ``accept_global``/``accept_local``
-  (NaN where the kernel has no such move), ``particle_ess`` and ``chain_index``;
-* ``summary.json``: ESS, R-hat, acceptance, EMD to exact samples (when the
-  target has a sampler), sizes, wall time, kernel and target;
+  ``log_prob`` ``(chain, draw)``, ``chain_index`` and every per-chain ``[C]``
+  field of the kernel's info (``accept_global``, ``accept_local``, ``particle_ess``,
+  ...; NaN where a kernel has no such field);
+* ``summary.json``: ESS, R-hat, ``<info>_mean`` of every info field, EMD to exact
+  samples (when the target has a sampler), sizes, wall time, kernel and target, and
+  ``complete`` (false when a stop signal cut the run short: the draws made are kept);
+* ``config.yaml``: the run's configuration, when the CLI gave it (:attr:`config_text`);
 * ``scatter.png`` and ``trace.png``;
 
 and logs the summary scalars and the figures to TensorBoard (``sample/...``).
@@ -25,12 +29,16 @@ import torch
 from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.loggers import TensorBoardLogger
 
+from lightning_ex2 import interrupt
 from lightning_ex2.callbacks.fid import ImageQualityMetrics
-from lightning_ex2.io import save_json, save_npz
+from lightning_ex2.io import OutputSet, save_json, save_npz, save_text
 from lightning_ex2.metrics import summarize
 from lightning_ex2.targets.base import has_sampler
 
-_INFO = ("accept_global", "accept_local", "particle_ess")
+#: keys of a ``predict_step`` output that are not per-chain info
+_DRAWS = ("index", "samples", "log_prob", "wall_seconds")
+#: info fields always in samples.npz (NaN where the kernel has no such move)
+_STANDARD = ("accept_global", "accept_local", "particle_ess")
 
 
 def _gather(pl_module: pl.LightningModule, local: torch.Tensor) -> torch.Tensor:
@@ -47,6 +55,18 @@ def _gather(pl_module: pl.LightningModule, local: torch.Tensor) -> torch.Tensor:
     return torch.cat([everything[r, : int(sizes[r])] for r in range(len(sizes))])
 
 
+def _info_names(outputs: list[dict[str, Any]]) -> list[str]:
+    """Per-chain ``[B]`` tensor fields of the outputs, in first-seen order."""
+    names: list[str] = list(_STANDARD)
+    for o in outputs:
+        for k, v in o.items():
+            if k in _DRAWS or k in names or not isinstance(v, torch.Tensor):
+                continue
+            if v.ndim == 1 and v.shape[0] == o["index"].shape[0]:
+                names.append(k)
+    return names
+
+
 class SampleWriter(Callback):
     """Collects ``predict_step`` outputs, writes ``samples.npz`` and ``summary.json``.
 
@@ -57,6 +77,7 @@ class SampleWriter(Callback):
         scorers: callables ``(trainer, pl_module, samples [B, T, D]) -> dict`` scoring this
             rank's draws (collective), e.g. ``ImageQualityMetrics(...).scorer``; their
             results go into ``summary.json`` as ``image_metrics``.
+        overwrite: replace a previous output set in ``output_dir`` (as a whole).
     """
 
     def __init__(
@@ -65,14 +86,38 @@ class SampleWriter(Callback):
         n_reference: int = 2000,
         save_figures: bool = True,
         scorers: Sequence[Any] = (),
+        overwrite: bool = False,
     ) -> None:
         super().__init__()
         self.scorers = list(scorers)
         self.output_dir = output_dir
         self.n_reference = n_reference
         self.save_figures = save_figures
+        self.overwrite = overwrite
+        #: the run's config as YAML (set by the CLI), written as ``config.yaml``
+        self.config_text: str | None = None
         self.summary: dict[str, Any] | None = None
+        #: whether the last run kept all its draws (``None`` before a run)
+        self.complete: bool | None = None
+        #: the folder written by the last run (``None`` if nothing was written)
+        self.written: Path | None = None
         self._outputs: list[dict[str, Any]] = []
+        self._set: OutputSet | None = None
+
+    def output_set(self, trainer: pl.Trainer) -> OutputSet:
+        """The destination of this run's outputs (checked, not yet created)."""
+        return OutputSet(self.resolve_dir(trainer), overwrite=self.overwrite)
+
+    def resolve_dir(self, trainer: pl.Trainer) -> Path:
+        """``output_dir``, or ``<log_dir>/samples``."""
+        if self.output_dir is not None:
+            return Path(self.output_dir)
+        return Path(trainer.log_dir or trainer.default_root_dir) / "samples"
+
+    def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.summary = self.complete = self.written = None
+        if trainer.is_global_zero:
+            self.output_set(trainer).check()  # before any step
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         # The image-metrics callback's scorer scores the draws (a scorer, not a callback call).
@@ -95,45 +140,58 @@ class SampleWriter(Callback):
     ) -> None:
         self._outputs.append(outputs)
 
-    def _resolve_dir(self, trainer: pl.Trainer) -> Path:
-        if self.output_dir is not None:
-            return Path(self.output_dir)
-        return Path(trainer.log_dir or trainer.default_root_dir) / "samples"
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        if self._set is not None:
+            self._set.abort()
+            self._set = None
+
+    def _local(self) -> dict[str, torch.Tensor]:
+        """This rank's draws, cut to the fewest draws of any block (a stopped run)."""
+        n_draws = min(int(o["samples"].shape[1]) for o in self._outputs)
+        local = {
+            "index": torch.cat([o["index"] for o in self._outputs]),
+            "samples": torch.cat([o["samples"][:, :n_draws] for o in self._outputs]),
+            "log_prob": torch.cat([o["log_prob"][:, :n_draws] for o in self._outputs]),
+        }
+        like = local["samples"]
+        for name in _info_names(self._outputs):
+            local[name] = torch.cat(
+                [
+                    o[name].to(like.dtype)
+                    if name in o
+                    else torch.full_like(o["index"], torch.nan, dtype=like.dtype)
+                    for o in self._outputs
+                ]
+            )
+        return local
 
     def on_predict_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not self._outputs:
             return
-        local: dict[str, torch.Tensor] = {
-            "index": torch.cat([o["index"] for o in self._outputs]),
-            "samples": torch.cat([o["samples"] for o in self._outputs]),
-            "log_prob": torch.cat([o["log_prob"] for o in self._outputs]),
-        }
-        n_local = local["index"].numel()
-        for name in _INFO:
-            if all(name in o for o in self._outputs):
-                local[name] = torch.cat([o[name] for o in self._outputs])
-            else:
-                local[name] = torch.full(
-                    (n_local,),
-                    torch.nan,
-                    device=local["samples"].device,
-                    dtype=local["samples"].dtype,
-                )
-        wall = torch.tensor(
-            [max(o["wall_seconds"] for o in self._outputs)], device=local["samples"].device
+        local = self._local()
+        device = local["samples"].device
+        # every rank keeps the same number of draws: the fewest of any rank
+        n_draws = int(
+            _gather(pl_module, torch.tensor([local["samples"].shape[1]], device=device)).min()
         )
+        local["samples"] = local["samples"][:, :n_draws]
+        local["log_prob"] = local["log_prob"][:, :n_draws]
+        wall = torch.tensor([max(o["wall_seconds"] for o in self._outputs)], device=device)
         merged = {k: _gather(pl_module, v) for k, v in local.items()}
         wall_max = float(_gather(pl_module, wall).max())
         image_metrics: dict[str, Any] = {}
         for scorer in self.scorers:  # FID/IS: a collective, so on every rank
             image_metrics.update(scorer(trainer, pl_module, local["samples"]))
-        if not trainer.is_global_zero:
-            return
+        cfg = pl_module.sampling
+        self.complete = n_draws == cfg.n_steps // cfg.thin
+        if not trainer.is_global_zero or n_draws == 0:
+            return  # a run stopped before its first kept draw leaves nothing new
         # Ranks own disjoint chains (ChainShardSampler): sorting gives chain order.
         order = torch.argsort(merged["index"])
         arrays = {k: v[order].detach().cpu().double().numpy() for k, v in merged.items()}
         samples = arrays["samples"]
-        cfg = pl_module.sampling
         target = pl_module.target
         reference = reference2 = None
         if has_sampler(target):
@@ -141,12 +199,19 @@ class SampleWriter(Callback):
             with torch.no_grad():
                 reference = target.sample(self.n_reference, generator=g).cpu().double().numpy()
                 reference2 = target.sample(self.n_reference, generator=g).cpu().double().numpy()
-        info = {k: arrays[k] for k in _INFO if not np.isnan(arrays[k]).all()}
+        names = [k for k in arrays if k not in _DRAWS]
+        info = {k: arrays[k] for k in names if not np.isnan(arrays[k]).all()}
         summary = summarize(samples, info, reference, reference2)
+        for name, value in info.items():  # every info field, generically
+            summary.setdefault(f"{name}_mean", float(np.nanmean(value)))
+        if "nonfinite" in info:  # a count per chain: the run's total is what to read
+            summary["nonfinite"] = int(np.nansum(info["nonfinite"]))
         summary.update(
             n_steps=cfg.n_steps,
             burn_in=cfg.burn_in,
             thin=cfg.thin,
+            complete=self.complete,
+            stopped_by=None if self.complete else interrupt.requested(),
             wall_seconds=wall_max,
             world_size=trainer.world_size,
             kernel=type(pl_module.kernel).__name__,
@@ -156,17 +221,22 @@ class SampleWriter(Callback):
         )
         if image_metrics:
             summary["image_metrics"] = image_metrics
-        out = self._resolve_dir(trainer)
+        self._set = output = self.output_set(trainer)
+        staging = output.begin()
         save_npz(
-            out / "samples.npz",
+            staging / "samples.npz",
             samples=samples.astype(np.float32) if samples.dtype != np.float64 else samples,
             log_prob=arrays["log_prob"],
             chain_index=arrays["index"].astype(np.int64),
-            **{k: arrays[k] for k in _INFO},
+            **{k: arrays[k] for k in names},
         )
-        save_json(out / "summary.json", summary)
+        if self.config_text is not None:
+            save_text(staging / "config.yaml", self.config_text)
+        self._log(trainer, staging, samples, reference, summary)
+        save_json(staging / "summary.json", summary)  # last: it marks a complete set
+        self.written = output.publish()
+        self._set = None
         self.summary = summary
-        self._log(trainer, out, samples, reference, summary)
 
     def _log(
         self,

@@ -154,6 +154,22 @@ class ChainDataModule(pl.LightningDataModule):
             return loc + self.init_scale * torch.randn(self.n_chains, len(loc), generator=g)
         return None
 
+    def check_dim(self, dim: int) -> None:
+        """Raise ``ValueError`` naming the field when the initial points are not ``dim``-D."""
+        if self.init_loc is not None and len(self.init_loc) != dim:
+            raise ValueError(
+                f"data.init_loc has {len(self.init_loc)} entries but the target has dim {dim}; "
+                f"give {dim} numbers"
+            )
+        if self.init_path is not None:
+            self.setup("fit")
+            assert self._init is not None
+            if self._init.shape[-1] != dim:
+                raise ValueError(
+                    f"data.init_path holds points of dim {self._init.shape[-1]} but the "
+                    f"target has dim {dim}"
+                )
+
     def setup(self, stage: str) -> None:
         if not self._init_loaded:
             self._init = self.initial_points()

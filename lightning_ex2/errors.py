@@ -1,0 +1,31 @@
+"""Errors the ``lightning-ex2`` command shows as one line, without a traceback
+(``--debug`` or ``LIGHTNING_EX2_DEBUG=1`` shows it too; see :func:`lightning_ex2.cli.main`).
+
+* :class:`UserError` (exit status 2): something in the command line, the config, a
+  file or the machine's size the user has to change; the message names it.
+* :class:`Interrupted`: the run stopped on a signal (SIGTERM, SIGINT) after
+  saving what it could; its exit status is ``128 + signal number`` (143, 130).
+"""
+
+from __future__ import annotations
+
+import signal
+
+
+class UserError(Exception):
+    """A mistake the user fixes: the message names the field, file or option to change."""
+
+
+class Interrupted(Exception):
+    """The run stopped early on ``reason`` (a signal name such as ``"SIGTERM"``).
+
+    Attributes:
+        reason: the signal's name.
+        exit_code: ``128 + signal number`` (the shell's convention), else 1.
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        number = getattr(signal, reason, None)
+        self.exit_code = 128 + int(number) if number is not None else 1

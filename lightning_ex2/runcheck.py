@@ -1,0 +1,312 @@
+"""Checks run before any MCMC step, so that a mistake costs seconds, not a run.
+
+* :func:`model_spec`: what a checkpoint records of the model it was written for
+  (class paths and plain settings of the target, the kernel and the proposal, and
+  a digest of the target's tensors); :class:`~lightning_ex2.trainer.Ex2Trainer`
+  stores it in every checkpoint under :data:`SPEC_KEY`.
+* :func:`check_checkpoint`: a checkpoint that is missing, unreadable, of other
+  shapes, or written for another target/kernel/proposal is refused with one
+  message naming the file and the differing entries.
+* :func:`check_model_data`: initial points of the wrong dimension and a
+  ``log_prob`` of the wrong shape, named before the run starts.
+* :func:`memory_message`: an out-of-memory error rephrased with the run's sizes
+  ``C x N x D`` and the options that reduce them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor, nn
+
+from lightning_ex2.errors import UserError
+
+#: key of the model spec in a checkpoint
+SPEC_KEY = "lightning_ex2_spec"
+_PLAIN = (bool, int, float, str, type(None))
+
+
+def _plain(value: Any) -> bool:
+    if isinstance(value, _PLAIN):
+        return True
+    return isinstance(value, tuple | list) and all(isinstance(v, _PLAIN) for v in value)
+
+
+def digest(t: Tensor) -> str:
+    """A short content hash of a tensor (shape, dtype and values)."""
+    data = t.detach().cpu().contiguous().reshape(-1)
+    h = hashlib.sha256(f"{tuple(data.shape)}{data.dtype}".encode())
+    h.update(data.view(torch.uint8).numpy().tobytes() if data.numel() else b"")
+    return h.hexdigest()[:16]
+
+
+def model_spec(model: nn.Module) -> dict[str, str]:
+    """``{entry: value}`` describing the parts of ``model`` a checkpoint must match.
+
+    For every child module (``target``, ``kernel`` and what they hold, e.g.
+    ``kernel.proposal``): its class path and its public plain settings (numbers,
+    strings, tuples of them). For ``target``, also a digest of each tensor: the
+    target is fixed, so its numbers (e.g. a mixture's means) are part of what a
+    checkpoint was trained for.
+    """
+    spec: dict[str, str] = {}
+    for child_name, child in model.named_children():
+        for name, m in child.named_modules(prefix=child_name):
+            spec[name] = f"{type(m).__module__}.{type(m).__qualname__}"
+            for key, value in sorted(vars(m).items()):
+                if key.startswith("_") or key == "training" or not _plain(value):
+                    continue
+                spec[f"{name}.{key}"] = repr(value)
+    target = getattr(model, "target", None)
+    if isinstance(target, nn.Module):
+        tensors = dict(target.named_buffers(prefix="target"))
+        tensors.update(target.named_parameters(prefix="target"))
+        for name, t in tensors.items():
+            spec[name] = f"<tensor {digest(t)}>"
+    return spec
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint on the CPU (memory-mapped); :class:`UserError` naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        what = "is a folder" if path.is_dir() else "does not exist"
+        raise UserError(f"--ckpt_path {path} {what}; give the path of a .ckpt file")
+
+    def load(weights_only: bool) -> Any:
+        try:  # memory-mapped: cheap for large checkpoints
+            return torch.load(path, map_location="cpu", weights_only=weights_only, mmap=True)
+        except (RuntimeError, OSError, ValueError):
+            # not mappable (old format, or damaged: then this gives the clearer reason)
+            return torch.load(path, map_location="cpu", weights_only=weights_only)
+
+    try:
+        try:
+            ckpt = load(weights_only=True)
+        except pickle.UnpicklingError as err:
+            if "Weights only load failed" not in str(err):
+                raise
+            # e.g. hyper-parameters of a GANModule; Lightning loads these files the same way
+            ckpt = load(weights_only=False)
+    except (
+        RuntimeError,
+        EOFError,
+        OSError,
+        ValueError,
+        pickle.UnpicklingError,
+        zipfile.BadZipFile,
+    ) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(
+            f"--ckpt_path {path} cannot be read (truncated or not a checkpoint: {first}); "
+            "give another checkpoint, e.g. the run's checkpoints/last.ckpt"
+        ) from err
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
+        raise UserError(f"--ckpt_path {path} is not a Lightning checkpoint (no state_dict)")
+    return ckpt
+
+
+def _shape(t: Any) -> str:
+    return "[" + ", ".join(str(s) for s in getattr(t, "shape", ())) + "]"
+
+
+def _examples(names: list[str], limit: int = 3) -> str:
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def shape_problems(model: nn.Module, state: dict[str, Any]) -> list[str]:
+    """Short descriptions of how ``state`` (a checkpoint's state_dict) does not fit ``model``."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    reshaped = sorted(
+        k
+        for k in set(own) & set(state)
+        if hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(own[k].shape)
+    )
+    problems = []
+    if reshaped:
+        details = [f"{k} {_shape(state[k])} vs {_shape(own[k])}" for k in reshaped]
+        problems.append(
+            f"{len(reshaped)} tensor(s) of other shapes (checkpoint vs config: "
+            f"{_examples(details)})"
+        )
+        if any(k.startswith("chain_") for k in reshaped):
+            problems.append(
+                "the chains differ (data.n_chains or the target's dim): checkpoint "
+                f"{_shape(state.get('chain_x'))}, config {_shape(own.get('chain_x'))}"
+            )
+    if missing:
+        problems.append(f"{len(missing)} tensor(s) the checkpoint lacks ({_examples(missing)})")
+    if unexpected:
+        problems.append(
+            f"{len(unexpected)} tensor(s) the config's model lacks ({_examples(unexpected)})"
+        )
+    return problems
+
+
+def spec_differences(model: nn.Module, ckpt: dict[str, Any], spec: dict[str, str]) -> list[str]:
+    """Entries of ``spec`` (the config's model) that differ from the checkpoint's."""
+    stored = ckpt.get(SPEC_KEY)
+    out: dict[str, str] = {}
+    if isinstance(stored, dict):
+        for key in sorted(set(stored) | set(spec)):
+            a, b = stored.get(key, "<absent>"), spec.get(key, "<absent>")
+            if a == b:
+                continue
+            if a.startswith("<tensor") and b.startswith("<tensor"):
+                out[key] = f"{key}: values differ"
+            else:
+                out[key] = f"{key}: checkpoint {a}, config {b}"
+    # the target's persistent tensors themselves (also in checkpoints without a spec)
+    own = model.state_dict()
+    state = ckpt["state_dict"]
+    for key in sorted(own):
+        if not key.startswith("target.") or key not in state or key in out:
+            continue
+        theirs = state[key]
+        if tuple(theirs.shape) != tuple(own[key].shape):
+            continue  # reported as a shape problem
+        if not torch.equal(theirs.to(own[key].dtype), own[key].cpu()):
+            out[key] = f"{key}: values differ"
+    return list(out.values())
+
+
+def check_checkpoint(
+    model: nn.Module, path: str | Path, override: bool = False
+) -> tuple[dict[str, Any], list[str]]:
+    """Refuse a checkpoint that does not belong to ``model`` (as the config built it).
+
+    Returns the checkpoint and the differences that ``override`` let through.
+
+    Raises:
+        UserError: the file is missing or unreadable; tensors of other shapes (a
+            short summary, e.g. ``data.n_chains``); or, unless ``override``, a
+            target/kernel/proposal that differs from the checkpoint's, naming the
+            entries (e.g. ``target.loc: values differ``).
+    """
+    ckpt = load_checkpoint(path)
+    problems = shape_problems(model, ckpt["state_dict"])
+    if problems:
+        raise UserError(
+            f"--ckpt_path {path} does not fit the configured model: {'; '.join(problems)}; "
+            "use the config the checkpoint was written with"
+        )
+    diffs = spec_differences(model, ckpt, model_spec(model))
+    if diffs and not override:
+        raise UserError(
+            f"--ckpt_path {path} was written for another model than the config describes: "
+            f"{_examples(diffs, 6)}; use the config of that run, or pass --override_ckpt true "
+            "to run the config's model with the checkpoint's state"
+        )
+    return ckpt, diffs
+
+
+def _ndim_error(x: Tensor, out: Any, name: str) -> str | None:
+    if not isinstance(out, Tensor):
+        return f"{name}.log_prob(x) must return a tensor, got {type(out).__name__}"
+    if tuple(out.shape) != tuple(x.shape[:-1]):
+        return (
+            f"{name}.log_prob(x) must return shape [batch] for x of shape [batch, dim]: "
+            f"for x {_shape(x)} it returned {_shape(out)}"
+        )
+    return None
+
+
+def check_model_data(model: pl.LightningModule, datamodule: Any) -> None:
+    """Initial points of the configured dim; a ``log_prob`` of the documented shape.
+
+    Raises:
+        UserError: naming ``data.init_loc``/``data.init_path`` and the target's dim,
+            or the target class and the shapes ``log_prob`` took and returned.
+    """
+    target = getattr(model, "target", None)
+    dim = getattr(model, "dim", None)
+    if not isinstance(target, nn.Module) or not isinstance(dim, int):
+        return  # not a sampler (e.g. GAN training)
+    check_dim = getattr(datamodule, "check_dim", None)
+    if check_dim is not None:
+        try:
+            check_dim(dim)
+        except (ValueError, FileNotFoundError) as err:
+            raise UserError(str(err)) from err
+    name = f"model.target ({type(target).__name__})"
+    x = torch.zeros(2, dim, dtype=model.chain_x.dtype if hasattr(model, "chain_x") else None)
+    try:
+        with torch.no_grad():
+            out = target.log_prob(x)
+    except Exception as err:  # a user's target: say where it failed
+        raise UserError(
+            f"{name}.log_prob failed on x of shape {_shape(x)}: {type(err).__name__}: {err}"
+        ) from err
+    problem = _ndim_error(x, out, name)
+    if problem:
+        raise UserError(problem)
+
+
+def is_out_of_memory(err: BaseException) -> bool:
+    """A CUDA/MPS/CPU allocation failure."""
+    if isinstance(err, torch.OutOfMemoryError):
+        return True
+    text = str(err)
+    return isinstance(err, RuntimeError | MemoryError) and (
+        isinstance(err, MemoryError) or "can't allocate memory" in text or "out of memory" in text
+    )
+
+
+def _requested_bytes(err: BaseException) -> str:
+    found = re.search(r"allocate (?:memory: you tried to allocate )?(\d+) bytes", str(err))
+    if found is None:
+        found = re.search(r"Tried to allocate ([\d.]+ [KMGT]iB)", str(err))
+        return f" (tried to allocate {found.group(1)})" if found else ""
+    return f" (tried to allocate {int(found.group(1)) / 2**30:.3g} GiB)"
+
+
+def memory_message(
+    err: BaseException,
+    model: Any = None,
+    datamodule: Any = None,
+    n_draws: int | None = None,
+    chains: int | None = None,
+) -> str:
+    """One line: what did not fit, the sizes ``C x N x D`` and the options to lower.
+
+    Args:
+        err: the allocation error.
+        model: the sampler (its ``n_chains``, ``dim`` and kernel's ``n_particles``).
+        datamodule: the chains (its ``chains_per_batch``).
+        n_draws: draws kept per chain (``sample``: ``n_steps // thin``).
+        chains: number of chains when there is no model yet.
+    """
+    chains = getattr(model, "n_chains", chains)
+    dim = getattr(model, "dim", None)
+    kernel = getattr(model, "kernel", None)
+    particles = None
+    if isinstance(kernel, nn.Module):
+        particles = next(
+            (m.n_particles for m in kernel.modules() if "n_particles" in vars(m)), None
+        )
+    per_batch = getattr(datamodule, "chains_per_batch", None) or chains
+    sizes = f"C={per_batch} chains per step (of {chains})"
+    if particles is not None:
+        sizes += f" x N={particles} particles"
+    sizes += f" x D={dim if dim is not None else '?'}"
+    options = ["data.chains_per_batch (chains moved per step)"]
+    if particles is not None:
+        options.append("model.init_args.kernel.init_args.n_particles")
+    options.append("data.n_chains")
+    if n_draws is not None:
+        sizes += f", keeping {n_draws} draws per chain"
+        options.append("--n_steps or a larger --thin (draws are kept on the device)")
+    return (
+        f"out of memory{_requested_bytes(err)} with {sizes}; lower {', '.join(options)}, "
+        "or use a device with more memory"
+    )

@@ -1,0 +1,465 @@
+"""The command fails safe: checks before any work, one-line errors, output sets written
+whole, checkpoints that disagree with the config refused, one rule for used folders.
+
+In-process (``lightning_ex2.cli.main``); the signal tests proper, which need their own
+process, are in ``tests/test_signals.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+from lightning_ex2 import cli, interrupt
+from lightning_ex2.errors import UserError
+
+CONFIG = """
+seed_everything: 0
+trainer:
+  max_steps: {steps}
+  accelerator: cpu
+  devices: 1
+  enable_progress_bar: false
+  logger:
+    class_path: pytorch_lightning.loggers.TensorBoardLogger
+    init_args: {{save_dir: "{root}/logs", name: run, version: fit}}
+  callbacks:
+    - class_path: pytorch_lightning.callbacks.ModelCheckpoint
+      init_args: {{save_last: true, save_top_k: 0, every_n_train_steps: 4}}
+model:
+  class_path: lightning_ex2.modules.MCMCSampler
+  init_args:
+    target:
+      class_path: {target}
+      init_args: {target_args}
+    kernel:
+      class_path: lightning_ex2.kernels.MALA
+      init_args: {{step_size: {step_size}, target_accept: 0.574}}
+data:
+  n_chains: 16
+"""
+
+
+def write_config(
+    tmp_path,
+    name="config.yaml",
+    steps=8,
+    spacing=5.0,
+    step_size=0.3,
+    target="lightning_ex2.targets.GridMixture",
+    target_args=None,
+):
+    path = tmp_path / name
+    args = target_args or f"{{k: 2, spacing: {spacing}}}"
+    path.write_text(
+        CONFIG.format(
+            root=tmp_path, steps=steps, target=target, target_args=args, step_size=step_size
+        )
+    )
+    return path
+
+
+@pytest.fixture
+def main(monkeypatch):
+    """``lightning-ex2 ARGS`` in-process; returns the exit status (0 when it returns)."""
+    monkeypatch.delenv(cli.DEBUG_ENV, raising=False)
+
+    def run(*args):
+        monkeypatch.setattr("sys.argv", ["lightning-ex2", *map(str, args)])
+        try:
+            cli.main()
+        except SystemExit as exit_info:
+            return exit_info.code
+        finally:
+            interrupt.clear()
+        return 0
+
+    return run
+
+
+def one_line_error(capsys, *words):
+    """stderr's lightning-ex2 message: one line, no traceback, containing ``words``."""
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    ours = [line for line in err.splitlines() if line.startswith("lightning-ex2: ")]
+    assert len(ours) == 1, err
+    for word in words:
+        assert word in ours[0], (word, ours[0])
+    return ours[0]
+
+
+def sample_args(cfg, ckpt, out, *extra):
+    return (
+        "sample",
+        "--config",
+        cfg,
+        "--ckpt_path",
+        ckpt,
+        "--n_steps",
+        12,
+        "--output_dir",
+        out,
+        "--progress",
+        "false",
+        *extra,
+    )
+
+
+@pytest.fixture
+def fitted(tmp_path, main):
+    cfg = write_config(tmp_path)
+    assert main("fit", "--config", cfg) == 0
+    ckpt = tmp_path / "logs" / "run" / "fit" / "checkpoints" / "last.ckpt"
+    assert ckpt.is_file()
+    return cfg, ckpt
+
+
+def no_sampling(monkeypatch):
+    """Make any MCMC step of ``sample`` fail the test (checks must come first)."""
+
+    def fail(*args, **kwargs):
+        raise AssertionError("sampling ran before the check")
+
+    monkeypatch.setattr("lightning_ex2.modules.sampler.run_chains", fail)
+
+
+# ------------------------------------------------------------------ used folders
+def test_fit_twice_into_one_folder_is_refused_and_resume_keeps_last_ckpt(
+    tmp_path, main, capsys, fitted
+):
+    cfg, ckpt = fitted
+    config_before = (ckpt.parent.parent / "config.yaml").read_bytes()
+    assert main("fit", "--config", cfg) == 2
+    one_line_error(capsys, "already holds a run", str(ckpt))
+    assert (ckpt.parent.parent / "config.yaml").read_bytes() == config_before
+    # resuming continues the run in its folder: last.ckpt is overwritten, no last-v1.ckpt
+    assert main("fit", "--config", cfg, "--ckpt_path", ckpt, "--trainer.max_steps", 12) == 0
+    assert sorted(p.name for p in ckpt.parent.iterdir()) == ["last.ckpt"]
+    assert torch.load(ckpt, weights_only=True)["global_step"] == 12
+
+
+def test_sample_never_writes_into_the_fit_folder(tmp_path, main, capsys, fitted, monkeypatch):
+    cfg, ckpt = fitted
+    run_dir = ckpt.parent.parent
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
+    with monkeypatch.context() as m:
+        no_sampling(m)
+        assert main(*sample_args(cfg, ckpt, run_dir)) == 2
+    one_line_error(capsys, "not a sample output set", str(run_dir))
+    # default output folder <log_dir>/samples: the set carries its own config.yaml
+    assert (
+        main("sample", "--config", cfg, "--ckpt_path", ckpt, "--n_steps", 6, "--progress", "false")
+        == 0
+    )
+    after = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
+    for name, content in before.items():
+        assert after[name] == content, name  # config.yaml, hparams.yaml, events untouched
+    assert sorted(p.name for p in (run_dir / "samples").iterdir()) == [
+        "config.yaml",
+        "samples.npz",
+        "scatter.png",
+        "summary.json",
+        "trace.png",
+    ]
+    assert "n_steps: 6" not in before["config.yaml"].decode()
+
+
+@pytest.mark.parametrize("case", ["file", "parent_file", "read_only", "used"])
+def test_output_folder_checked_before_any_step(tmp_path, main, capsys, fitted, monkeypatch, case):
+    cfg, ckpt = fitted
+    out = tmp_path / "out"
+    if case == "file":
+        out.write_text("not a folder")
+        words = ("exists and is not a folder",)
+    elif case == "parent_file":
+        (tmp_path / "f").write_text("")
+        out = tmp_path / "f" / "out"
+        words = ("is not a folder",)
+    elif case == "read_only":
+        if os.geteuid() == 0:
+            pytest.skip("root writes into read-only folders")
+        (tmp_path / "ro").mkdir(mode=0o555)
+        out = tmp_path / "ro" / "out"
+        words = ("not writable",)
+    else:
+        assert main(*sample_args(cfg, ckpt, out)) == 0
+        words = ("previous run", "--overwrite true")
+    no_sampling(monkeypatch)
+    assert main(*sample_args(cfg, ckpt, out)) == 2
+    one_line_error(capsys, str(out), *words)
+
+
+def test_overwrite_replaces_the_set_whole_with_umask_permissions(
+    tmp_path, main, fitted, monkeypatch
+):
+    cfg, ckpt = fitted
+    out = tmp_path / "out"
+    old_mask = os.umask(0o002)
+    try:
+        assert main(*sample_args(cfg, ckpt, out)) == 0
+        # a staging folder left by a killed run (its process is gone) is cleaned up
+        stale = tmp_path / ".out.tmp-999999999-x"
+        stale.mkdir()
+        (stale / "samples.npz").write_text("half")
+        assert main(*sample_args(cfg, ckpt, out, "--n_steps", 7, "--overwrite", "true")) == 0
+    finally:
+        os.umask(old_mask)
+    assert json.loads((out / "summary.json").read_text())["n_steps"] == 7
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    for p in out.iterdir():
+        assert stat.S_IMODE(p.stat().st_mode) == 0o664, p
+    assert stat.S_IMODE(out.stat().st_mode) == 0o775
+
+
+def test_failure_while_writing_leaves_the_previous_set(tmp_path, main, fitted, monkeypatch):
+    cfg, ckpt = fitted
+    out = tmp_path / "out"
+    assert main(*sample_args(cfg, ckpt, out)) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("lightning_ex2.callbacks.writer.save_json", crash)
+    with pytest.raises(OSError, match="disk full"):
+        main(*sample_args(cfg, ckpt, out, "--n_steps", 7, "--overwrite", "true"))
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def stop_after(monkeypatch, n_calls):
+    """Make ``sample``'s step loop see a SIGTERM request at its ``n_calls``-th log_prob."""
+    from lightning_ex2.modules import sampler
+
+    real = sampler.run_chains
+    calls = {"n": 0}
+
+    class Stopper:
+        def __init__(self, target):
+            self.target = target
+
+        def log_prob(self, x):
+            calls["n"] += 1
+            if calls["n"] == n_calls:
+                interrupt.request("SIGTERM")
+            return self.target.log_prob(x)
+
+        def __getattr__(self, name):
+            return getattr(self.target, name)
+
+    def stopping(kernel, target, *args, **kwargs):
+        return real(kernel, Stopper(target), *args, **kwargs)
+
+    monkeypatch.setattr(sampler, "run_chains", stopping)
+
+
+def test_stop_during_burn_in_leaves_nothing_new(tmp_path, main, capsys, fitted, monkeypatch):
+    cfg, ckpt = fitted
+    stop_after(monkeypatch, 2)
+    out = tmp_path / "out"
+    assert main(*sample_args(cfg, ckpt, out, "--burn_in", 10)) == 143
+    one_line_error(capsys, "SIGTERM", "no output written")
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_stop_request_keeps_a_partial_set(tmp_path, main, capsys, fitted, monkeypatch):
+    """A stop request mid-run (what the signal handlers make) gives a consistent set
+    marked ``"complete": false`` and exit status 143."""
+    cfg, ckpt = fitted
+    stop_after(monkeypatch, 30)
+    out = tmp_path / "out"
+    assert main(*sample_args(cfg, ckpt, out, "--n_steps", 1000)) == 143
+    one_line_error(capsys, "SIGTERM", "complete", str(out))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["complete"] is False and summary["stopped_by"] == "SIGTERM"
+    data = np.load(out / "samples.npz")
+    assert 0 < summary["n_draws"] < 1000
+    assert data["samples"].shape == (16, summary["n_draws"], 2)
+    assert data["log_prob"].shape == (16, summary["n_draws"])
+
+
+def test_writer_reports_every_info_field(tmp_path, main, fitted, monkeypatch):
+    cfg, ckpt = fitted
+    from lightning_ex2.modules import sampler
+
+    real = sampler.run_chains
+
+    def more_info(*args, **kwargs):
+        state, draws, log_prob, info = real(*args, **kwargs)
+        info["n_nonfinite"] = torch.full((draws.shape[0],), 2.0)
+        return state, draws, log_prob, info
+
+    monkeypatch.setattr(sampler, "run_chains", more_info)
+    out = tmp_path / "out"
+    assert main(*sample_args(cfg, ckpt, out)) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_nonfinite_mean"] == 2.0 and summary["complete"] is True
+    assert np.load(out / "samples.npz")["n_nonfinite"].shape == (16,)
+
+
+# ------------------------------------------------------- checkpoint vs config
+def test_checkpoint_of_another_target_is_refused_unless_overridden(
+    tmp_path, main, capsys, fitted, monkeypatch
+):
+    _cfg, ckpt = fitted
+    other = write_config(tmp_path, "spacing1.yaml", spacing=1.0)
+    out = tmp_path / "out"
+    with monkeypatch.context() as m:
+        no_sampling(m)
+        assert main(*sample_args(other, ckpt, out)) == 2
+    one_line_error(capsys, str(ckpt), "target.loc", "--override_ckpt")
+    # the override runs the config's target (modes at +-0.5), not the checkpoint's (+-2.5)
+    assert (
+        main(
+            *sample_args(
+                other, ckpt, out, "--override_ckpt", "true", "--burn_in", 100, "--n_steps", 100
+            )
+        )
+        == 0
+    )
+    samples = np.load(out / "samples.npz")["samples"]
+    assert np.abs(samples).mean() < 1.5
+
+
+def test_kernel_setting_that_differs_is_named(tmp_path, main, capsys, fitted, monkeypatch):
+    _cfg, ckpt = fitted
+    other = write_config(tmp_path, "step.yaml", step_size=0.1)
+    no_sampling(monkeypatch)
+    assert main(*sample_args(other, ckpt, tmp_path / "out")) == 2
+    one_line_error(capsys, "kernel.step_size: checkpoint 0.3, config 0.1")
+
+
+def test_shape_mismatch_is_a_short_summary(tmp_path, main, capsys, fitted, monkeypatch):
+    cfg, ckpt = fitted
+    no_sampling(monkeypatch)
+    assert main(*sample_args(cfg, ckpt, tmp_path / "out", "--data.n_chains", 9)) == 2
+    line = one_line_error(capsys, "data.n_chains", "[16, 2]", "[9, 2]")
+    assert len(line) < 600 and "Missing key" not in line
+
+
+@pytest.mark.parametrize("case", ["missing", "truncated", "folder"])
+def test_unreadable_checkpoint(tmp_path, main, capsys, fitted, monkeypatch, case):
+    cfg, ckpt = fitted
+    bad = tmp_path / "bad.ckpt"
+    if case == "truncated":
+        bad.write_bytes(ckpt.read_bytes()[:3000])
+    elif case == "folder":
+        bad = ckpt.parent
+    no_sampling(monkeypatch)
+    assert main(*sample_args(cfg, bad, tmp_path / "out")) == 2
+    one_line_error(capsys, str(bad))
+    assert main("fit", "--config", cfg, "--ckpt_path", bad) == 2
+    one_line_error(capsys, str(bad))
+
+
+# ---------------------------------------------------------- one-line errors
+def test_init_loc_of_wrong_dim(tmp_path, main, capsys):
+    cfg = write_config(tmp_path)
+    assert main("fit", "--config", cfg, "--data.init_loc", "[1.0, 2.0, 3.0]") == 2
+    one_line_error(capsys, "data.init_loc", "dim 2")
+    assert not (tmp_path / "logs" / "run" / "fit" / "checkpoints").exists()
+
+
+def test_log_prob_of_wrong_shape(tmp_path, main, capsys, monkeypatch):
+    (tmp_path / "bad_target.py").write_text(
+        textwrap.dedent("""
+        from torch import nn
+
+        class Column(nn.Module):
+            def __init__(self, dim: int = 2):
+                super().__init__()
+                self.dim = dim
+
+            def log_prob(self, x):
+                return -0.5 * (x**2).sum(-1, keepdim=True)
+        """)
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cfg = write_config(tmp_path, target="bad_target.Column", target_args="{dim: 2}")
+    assert main("fit", "--config", cfg) == 2
+    one_line_error(capsys, "model.target (Column)", "[2, 2]", "[2, 1]")
+
+
+def test_out_of_memory_names_sizes_and_options(tmp_path, main, capsys):
+    cfg = tmp_path / "isir.yaml"
+    cfg.write_text(
+        textwrap.dedent(f"""
+        trainer: {{max_steps: 2, accelerator: cpu, enable_progress_bar: false, logger: false,
+                  enable_checkpointing: false, default_root_dir: "{tmp_path}"}}
+        model:
+          class_path: lightning_ex2.modules.MCMCSampler
+          init_args:
+            target: {{class_path: lightning_ex2.targets.GridMixture, init_args: {{k: 2}}}}
+            kernel:
+              class_path: lightning_ex2.kernels.ISIR
+              init_args:
+                proposal:
+                  class_path: lightning_ex2.proposals.GaussianProposal
+                  init_args: {{dim: 2, scale: 3.0}}
+                n_particles: 1000000000000
+        data: {{n_chains: 4}}
+        """)
+    )
+    assert main("fit", "--config", cfg) == 2
+    one_line_error(
+        capsys,
+        "out of memory",
+        "C=4",
+        "N=1000000000000",
+        "D=2",
+        "data.chains_per_batch",
+        "n_particles",
+    )
+
+
+def test_debug_shows_the_traceback(tmp_path, main, monkeypatch):
+    cfg = write_config(tmp_path)
+    with pytest.raises(UserError, match=r"data\.init_loc"):
+        main("fit", "--config", cfg, "--data.init_loc", "[1.0, 2.0, 3.0]", "--debug")
+    monkeypatch.setenv(cli.DEBUG_ENV, "1")
+    monkeypatch.setattr(
+        "sys.argv",
+        ["lightning-ex2", "fit", "--config", str(cfg), "--data.init_loc", "[1.0, 2.0, 3.0]"],
+    )
+    with pytest.raises(UserError, match=r"data\.init_loc"):
+        cli.main()
+
+
+def test_unknown_top_level_key_even_empty(tmp_path, main, capsys):
+    cfg = write_config(tmp_path)
+    cfg.write_text(cfg.read_text() + "extras: {}\n")
+    assert main("fit", "--config", cfg) == 2
+    one_line_error(capsys, "extras")
+
+
+def test_predict_is_not_a_command(tmp_path, main, capsys):
+    cfg = write_config(tmp_path)
+    assert main("predict", "--config", cfg) not in (0, None)
+    assert "predict" in capsys.readouterr().err
+
+
+def test_slurm_auto_resume_counts_as_resuming(tmp_path, monkeypatch):
+    """Under SLURM, Lightning resumes from its newest hpc_ckpt_<n>.ckpt by itself: the
+    requeued command (no --ckpt_path) is a resume, not a second run into the folder."""
+    from lightning_fabric.plugins.environments import SLURMEnvironment
+
+    from lightning_ex2.trainer import Ex2Trainer
+
+    trainer = Ex2Trainer(default_root_dir=str(tmp_path), logger=False, accelerator="cpu")
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").write_text("")
+    with pytest.raises(UserError, match="already holds checkpoints"):
+        trainer._check_fresh_folder(None)
+    for n in (2, 10):
+        (tmp_path / f"hpc_ckpt_{n}.ckpt").write_text("")
+    assert trainer._slurm_resume_path() is None  # not under SLURM
+    monkeypatch.setattr(SLURMEnvironment, "detect", staticmethod(lambda: True))
+    assert trainer._slurm_resume_path() == str(tmp_path / "hpc_ckpt_10.ckpt")
+    trainer._check_fresh_folder(None)  # no error
