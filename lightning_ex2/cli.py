@@ -28,6 +28,7 @@ from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveCon
 from lightning_ex2 import interrupt
 from lightning_ex2.callbacks.writer import SampleWriter
 from lightning_ex2.errors import Interrupted, UserError
+from lightning_ex2.lightning_compat import ConfigFirstCLI
 from lightning_ex2.runcheck import is_out_of_memory, memory_message
 from lightning_ex2.trainer import TRAINER_DEFAULTS, Ex2Trainer
 
@@ -54,7 +55,7 @@ class Ex2SaveConfig(SaveConfigCallback):
         self.already_saved = True
 
 
-class Ex2CLI(LightningCLI):
+class Ex2CLI(ConfigFirstCLI):
     """LightningCLI whose ``data.n_chains`` feeds ``model.n_chains``, plus ``sample``.
 
     Models are any LightningModule by class_path (``MCMCSampler``, ``FlEx2MCMC``,
@@ -93,13 +94,6 @@ class Ex2CLI(LightningCLI):
                     f"{path}: unknown top-level key(s) {', '.join(map(repr, unknown))}; "
                     f"accepted: {', '.join(sorted(accepted - {'config'}))}"
                 )
-
-    def _parse_ckpt_path(self) -> None:
-        """Keep the config as given (Lightning-private hook, no public switch: the base
-        re-reads ``hyper_parameters`` from ``--ckpt_path`` into the config, e.g. a
-        GANModule's, and dies with a traceback on an unreadable file). The config is
-        the record of a run; :meth:`Ex2Trainer.preflight` compares the checkpoint
-        with it instead."""
 
     def instantiate_classes(self) -> None:
         try:

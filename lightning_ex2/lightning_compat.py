@@ -1,7 +1,7 @@
 """Everything lightning-ex2 needs from Lightning beyond its everyday API, in one place.
 
 Most of it is public API used in a way worth explaining (counting a chain move as
-a step, sampling with autograd under any ``inference_mode``). Two members touch
+a step, sampling with autograd under any ``inference_mode``). Four members touch
 Lightning's private surface, because Lightning has no public hook for them; each
 says why, and ``tests/test_lightning_compat.py`` fails loudly when a Lightning
 upgrade removes what they rely on:
@@ -11,13 +11,18 @@ upgrade removes what they rely on:
   line up with the scalars;
 * :class:`ConfigFirstCLI`: a ``LightningCLI`` that does not merge the
   hyper-parameters stored in ``--ckpt_path`` into the config
-  (``LightningCLI._parse_ckpt_path`` has no public switch).
+  (``LightningCLI._parse_ckpt_path`` has no public switch);
+* :func:`launcher_processes`: the worker processes of Lightning's DDP launcher
+  (``launcher.procs``), to which a stop signal is forwarded;
+* :func:`slurm_auto_resume_checkpoint`: the ``hpc_ckpt_<n>.ckpt`` naming of
+  Lightning's SLURM auto-requeue, so a requeued ``fit`` counts as a resume.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
@@ -92,4 +97,26 @@ class ConfigFirstCLI(LightningCLI):
     """
 
     def _parse_ckpt_path(self) -> None:
-        """Skip Lightning's merge of the checkpoint's hyper-parameters into the config."""
+        """Skip Lightning's merge of the checkpoint's hyper-parameters into the config
+        (it would also die with a traceback on an unreadable file); the trainer's
+        preflight compares the checkpoint with the config instead."""
+
+
+def launcher_processes(trainer: pl.Trainer) -> list[Any]:
+    """The worker processes Lightning's DDP launcher started (``[]`` for none).
+
+    ``_SubprocessScriptLauncher.procs`` is not public; signals are forwarded to them.
+    """
+    return list(getattr(trainer.strategy.launcher, "procs", None) or [])
+
+
+def slurm_auto_resume_checkpoint(root: str | Path) -> str | None:
+    """The newest ``hpc_ckpt_<n>.ckpt`` in ``root``: the file Lightning's SLURM
+    auto-requeue saves and resumes from by itself (its naming is not public API)."""
+
+    def number(p: Path) -> int:
+        tail = p.stem.rsplit("_", 1)[-1]
+        return int(tail) if tail.isdigit() else -1
+
+    found = sorted(Path(root).glob("hpc_ckpt_*.ckpt"), key=number)
+    return str(found[-1]) if found else None

@@ -30,6 +30,8 @@ from lightning_ex2 import interrupt
 from lightning_ex2.callbacks.progress import SweepProgressBar
 from lightning_ex2.callbacks.writer import SampleWriter
 from lightning_ex2.errors import Interrupted, UserError
+from lightning_ex2.lightning_compat import launcher_processes, slurm_auto_resume_checkpoint
+from lightning_ex2.modules.sampler import MCMCSampler
 from lightning_ex2.runcheck import (
     SPEC_KEY,
     check_checkpoint,
@@ -38,8 +40,8 @@ from lightning_ex2.runcheck import (
     memory_message,
     model_spec,
 )
+from lightning_ex2.sampling import check_run
 from lightning_ex2.strategy import ChainDDPStrategy
-from lightning_ex2.validation import check_int
 
 #: Ex2Trainer's defaults (the CLI adds its own on top: ``lightning_ex2.cli``)
 TRAINER_DEFAULTS: dict[str, Any] = {
@@ -123,7 +125,7 @@ class RunGuard(Callback):
         inside the signal handler, which can pair with another collective of the run
         and hang it; here the ranks agree at a step boundary instead. Lightning's
         teardown puts the handlers back as they were before the run."""
-        procs = list(getattr(trainer.strategy.launcher, "procs", None) or [])
+        procs = launcher_processes(trainer)
 
         def forward(signum: int) -> None:
             for proc in procs:
@@ -186,7 +188,6 @@ class Ex2Trainer(pl.Trainer):
         kwargs["callbacks"] = callbacks
         for key, value in TRAINER_DEFAULTS.items():
             kwargs.setdefault(key, value)
-        self._autograd = kwargs["inference_mode"] is False
         if kwargs.get("strategy") == "ddp":
             kwargs["strategy"] = ChainDDPStrategy()
         super().__init__(*args, **kwargs)
@@ -246,13 +247,7 @@ class Ex2Trainer(pl.Trainer):
         unset, an ``hpc_ckpt_<n>.ckpt`` of its auto-requeue in ``default_root_dir``)."""
         if not SLURMEnvironment.detect():
             return None
-        found = sorted(
-            Path(self.default_root_dir).glob("hpc_ckpt_*.ckpt"),
-            key=lambda p: (
-                int(p.stem.rsplit("_", 1)[-1]) if p.stem.rsplit("_", 1)[-1].isdigit() else -1
-            ),
-        )
-        return str(found[-1]) if found else None
+        return slurm_auto_resume_checkpoint(self.default_root_dir)
 
     def _run_guarded(
         self, fn: Any, model: Any, datamodule: Any, /, *args: Any, **kwargs: Any
@@ -393,21 +388,12 @@ class Ex2Trainer(pl.Trainer):
             Interrupted: a stop signal cut the run short; the draws made so far were
                 written with ``"complete": false`` (nothing if none was kept).
         """
-        for name, value, minimum in (
-            ("n_steps", n_steps, 1),
-            ("burn_in", burn_in, 0),
-            ("thin", thin, 1),
-        ):
-            try:
-                check_int(value, f"--{name}", "sample", minimum)
-            except ValueError as err:
-                raise UserError(str(err)) from err
-        if thin > n_steps:
-            raise UserError(f"--thin ({thin}) must not exceed --n_steps ({n_steps})")
-        if not hasattr(model, "sampling"):
+        try:
+            check_run(n_steps, burn_in, thin, prefix="--")
+        except ValueError as err:
+            raise UserError(str(err)) from err
+        if not isinstance(model, MCMCSampler):
             raise UserError(f"sample needs an MCMCSampler module, got {type(model).__name__}")
-        if not self._autograd:
-            raise UserError("sample needs autograd: set trainer.inference_mode to false")
         writer = next((cb for cb in self.callbacks if isinstance(cb, SampleWriter)), None)
         if writer is None:
             writer = SampleWriter()

@@ -292,16 +292,19 @@ def test_writer_reports_every_info_field(tmp_path, main, fitted, monkeypatch):
     real = sampler.run_chains
 
     def more_info(*args, **kwargs):
-        state, draws, log_prob, info = real(*args, **kwargs)
-        info["n_nonfinite"] = torch.full((draws.shape[0],), 2.0)
-        return state, draws, log_prob, info
+        chains = real(*args, **kwargs)
+        chains.info["extra_rate"] = torch.full((chains.samples.shape[0],), 2.0)
+        return chains
 
     monkeypatch.setattr(sampler, "run_chains", more_info)
     out = tmp_path / "out"
     assert main(*sample_args(cfg, ckpt, out)) == 0
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["n_nonfinite_mean"] == 2.0 and summary["complete"] is True
-    assert np.load(out / "samples.npz")["n_nonfinite"].shape == (16,)
+    assert summary["extra_rate_mean"] == 2.0 and summary["complete"] is True
+    assert np.load(out / "samples.npz")["extra_rate"].shape == (16,)
+    # the kernels' own count of NaN/+inf log-densities: a total, here none
+    assert summary["nonfinite"] == 0
+    assert np.load(out / "samples.npz")["nonfinite"].shape == (16,)
 
 
 # ------------------------------------------------------- checkpoint vs config

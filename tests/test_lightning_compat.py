@@ -11,7 +11,13 @@ from pytorch_lightning.cli import LightningCLI
 
 import lightning_ex2 as lx
 from lightning_ex2.data import ChainDataModule
-from lightning_ex2.lightning_compat import ConfigFirstCLI, MoveCounter, logged_step
+from lightning_ex2.lightning_compat import (
+    ConfigFirstCLI,
+    MoveCounter,
+    launcher_processes,
+    logged_step,
+    slurm_auto_resume_checkpoint,
+)
 from lightning_ex2.modules import MCMCSampler
 from lightning_ex2.targets import Gaussian
 
@@ -60,3 +66,30 @@ def test_private_parse_ckpt_path_is_still_the_hook_config_first_cli_overrides():
         "LightningCLI no longer calls _parse_ckpt_path: ConfigFirstCLI overrides nothing"
     )
     assert ConfigFirstCLI._parse_ckpt_path is not LightningCLI._parse_ckpt_path
+
+
+def test_private_launcher_procs_is_still_where_signals_are_forwarded():
+    """launcher_processes reads _SubprocessScriptLauncher.procs (no public twin)."""
+    from pytorch_lightning.strategies.launchers.subprocess_script import (
+        _SubprocessScriptLauncher,
+    )
+
+    source = inspect.getsource(_SubprocessScriptLauncher)
+    assert "self.procs" in source, "Lightning renamed _SubprocessScriptLauncher.procs"
+    trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False)
+    assert launcher_processes(trainer) == []
+
+
+def test_private_hpc_checkpoint_naming_is_still_hpc_ckpt_n(tmp_path):
+    """slurm_auto_resume_checkpoint relies on Lightning's hpc_ckpt_<n>.ckpt naming."""
+    from pytorch_lightning.trainer.connectors.checkpoint_connector import (
+        _CheckpointConnector,
+    )
+
+    assert "hpc_ckpt_" in inspect.getsource(_CheckpointConnector), (
+        "Lightning renamed its SLURM auto-requeue checkpoints (hpc_ckpt_<n>.ckpt)"
+    )
+    assert slurm_auto_resume_checkpoint(tmp_path) is None
+    for n in (2, 10, 1):
+        (tmp_path / f"hpc_ckpt_{n}.ckpt").write_bytes(b"")
+    assert slurm_auto_resume_checkpoint(tmp_path) == str(tmp_path / "hpc_ckpt_10.ckpt")
