@@ -117,9 +117,10 @@ def _diag(values: list[dict[str, Any]], key: str, fmt: str = "{:.2f}") -> str:
 def render_table(rows: Sequence[Row], seeds: Sequence[int]) -> str:
     """Markdown table: method, steps, evals, FID, IS, wall time, and the diagnostics."""
     lines = [
-        "| method | fit + sample steps | target evals / chain | FID ↓ | IS ↑ | wall s "
-        "| accept (global / local) | particle ESS | energy start → end |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| method | fit + sample steps | target evals / chain | FID ↓ | IS ↑ "
+        "| wall s (commands) | of which sampling s | accept (global / local) "
+        "| particle ESS / N | energy start → end |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         steps = "–" if r.method == "none" else f"{r.fit_steps} + {r.sample_steps}"
@@ -130,7 +131,8 @@ def render_table(rows: Sequence[Row], seeds: Sequence[int]) -> str:
         )
         lines.append(
             f"| {LABELS[r.method]} | {steps} | {r.evals} | {mean_spread(r.fid)} | "
-            f"{mean_spread(r.inception_score)} | {mean_spread(r.wall, 0)} | {accept} | "
+            f"{mean_spread(r.inception_score)} | {mean_spread(r.wall, 0)} | "
+            f"{_diag(r.diagnostics, 'sample_seconds', '{:.0f}')} | {accept} | "
             f"{_diag(r.diagnostics, 'particle_ess_mean')} | {energy} |"
         )
     return "\n".join(lines) + "\n"
@@ -211,21 +213,26 @@ def build(config: str, overrides: Sequence[str] = ()):  # type: ignore[no-untype
     return build_cli(["--config", config, *overrides], run=False)
 
 
-def plain_generator(config: str, n_chains: int, seed: int, overrides: Sequence[str]) -> dict:
-    """FID/IS of ``G(z)``, ``z ~ N(0, I)`` (the baseline row), with the same metric code."""
+def plain_generator(config: str, n_chains: int, seeds: Sequence[int], overrides: Sequence[str]):  # type: ignore[no-untyped-def]
+    """FID/IS results of ``G(z)``, ``z ~ N(0, I)`` (the baseline row) per seed, same metric code."""
     from lightning_ex2.callbacks import ImageQualityMetrics
 
     cli = build(config, overrides)
     target = cli.model.target
     metric = next(cb for cb in cli.trainer.callbacks if isinstance(cb, ImageQualityMetrics))
     metric.setup_real(None, torch.device("cpu"))
-    z = target.prior_sample(n_chains, generator=torch.Generator().manual_seed(seed))
-    return metric.evaluate(z, target.decode)
+    results = []
+    for seed in seeds:
+        z = target.prior_sample(n_chains, generator=torch.Generator().manual_seed(seed))
+        results.append(metric.evaluate(z, target.decode))
+    return results, target
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budget", type=int, default=130, help="target evaluations per chain")
+    parser.add_argument(
+        "--budget", type=int, default=100, help="target evaluations per chain (fit + sample)"
+    )
     parser.add_argument("--warmup_fraction", type=float, default=0.2)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
@@ -257,12 +264,12 @@ def main(argv: list[str] | None = None) -> int:
 
     first = config_path(args.prefix, args.methods[0])
     rows = [Row("none")]
-    for seed in args.seeds:
-        m = plain_generator(first, args.n_chains, seed, common)
+    plain, target = plain_generator(first, args.n_chains, args.seeds, common)
+    for m in plain:
         rows[0].fid.append(m["fid"])
         rows[0].inception_score.append(m["is"])
         rows[0].wall.append(0.0)
-    extractor = m.get("feature_extractor", "")
+    extractor = plain[0].get("feature_extractor", "")
     finals: dict[str, np.ndarray] = {}
     for method in args.methods:
         fit_steps, sample_steps, evals = plan(method, args.budget, args.warmup_fraction)
@@ -308,16 +315,14 @@ def main(argv: list[str] | None = None) -> int:
             row.diagnostics.append({
                 **{k: summary.get(k) for k in
                    ("accept_global_mean", "accept_local_mean", "particle_ess_mean")},
-                "energy_start": e0, "energy_end": e1,
+                "energy_start": e0, "energy_end": e1, "sample_seconds": summary["wall_seconds"],
             })  # fmt: skip
             if seed == args.seeds[0]:
-                target = build(config, common).model.target
                 trajectory_png(draws["samples"], target.decode, args.figures / f"{method}.png")
                 finals[method] = draws["samples"][:, -1]
         rows.append(row)
         print(render_table(rows, args.seeds), flush=True)
 
-    target = build(first, common).model.target
     landscape = None
     if finals:
         from lightning_ex2.callbacks import energy_landscape_figure, save_figure

@@ -225,7 +225,7 @@ def test_table_render_and_readme_section(table, tmp_path: Path) -> None:  # type
     )  # fmt: skip
     text = table.render_table(rows, [0, 1])
     assert "| plain generator | – | 0 | 12.00 ± 2.00 | 3.00 ± 0.00 |" in text
-    assert "| Ex2MCMC | 2 + 8 | 130 | 8.50 ± 0.50 | 3.60 ± 0.10 | 21 ± 1 | 0.50 / – |" in text
+    assert "| Ex2MCMC | 2 + 8 | 130 | 8.50 ± 0.50 | 3.60 ± 0.10 | 21 ± 1 | – | 0.50 / – |" in text
     readme = f"# x\n{table.START}\nold\n{table.END}\ntail\n"
     new = table.replace_section(readme, text)
     assert "old" not in new and text in new and new.endswith(f"{table.END}\ntail\n")

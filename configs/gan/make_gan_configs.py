@@ -128,6 +128,7 @@ GANS: dict[str, dict] = {
         steps=100,
         flow_hidden=128,
         accelerator="cpu",
+        metrics_every=0,  # FID/IS only at the end of `sample` (scripts/fashion_table.py)
         metrics={
             # the shipped FashionClassifier: 64 penultimate features (FID), 10 logits (IS)
             "feature_extractor": {"class_path": "lightning_ex2.gan.fashion.FashionFeatures"},
@@ -236,7 +237,10 @@ def config(name: str, method: str, g: dict) -> dict:
                     [
                         {
                             "class_path": "lightning_ex2.callbacks.ImageQualityMetrics",
-                            "init_args": {**g["metrics"], "every_n_epochs": every},
+                            "init_args": {
+                                **g["metrics"],
+                                "every_n_epochs": g.get("metrics_every", every),
+                            },
                         }
                     ]
                     if g["metrics"]

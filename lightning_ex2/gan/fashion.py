@@ -89,9 +89,11 @@ class FashionGenerator(nn.Module):
         self.c3 = nn.ConvTranspose2d(ngf, 1, 4, 2, 1)
 
     def forward(self, z: Tensor) -> Tensor:
-        h = F.relu(self.b1(self.l1(z).view(z.shape[0], 2 * self.ngf, 7, 7)))
+        h = self.l1(z).view(z.shape[0], 2 * self.ngf, 7, 7)
+        # channels-last: oneDNN's transposed convolutions run ~1.5x faster on CPUs that way
+        h = F.relu(self.b1(h)).contiguous(memory_format=torch.channels_last)
         h = F.relu(self.b2(self.c2(h)))
-        return torch.tanh(self.c3(h))
+        return torch.tanh(self.c3(h)).contiguous()
 
 
 class FashionDiscriminator(nn.Module):
@@ -113,7 +115,7 @@ class FashionDiscriminator(nn.Module):
         self.l3 = nn.Linear(2 * ndf * 7 * 7, 1)
 
     def forward(self, x: Tensor) -> Tensor:
-        h = F.leaky_relu(self.c1(x), 0.2)
+        h = F.leaky_relu(self.c1(x.contiguous(memory_format=torch.channels_last)), 0.2)
         h = F.leaky_relu(self.c2(h), 0.2)
         return self.l3(h.flatten(1))
 
