@@ -246,3 +246,28 @@ def test_table_trajectory_png(table, tmp_path: Path) -> None:  # type: ignore[no
         table.trajectory_png(samples[0], g, tmp_path / "u.png")
     e0, e1 = table.energy_curve(np.array([[-1.0, -3.0], [-3.0, -5.0]]))
     assert (e0, e1) == (2.0, 4.0)
+
+
+def test_metrics_callback_selects_fashion_classifier_by_name(
+    fashion_dir: Path, tmp_path: Path
+) -> None:
+    from lightning_ex2.callbacks import ImageQualityMetrics
+
+    x, y = synthetic(64)
+    path = tmp_path / "clf.pt"
+    train_fashion_classifier(
+        as_float_images(x), torch.from_numpy(y).long(), out_path=path, epochs=1
+    )
+    metric = ImageQualityMetrics(
+        feature_extractor="fashion",
+        feature_extractor_weights_path=str(path),
+        n_real=40,
+        real_data=FashionMNISTDataModule(data_dir=str(fashion_dir), split="test", batch_size=8),
+    )
+    metric.setup_real(None, torch.device("cpu"))
+    g = FashionGenerator(latent_dim=4, ngf=4).eval()
+    out = metric.evaluate(torch.randn(20, 4), g)
+    assert out["fid"] > 0 and 1 <= out["is"] <= 10
+    assert out["feature_extractor"].startswith("fashion-classifier penultimate features")
+    assert str(path) in out["feature_extractor"]
+    assert out["is_extractor"].startswith("fashion-classifier logits")

@@ -24,6 +24,8 @@ Feature networks (``feature_extractor``), each taking images ``[B, C, H, W]`` in
 * ``"digits"``: the project's :class:`~lightning_ex2.gan.classifier.DigitsClassifier`
   (penultimate 64 features for FID/KID, 10 logits for IS); weights from
   ``feature_extractor_weights_path`` or the shipped file. For the 8×8 digits demo.
+* ``"fashion"``: :class:`~lightning_ex2.gan.fashion.FashionClassifier` (64 features, 10
+  logits; weights from ``feature_extractor_weights_path`` or the shipped file), for Fashion-MNIST.
 * ``"inception"``: the standard FID Inception-v3 (TF "2015-12-05" weights) as a *TorchScript
   file on the local disk* (``feature_extractor_weights_path``; nothing is downloaded), see
   :class:`TorchScriptInception` for the two file layouts supported.
@@ -75,7 +77,7 @@ __all__ = [
 ]
 
 _METRICS = ("fid", "is", "kid")
-_NAMED = ("digits", "inception")
+_NAMED = ("digits", "fashion", "inception")
 
 
 # ============================================================================ helpers
@@ -260,6 +262,13 @@ class ImageQualityMetrics(pl.Callback):
                 logits = NamedExtractor(
                     ISLogits(clf), 10, f"digits-classifier logits, weights {path}"
                 )
+        elif fe == "fashion":  # Fashion-MNIST classifier (lightning_ex2/gan/fashion.py)
+            from lightning_ex2.gan.fashion import FashionFeatures, FashionLogits
+
+            path = self.feature_extractor_weights_path
+            features = FashionFeatures(path)
+            if logits is None and "is" in self.metrics:
+                logits = FashionLogits(path)
         elif fe == "inception":
             assert self.feature_extractor_weights_path is not None
             features = TorchScriptInception(self.feature_extractor_weights_path)

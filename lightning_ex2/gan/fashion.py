@@ -178,6 +178,8 @@ class FashionFeatures(FIDFeatures):
 
     def __init__(self, weights_path: str | None = None) -> None:
         super().__init__(load_fashion_classifier(weights_path))
+        where = _display_path(weights_path)
+        self.description = f"fashion-classifier penultimate features, weights {where}"
 
 
 class FashionLogits(ISLogits):
@@ -185,6 +187,16 @@ class FashionLogits(ISLogits):
 
     def __init__(self, weights_path: str | None = None) -> None:
         super().__init__(load_fashion_classifier(weights_path))
+        self.description = f"fashion-classifier logits, weights {_display_path(weights_path)}"
+
+
+def _display_path(path: str | os.PathLike[str] | None) -> str:
+    """The weights file as shown in results: relative to the package's parent when inside it."""
+    full = Path(FASHION_WEIGHTS if path is None else path).resolve()
+    try:
+        return full.relative_to(FASHION_WEIGHTS.parents[3]).as_posix()
+    except ValueError:
+        return str(full)
 
 
 @torch.no_grad()
