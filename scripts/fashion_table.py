@@ -185,6 +185,32 @@ def trajectory_png(
     return _atomic(path, lambda f: image.save(f, format="PNG", optimize=True))
 
 
+def small_png(path: Path, colors: int = 64) -> Path:
+    """Re-save the PNG at ``path`` with an adaptive palette of ``colors`` (a few times smaller)."""
+    from PIL import Image
+
+    from lightning_ex2.io import _atomic
+
+    with Image.open(path) as img:
+        small = img.convert("RGB").quantize(colors=colors)
+    return _atomic(path, lambda f: small.save(f, format="PNG", optimize=True))
+
+
+def landscape_png(target: Any, finals: dict[str, np.ndarray], path: Path) -> Path:
+    """The energy-landscape figure: prior draws and each method's final latents ``[C, D]``
+    (``finals``, keyed by method) over ``-log pi`` on a 2-D plane of the latent space."""
+    from lightning_ex2.callbacks import energy_landscape_figure, save_figure
+
+    prior = target.prior_sample(1000, generator=torch.Generator().manual_seed(0)).numpy()
+    fig = energy_landscape_figure(
+        target,
+        {"prior": prior, **{LABELS[k]: v for k, v in finals.items()}},
+        title="Fashion GAN: final latents over -log pi(z) (2-D plane of the 64-D latent)",
+    )
+    save_figure(fig, path)
+    return small_png(path, colors=128)
+
+
 def energy_curve(log_prob: np.ndarray) -> tuple[float, float]:
     """Mean energy ``-log pi`` over chains at the first and the last kept draw (``log_prob [C, T]``)."""
     return float(-log_prob[:, 0].mean()), float(-log_prob[:, -1].mean())
@@ -325,16 +351,7 @@ def main(argv: list[str] | None = None) -> int:
 
     landscape = None
     if finals:
-        from lightning_ex2.callbacks import energy_landscape_figure, save_figure
-
-        prior = target.prior_sample(1000, generator=torch.Generator().manual_seed(0)).numpy()
-        fig = energy_landscape_figure(
-            target,
-            {"prior": prior, **{LABELS[k]: v for k, v in finals.items()}},
-            title="Fashion GAN: final latents over -log pi(z) (2-D plane of the 64-D latent)",
-        )
-        landscape = args.figures / "energy_landscape.png"
-        save_figure(fig, landscape)
+        landscape = landscape_png(target, finals, args.figures / "energy_landscape.png")
     total = time.perf_counter() - start_all
     table = render_table(rows, args.seeds)
     body = [
