@@ -119,8 +119,8 @@ def render_table(rows: Sequence[Row], seeds: Sequence[int]) -> str:
     lines = [
         "| method | fit + sample steps | target evals / chain | FID ↓ | IS ↑ "
         "| wall s (commands) | of which sampling s | accept (global / local) "
-        "| particle ESS / N | energy start → end |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| particle ESS / N | energy start → end | mean d(G(z)) start → end |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         steps = "–" if r.method == "none" else f"{r.fit_steps} + {r.sample_steps}"
@@ -129,11 +129,15 @@ def render_table(rows: Sequence[Row], seeds: Sequence[int]) -> str:
             f"{_diag(r.diagnostics, 'energy_start', '{:.1f}')} → "
             f"{_diag(r.diagnostics, 'energy_end', '{:.1f}')}"
         )
+        logit = (
+            f"{_diag(r.diagnostics, 'd_start', '{:.3f}')} → "
+            f"{_diag(r.diagnostics, 'd_end', '{:.3f}')}"
+        )
         lines.append(
             f"| {LABELS[r.method]} | {steps} | {r.evals} | {mean_spread(r.fid)} | "
             f"{mean_spread(r.inception_score)} | {mean_spread(r.wall, 0)} | "
             f"{_diag(r.diagnostics, 'sample_seconds', '{:.0f}')} | {accept} | "
-            f"{_diag(r.diagnostics, 'particle_ess_mean')} | {energy} |"
+            f"{_diag(r.diagnostics, 'particle_ess_mean')} | {energy} | {logit} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -216,6 +220,17 @@ def energy_curve(log_prob: np.ndarray) -> tuple[float, float]:
     return float(-log_prob[:, 0].mean()), float(-log_prob[:, -1].mean())
 
 
+def logit_curve(log_prob: np.ndarray, samples: np.ndarray) -> tuple[float, float]:
+    """Mean discriminator logit ``d(G(z)) = log pi(z) - log N(z; 0, I)`` at the first and last draw.
+
+    Args:
+        log_prob: ``[C, T]``; samples: ``[C, T, D]`` (the GAN target's ``log pi = log N + d``).
+    """
+    log_normal = -0.5 * (samples**2).sum(-1) - 0.5 * samples.shape[-1] * np.log(2 * np.pi)
+    d = log_prob - log_normal
+    return float(d[:, 0].mean()), float(d[:, -1].mean())
+
+
 # ------------------------------------------------------------------------------ running
 def run(cmd: list[str], log: Path) -> float:
     """Run a documented command (output to ``log``); return its wall time in seconds."""
@@ -250,7 +265,11 @@ def plain_generator(config: str, n_chains: int, seeds: Sequence[int], overrides:
     results = []
     for seed in seeds:
         z = target.prior_sample(n_chains, generator=torch.Generator().manual_seed(seed))
-        results.append(metric.evaluate(z, target.decode))
+        res = metric.evaluate(z, target.decode)
+        with torch.no_grad():
+            log_prob = torch.cat([target.log_prob(c) for c in z.split(1000)]).numpy()
+        res["d_mean"] = logit_curve(log_prob[:, None], z.numpy()[:, None])[0]
+        results.append(res)
     return results, target
 
 
@@ -292,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = [Row("none")]
     plain, target = plain_generator(first, args.n_chains, args.seeds, common)
     for m in plain:
+        rows[0].diagnostics.append({"d_start": m["d_mean"], "d_end": m["d_mean"]})
         rows[0].fid.append(m["fid"])
         rows[0].inception_score.append(m["is"])
         rows[0].wall.append(0.0)
@@ -334,6 +354,7 @@ def main(argv: list[str] | None = None) -> int:
             summary = json.loads((ROOT / out / "summary.json").read_text())
             draws = np.load(ROOT / out / "samples.npz")
             e0, e1 = energy_curve(draws["log_prob"])
+            d0, d1 = logit_curve(draws["log_prob"], draws["samples"])
             metrics = summary["image_metrics"]
             row.fid.append(metrics["fid"])
             row.inception_score.append(metrics["is"])
@@ -341,7 +362,8 @@ def main(argv: list[str] | None = None) -> int:
             row.diagnostics.append({
                 **{k: summary.get(k) for k in
                    ("accept_global_mean", "accept_local_mean", "particle_ess_mean")},
-                "energy_start": e0, "energy_end": e1, "sample_seconds": summary["wall_seconds"],
+                "energy_start": e0, "energy_end": e1, "d_start": d0, "d_end": d1,
+                "sample_seconds": summary["wall_seconds"],
             })  # fmt: skip
             if seed == args.seeds[0]:
                 trajectory_png(draws["samples"], target.decode, args.figures / f"{method}.png")

@@ -246,6 +246,11 @@ def test_table_trajectory_png(table, tmp_path: Path) -> None:  # type: ignore[no
         table.trajectory_png(samples[0], g, tmp_path / "u.png")
     e0, e1 = table.energy_curve(np.array([[-1.0, -3.0], [-3.0, -5.0]]))
     assert (e0, e1) == (2.0, 4.0)
+    # log pi = log N(z; 0, I) + d: the logit curve recovers d
+    z = np.random.default_rng(1).normal(size=(4, 2, 3))
+    log_normal = -0.5 * (z**2).sum(-1) - 1.5 * np.log(2 * np.pi)
+    d0, d1 = table.logit_curve(log_normal + np.array([0.5, -1.0]), z)
+    assert np.isclose(d0, 0.5) and np.isclose(d1, -1.0)
 
 
 def test_metrics_callback_selects_fashion_classifier_by_name(
