@@ -98,9 +98,11 @@ def test_missing_file_names_path_and_apt_command(tmp_path: Path) -> None:
     assert "apt-get install dataset-fashion-mnist" in message
 
 
-def test_bad_split_named() -> None:
+def test_bad_split_and_kind_named(fashion_dir: Path) -> None:
     with pytest.raises(ValueError, match=r"data\.split"):
         FashionMNISTDataModule(split="validation")
+    with pytest.raises(ValueError, match="kind must be"):
+        FashionMNISTDataModule(data_dir=str(fashion_dir)).idx_file("pixels")
 
 
 def test_gan_shapes_and_gradient_in_z() -> None:

@@ -315,6 +315,10 @@ class FashionMNISTDataModule(MNISTDataModule):
 
     def idx_file(self, kind: str) -> Path:
         """The IDX file of ``kind`` (``"images"``/``"labels"``) of the split; clear error if absent."""
+        if kind not in ("images", "labels"):
+            raise ValueError(
+                f"FashionMNISTDataModule.idx_file: kind must be 'images' or 'labels', got {kind!r}"
+            )
         prefix = "train" if self.split == "train" else "t10k"
         stem = f"{prefix}-{kind}-idx{3 if kind == 'images' else 1}-ubyte"
         root = Path(self.data_dir if self.data_dir is not None else FASHION_MNIST_DIR).expanduser()
