@@ -387,4 +387,5 @@ def test_gan_config_instantiates(path):
     model["init_args"]["n_chains"] = config["data"]["n_chains"]  # linked by the CLI
     sampler = _instantiate(model, pl.LightningModule)
     assert isinstance(sampler, MCMCSampler) and isinstance(sampler.target, GANLatentTarget)
-    assert sampler.dim == (128 if path.stem.startswith("cifar10") else 2)
+    dims = {"cifar10": 128, "fashion": 64}
+    assert sampler.dim == dims.get(path.stem.split("_")[0], 2)

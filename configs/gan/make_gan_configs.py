@@ -5,7 +5,8 @@ Ex2MCMC and FlEx2MCMC on log pi(z) = log N(z; 0, I) + d(G(z)) for torch-mimicry'
 DCGAN and SNGAN (latent dim 128), with step size 0.01, N = 10 particles, 3 MALA
 steps per Ex2MCMC step, 1000 steps, and for FlEx2MCMC a RealNVP proposal
 (lr 1e-3, forward/backward KL weights 0.6/0.4) trained during the first 100 steps.
-The same methods on the small digits GAN (latent dim 2) run on a CPU.
+The same methods on the small digits GAN (latent dim 2) and on the Fashion-MNIST DCGAN
+(latent dim 64, ``scripts/fashion_table.py``) run on a CPU.
 
 Regenerate with ``python configs/gan/make_gan_configs.py`` (``--check`` only compares).
 Run one with::
@@ -27,7 +28,7 @@ METHODS = ("ula", "mala", "isir", "ex2mcmc", "flex2mcmc")
 
 
 def _nets(kind: str, g_args: dict | None = None, d_args: dict | None = None) -> dict:
-    suffix = "" if kind in ("Digits", "MNIST") else "32"
+    suffix = "" if kind in ("Digits", "MNIST", "Fashion") else "32"
     g = {"class_path": f"lightning_ex2.gan.{kind}Generator{suffix}"}
     d = {"class_path": f"lightning_ex2.gan.{kind}Discriminator{suffix}"}
     if g_args:
@@ -112,6 +113,39 @@ GANS: dict[str, dict] = {
             "# The paper's MNIST experiment (2-D latent). First train the MNIST GAN (needs the\n"
             "# MNIST IDX files): lightning-ex2 fit --config configs/gan/mnist_gan_train.yaml\n"
             "# Then: python scripts/energy_landscape.py --gan mnist\n"
+        ),
+    ),
+    "fashion": dict(
+        target={
+            **_nets("Fashion", {"latent_dim": 64, "ngf": 32}, {"ndf": 32}),
+            "batch_size": 10000,
+            "generator_ckpt": "lightning_ex2/gan/weights/fashion_gan_generator.pt",
+            "discriminator_ckpt": "lightning_ex2/gan/weights/fashion_gan_discriminator.pt",
+        },
+        dim=64,
+        step=0.01,
+        n_chains=1000,
+        steps=100,
+        flow_hidden=128,
+        accelerator="cpu",
+        metrics_every=0,  # FID/IS only at the end of `sample` (scripts/fashion_table.py)
+        metrics={
+            # the shipped FashionClassifier: 64 penultimate features (FID), 10 logits (IS)
+            "feature_extractor": {"class_path": "lightning_ex2.gan.fashion.FashionFeatures"},
+            "logits_extractor": {"class_path": "lightning_ex2.gan.fashion.FashionLogits"},
+            "metrics": ["fid", "is"],
+            "n_real": 10000,
+            "real_data": {
+                "class_path": "lightning_ex2.data.FashionMNISTDataModule",
+                "init_args": {"split": "test"},
+            },
+        },
+        note=(
+            "# Fashion-MNIST (apt-get install dataset-fashion-mnist), 64-D latent. Loads the shipped\n"
+            "# GAN (lightning_ex2/gan/weights/fashion_gan_*.pt); to use your own, train it with\n"
+            "#   lightning-ex2 fit --config configs/gan/fashion_gan_train.yaml\n"
+            "# and point generator_ckpt / discriminator_ckpt at logs/gan/fashion_gan/*.pt.\n"
+            "# The whole table: python scripts/fashion_table.py\n"
         ),
     ),
     "digits": dict(
@@ -203,7 +237,10 @@ def config(name: str, method: str, g: dict) -> dict:
                     [
                         {
                             "class_path": "lightning_ex2.callbacks.ImageQualityMetrics",
-                            "init_args": {**g["metrics"], "every_n_epochs": every},
+                            "init_args": {
+                                **g["metrics"],
+                                "every_n_epochs": g.get("metrics_every", every),
+                            },
                         }
                     ]
                     if g["metrics"]

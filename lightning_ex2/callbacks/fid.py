@@ -25,6 +25,8 @@ Feature networks (``feature_extractor``), each taking images ``[B, C, H, W]`` in
 * ``"digits"``: the project's :class:`~lightning_ex2.gan.classifier.DigitsClassifier`
   (penultimate 64 features for FID/KID, 10 logits for IS); weights from
   ``feature_extractor_weights_path`` or the shipped file. For the 8×8 digits demo.
+* ``"fashion"``: :class:`~lightning_ex2.gan.fashion.FashionClassifier` (64 features, 10
+  logits; weights from ``feature_extractor_weights_path`` or the shipped file), for Fashion-MNIST.
 * ``"inception"``: the standard FID Inception-v3 (TF "2015-12-05" weights) as a *TorchScript
   file on the local disk* (``feature_extractor_weights_path``; nothing is downloaded), see
   :class:`~lightning_ex2.metrics.features.TorchScriptInception` for the file layouts.
@@ -267,7 +269,7 @@ class ImageQualityMetrics(pl.Callback):
     numbers into ``summary.json`` as ``image_metrics`` (when ``evaluate_predict``).
 
     Args:
-        feature_extractor: ``"digits"``, ``"inception"`` or an ``nn.Module`` mapping images
+        feature_extractor: ``"digits"``, ``"fashion"``, ``"inception"`` or an ``nn.Module`` mapping images
             ``[B, C, H, W]`` in ``[-1, 1]`` to features ``[B, F]`` (FID/KID).
         feature_extractor_weights_path: weights of a named extractor (``"inception"``:
             required, a TorchScript file; ``"digits"``: optional, default the shipped file).

@@ -4,6 +4,7 @@ from lightning_ex2.data.chains import ChainDataModule, ChainDataset
 from lightning_ex2.data.images import (
     CIFAR10DataModule,
     DigitsDataModule,
+    FashionMNISTDataModule,
     ImageDataModule,
     ImageFolderDataModule,
     MNISTDataModule,
@@ -14,6 +15,7 @@ __all__ = [
     "ChainDataModule",
     "ChainDataset",
     "DigitsDataModule",
+    "FashionMNISTDataModule",
     "ImageDataModule",
     "ImageFolderDataModule",
     "MNISTDataModule",

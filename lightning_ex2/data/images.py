@@ -8,6 +8,8 @@ Nothing downloads: every module reads files the user put in ``data_dir``
 * :class:`DigitsDataModule` — ``sklearn.datasets.load_digits``: 1797 images ``[1, 8, 8]``.
 * :class:`MNISTDataModule` — IDX files ``train-images-idx3-ubyte`` /
   ``t10k-images-idx3-ubyte`` (optionally ``.gz``), in ``data_dir`` or ``data_dir/MNIST/raw``.
+* :class:`FashionMNISTDataModule` — the same IDX files of Fashion-MNIST, by default from
+  ``/usr/share/datasets/fashion-mnist`` (Debian: ``apt-get install dataset-fashion-mnist``).
 * :class:`CIFAR10DataModule` — the python pickles ``data_batch_1..5`` / ``test_batch`` of
   ``cifar-10-python.tar.gz``, in ``data_dir`` or ``data_dir/cifar-10-batches-py``.
 * :class:`ImageFolderDataModule` — every PNG/JPEG under ``data_dir`` (PIL).
@@ -42,12 +44,14 @@ from torch.utils.data import DataLoader, Dataset
 __all__ = [
     "CIFAR10DataModule",
     "DigitsDataModule",
+    "FashionMNISTDataModule",
     "ImageDataModule",
     "ImageFolderDataModule",
     "ImageTensorDataset",
     "MNISTDataModule",
     "read_cifar10_batches",
     "read_idx_images",
+    "read_idx_labels",
     "resize",
 ]
 
@@ -90,7 +94,22 @@ def read_idx_images(path: str | Path) -> np.ndarray:
             f"{path} is not an MNIST IDX image file (magic {magic}, expected 2051, "
             f"{len(raw)} bytes for {n}×{rows}×{cols} images)"
         )
-    return np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(n, rows, cols)
+    return np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(n, rows, cols).copy()
+
+
+def read_idx_labels(path: str | Path) -> np.ndarray:
+    """MNIST IDX label file (``magic 2049``, optionally gzipped) -> ``uint8 [N]``."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    magic, n = (int.from_bytes(raw[i : i + 4], "big") for i in (0, 4))
+    if magic != 2049 or len(raw) != 8 + n:
+        raise ValueError(
+            f"{path} is not an MNIST IDX label file (magic {magic}, expected 2049, "
+            f"{len(raw)} bytes for {n} labels)"
+        )
+    return np.frombuffer(raw, dtype=np.uint8, offset=8).copy()
 
 
 def read_cifar10_batches(paths: list[Path]) -> np.ndarray:
@@ -271,6 +290,54 @@ class MNISTDataModule(ImageDataModule):
         if found is None:
             raise FileNotFoundError(f"MNISTDataModule: no {stem}[.gz] in {root}. {expected}")
         return torch.from_numpy(read_idx_images(found).astype(np.float32) / 255.0)[:, None]
+
+
+#: Where Debian's ``dataset-fashion-mnist`` package puts the IDX files.
+FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+FASHION_MNIST_INSTALL = "apt-get install dataset-fashion-mnist"
+
+
+class FashionMNISTDataModule(MNISTDataModule):
+    """Fashion-MNIST (Xiao et al. 2017) from its IDX files (``[1, 28, 28]``, 10 clothing classes).
+
+    Args:
+        data_dir: folder holding ``train-images-idx3-ubyte.gz`` / ``t10k-images-idx3-ubyte.gz``
+            (or uncompressed); default ``/usr/share/datasets/fashion-mnist``, where
+            ``apt-get install dataset-fashion-mnist`` puts them.
+        split: ``"train"`` (60000 images) or ``"test"`` (10000).
+        **kwargs: see :class:`ImageDataModule`.
+    """
+
+    def __init__(
+        self, data_dir: str | None = FASHION_MNIST_DIR, split: str = "train", **kwargs
+    ) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(data_dir=data_dir, split=split, **kwargs)
+
+    def idx_file(self, kind: str) -> Path:
+        """The IDX file of ``kind`` (``"images"``/``"labels"``) of the split; clear error if absent."""
+        if kind not in ("images", "labels"):
+            raise ValueError(
+                f"FashionMNISTDataModule.idx_file: kind must be 'images' or 'labels', got {kind!r}"
+            )
+        prefix = "train" if self.split == "train" else "t10k"
+        stem = f"{prefix}-{kind}-idx{3 if kind == 'images' else 1}-ubyte"
+        root = Path(self.data_dir if self.data_dir is not None else FASHION_MNIST_DIR).expanduser()
+        found = _first_existing([root / stem, root / f"{stem}.gz"])
+        if found is None:
+            raise FileNotFoundError(
+                f"FashionMNISTDataModule: no {root / stem}.gz (nor {stem}) — install the "
+                f"Fashion-MNIST files with `{FASHION_MNIST_INSTALL}` (they go to "
+                f"{FASHION_MNIST_DIR}) or set data.data_dir to a folder holding them"
+            )
+        return found
+
+    def load(self) -> Tensor:
+        images = read_idx_images(self.idx_file("images"))
+        return torch.from_numpy(images.astype(np.float32) / 255.0)[:, None]
+
+    def labels(self) -> Tensor:
+        """Class labels ``int64 [N]`` of the split, in file order (not shuffled, not subset)."""
+        return torch.from_numpy(read_idx_labels(self.idx_file("labels")).astype(np.int64))
 
 
 class CIFAR10DataModule(ImageDataModule):

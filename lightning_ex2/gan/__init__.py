@@ -7,7 +7,9 @@
 * :class:`GANModule` — trains those GANs (``lightning-ex2 fit --config configs/gan/...``);
 * :func:`image_grid` — image grids without torchvision;
 * :class:`DigitsClassifier` — the small classifier whose features/logits give FID/IS
-  on scikit-learn's 8×8 digits (weights shipped, ``scripts/train_digits_classifier.py``).
+  on scikit-learn's 8×8 digits (weights shipped, ``scripts/train_digits_classifier.py``);
+* :mod:`~lightning_ex2.gan.fashion` — a CPU-sized DCGAN (64-D latent) for Fashion-MNIST and
+  :class:`FashionClassifier`, its FID/IS network (``scripts/train_fashion_classifier.py``).
 """
 
 from lightning_ex2.gan.architectures import (
@@ -28,6 +30,12 @@ from lightning_ex2.gan.classifier import (
     load_digits_classifier,
     train_digits_classifier,
 )
+from lightning_ex2.gan.fashion import (
+    FashionClassifier,
+    FashionDiscriminator,
+    FashionGenerator,
+    load_fashion_classifier,
+)
 from lightning_ex2.gan.grid import image_grid
 from lightning_ex2.gan.module import LOSSES, GANModule
 from lightning_ex2.gan.target import GANLatentTarget
@@ -40,6 +48,9 @@ __all__ = [
     "DigitsDiscriminator",
     "DigitsGenerator",
     "FIDFeatures",
+    "FashionClassifier",
+    "FashionDiscriminator",
+    "FashionGenerator",
     "GANLatentTarget",
     "GANModule",
     "ISLogits",
@@ -49,6 +60,7 @@ __all__ = [
     "SNGANGenerator32",
     "image_grid",
     "load_digits_classifier",
+    "load_fashion_classifier",
     "load_gan_checkpoint",
     "train_digits_classifier",
 ]

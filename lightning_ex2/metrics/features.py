@@ -2,7 +2,7 @@
 
 :class:`TorchScriptInception` loads the standard FID Inception-v3 from a file on the
 local disk (nothing is downloaded); :func:`named_extractors` resolves the names
-``"digits"``/``"inception"`` to feature and logits networks; :func:`resize_bilinear_tf`
+``"digits"``/``"fashion"``/``"inception"`` to feature and logits networks; :func:`resize_bilinear_tf`
 reproduces the TensorFlow-style resize those networks expect; :func:`load_real_images`
 reads real images from ``.npy``/``.npz``/``.pt`` files. Used by
 :class:`~lightning_ex2.metrics.images.ImageScorer` and the image-metrics callback.
@@ -188,7 +188,7 @@ def describe_extractor(module: nn.Module) -> str:
 
 
 #: feature networks known by name
-NAMED_EXTRACTORS = ("digits", "inception")
+NAMED_EXTRACTORS = ("digits", "fashion", "inception")
 
 
 def named_extractors(
@@ -197,7 +197,8 @@ def named_extractors(
     """``(features, logits or None)`` networks of a named extractor.
 
     ``"digits"``: the 8x8 digits classifier (penultimate 64 features, 10 logits), weights
-    from ``weights_path`` or the shipped file; ``"inception"``: the TorchScript FID
+    from ``weights_path`` or the shipped file; ``"fashion"``: the Fashion-MNIST classifier
+    (64 features, 10 logits), likewise; ``"inception"``: the TorchScript FID
     Inception-v3 at ``weights_path`` (required; nothing is downloaded).
     """
     if name == "digits":
@@ -215,6 +216,16 @@ def named_extractors(
         features = NamedExtractor(FIDFeatures(clf), 64, desc.format("penultimate features"))
         logits = NamedExtractor(ISLogits(clf), 10, desc.format("logits")) if with_logits else None
         return features, logits
+    if name == "fashion":
+        # The Fashion-MNIST classifier is shipped with the Fashion GAN's pieces.
+        from lightning_ex2.gan.fashion import FashionFeatures, FashionLogits
+
+        fashion = FashionFeatures(weights_path)
+        features = NamedExtractor(fashion, 64, fashion.description)
+        if not with_logits:
+            return features, None
+        head = FashionLogits(weights_path)
+        return features, NamedExtractor(head, 10, head.description)
     if name == "inception":
         if weights_path is None:
             raise ValueError("feature_extractor='inception' needs a TorchScript weights file")

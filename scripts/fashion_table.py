@@ -1,0 +1,409 @@
+"""The paper's GAN experiment on Fashion-MNIST: FID/IS of latent-space MCMC vs. the plain generator.
+
+CPU version of Samsonov et al. 2022 (arXiv 2111.02702), Sec. 5, CIFAR-10 table: a DCGAN with a
+64-D latent space trained on Fashion-MNIST, its latent space sampled as an energy-based model
+(log pi(z) = log N(z; 0, I) + d(G(z))) by ULA, MALA, i-SIR, Ex2MCMC and FlEx2MCMC from the
+prior, at an equal budget of target evaluations per chain, over several seeds. FID and IS of
+the chains' final images against the 10000 Fashion-MNIST test images, with the shipped
+FashionClassifier as feature network. Every step is a documented command::
+
+    apt-get install dataset-fashion-mnist                                   # the data
+    lightning-ex2 fit --config configs/gan/fashion_gan_train.yaml           # --train_gan
+    lightning-ex2 fit --config configs/gan/fashion_<method>.yaml --trainer.max_steps W ...
+    lightning-ex2 sample --config configs/gan/fashion_<method>.yaml --ckpt_path ... --n_steps S
+
+    python scripts/fashion_table.py           # all of it; rewrites the README section
+
+Budget: one target evaluation = one log pi with or without its gradient, per chain. Per step
+ULA/MALA cost 1, i-SIR N - 1 = 9, Ex2MCMC/FlEx2MCMC 9 + 1 + 3 = 13 (FlEx2MCMC 14 while its
+flow trains: one reparameterised flow sample per chain for the backward KL). Each method
+spends ``warmup_fraction`` of the budget in ``fit`` (step-size adaptation, flow training) and
+the rest in ``sample``. The GAN is the shipped one (``lightning_ex2/gan/weights/
+fashion_gan_{generator,discriminator}.pt``, which the configs load) unless ``--train_gan``.
+
+Writes ``<out>/<method>/seed<k>/`` (samples.npz, summary.json), ``<out>/table.md``, the
+trajectory grids and the energy-landscape figure under ``--figures`` (PNG), and the README
+section between the markers ``<!-- fashion-table:start -->`` / ``<!-- fashion-table:end -->``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+METHODS = ("ula", "mala", "isir", "ex2mcmc", "flex2mcmc")
+LABELS = {
+    "none": "plain generator",
+    "ula": "ULA",
+    "mala": "MALA",
+    "isir": "i-SIR",
+    "ex2mcmc": "Ex2MCMC",
+    "flex2mcmc": "FlEx2MCMC",
+}
+#: Target evaluations per chain and step while sampling (N = 10 particles, 3 local steps).
+COST = {"ula": 1, "mala": 1, "isir": 9, "ex2mcmc": 13, "flex2mcmc": 13}
+#: ... and during ``fit`` (FlEx2MCMC: + 1 backward-KL flow sample per chain).
+FIT_COST = {**COST, "flex2mcmc": 14}
+START, END = "<!-- fashion-table:start -->", "<!-- fashion-table:end -->"
+
+
+# ------------------------------------------------------------------------------ planning
+def plan(method: str, budget: int, warmup_fraction: float) -> tuple[int, int, int]:
+    """``(fit_steps, sample_steps, target_evals)`` of ``method`` within ``budget`` evals per chain.
+
+    ``fit`` gets ``round(warmup_fraction * budget / FIT_COST)`` steps (at least 1), ``sample``
+    the whole remaining budget (at least 1 step).
+
+    >>> plan("ex2mcmc", 260, 0.25)
+    (5, 15, 260)
+    >>> plan("mala", 260, 0.25)
+    (65, 195, 260)
+    """
+    if method not in COST:
+        raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
+    if not 0.0 <= warmup_fraction < 1.0:
+        raise ValueError(f"warmup_fraction must be in [0, 1), got {warmup_fraction}")
+    fit_steps = max(1, round(warmup_fraction * budget / FIT_COST[method]))
+    left = budget - fit_steps * FIT_COST[method]
+    sample_steps = max(1, left // COST[method])
+    return fit_steps, sample_steps, fit_steps * FIT_COST[method] + sample_steps * COST[method]
+
+
+# ------------------------------------------------------------------------------ results
+@dataclass
+class Row:
+    """One method's results over seeds (``fid``, ``is``, ``wall`` lists, same order as seeds)."""
+
+    method: str
+    fit_steps: int = 0
+    sample_steps: int = 0
+    evals: int = 0
+    fid: list[float] = field(default_factory=list)
+    inception_score: list[float] = field(default_factory=list)
+    wall: list[float] = field(default_factory=list)
+    diagnostics: list[dict[str, Any]] = field(default_factory=list)
+
+
+def mean_spread(values: Sequence[float], digits: int = 2) -> str:
+    """``"mean ± half-range"`` over seeds (``"mean"`` for one value).
+
+    >>> mean_spread([10.0, 12.0])
+    '11.00 ± 1.00'
+    """
+    v = np.asarray(values, dtype=float)
+    if v.size == 0:
+        return "–"
+    if v.size == 1:
+        return f"{v[0]:.{digits}f}"
+    return f"{v.mean():.{digits}f} ± {(v.max() - v.min()) / 2:.{digits}f}"
+
+
+def _diag(values: list[dict[str, Any]], key: str, fmt: str = "{:.2f}") -> str:
+    got = [d[key] for d in values if d.get(key) is not None]
+    return fmt.format(float(np.mean(got))) if got else "–"
+
+
+def render_table(rows: Sequence[Row], seeds: Sequence[int]) -> str:
+    """Markdown table: method, steps, evals, FID, IS, wall time, and the diagnostics."""
+    lines = [
+        "| method | fit + sample steps | target evals / chain | FID ↓ | IS ↑ "
+        "| wall s (commands) | of which sampling s | accept (global / local) "
+        "| particle ESS / N | energy start → end | mean d(G(z)) start → end |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        steps = "–" if r.method == "none" else f"{r.fit_steps} + {r.sample_steps}"
+        accept = f"{_diag(r.diagnostics, 'accept_global_mean')} / {_diag(r.diagnostics, 'accept_local_mean')}"
+        energy = (
+            f"{_diag(r.diagnostics, 'energy_start', '{:.1f}')} → "
+            f"{_diag(r.diagnostics, 'energy_end', '{:.1f}')}"
+        )
+        logit = (
+            f"{_diag(r.diagnostics, 'd_start', '{:.3f}')} → "
+            f"{_diag(r.diagnostics, 'd_end', '{:.3f}')}"
+        )
+        lines.append(
+            f"| {LABELS[r.method]} | {steps} | {r.evals} | {mean_spread(r.fid)} | "
+            f"{mean_spread(r.inception_score)} | {mean_spread(r.wall, 0)} | "
+            f"{_diag(r.diagnostics, 'sample_seconds', '{:.0f}')} | {accept} | "
+            f"{_diag(r.diagnostics, 'particle_ess_mean')} | {energy} | {logit} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def replace_section(text: str, section: str) -> str:
+    """``text`` with everything between :data:`START` and :data:`END` replaced by ``section``.
+
+    >>> replace_section("a\\n<!-- fashion-table:start -->\\nold\\n<!-- fashion-table:end -->\\nb", "new\\n")
+    'a\\n<!-- fashion-table:start -->\\nnew\\n<!-- fashion-table:end -->\\nb'
+    """
+    i, j = text.find(START), text.find(END)
+    if i < 0 or j < i:
+        raise ValueError(f"README has no {START} ... {END} markers")
+    return text[: i + len(START)] + "\n" + section + text[j:]
+
+
+# ------------------------------------------------------------------------------ figures
+def trajectory_png(
+    samples: np.ndarray,
+    decode: Callable[[torch.Tensor], torch.Tensor],
+    path: Path,
+    n_rows: int = 6,
+    n_cols: int = 8,
+) -> Path:
+    """Grid PNG of ``G(z)``: ``n_rows`` chains (rows) at ``n_cols`` evenly spaced draws.
+
+    Args:
+        samples: draws ``[C, T, D]`` (chains, draws, latent dim).
+        decode: latents ``[n, D]`` -> images ``[n, C, H, W]`` in ``[-1, 1]``.
+    """
+    from PIL import Image
+
+    from lightning_ex2.callbacks.trajectory import trajectory_grid
+    from lightning_ex2.io import _atomic
+
+    if samples.ndim != 3:
+        raise ValueError(f"samples must be [chains, draws, dim], got {samples.shape}")
+    rows = min(n_rows, samples.shape[0])
+    cols = np.unique(np.linspace(0, samples.shape[1] - 1, min(n_cols, samples.shape[1])).round())
+    z = torch.as_tensor(samples[:rows][:, cols.astype(int)], dtype=torch.float32)
+    with torch.no_grad():
+        images = decode(z.reshape(-1, z.shape[-1]))
+    grid = trajectory_grid(
+        images.reshape(rows, len(cols), *images.shape[1:])
+    )  # [C, H, W] in [0, 1]
+    array = (grid.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    image = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
+    image = image.resize((image.width * 2, image.height * 2), Image.NEAREST)
+    return _atomic(path, lambda f: image.save(f, format="PNG", optimize=True))
+
+
+def small_png(path: Path, colors: int = 64) -> Path:
+    """Re-save the PNG at ``path`` with an adaptive palette of ``colors`` (a few times smaller)."""
+    from PIL import Image
+
+    from lightning_ex2.io import _atomic
+
+    with Image.open(path) as img:
+        small = img.convert("RGB").quantize(colors=colors)
+    return _atomic(path, lambda f: small.save(f, format="PNG", optimize=True))
+
+
+def landscape_png(target: Any, finals: dict[str, np.ndarray], path: Path) -> Path:
+    """The energy-landscape figure: prior draws and each method's final latents ``[C, D]``
+    (``finals``, keyed by method) over ``-log pi`` on a 2-D plane of the latent space."""
+    from lightning_ex2.callbacks import energy_landscape_figure, save_figure
+
+    prior = target.prior_sample(1000, generator=torch.Generator().manual_seed(0)).numpy()
+    fig = energy_landscape_figure(
+        target,
+        {"prior": prior, **{LABELS[k]: v for k, v in finals.items()}},
+        title="Fashion GAN: final latents over -log pi(z) (2-D plane of the 64-D latent)",
+    )
+    save_figure(fig, path)
+    return small_png(path, colors=128)
+
+
+def energy_curve(log_prob: np.ndarray) -> tuple[float, float]:
+    """Mean energy ``-log pi`` over chains at the first and the last kept draw (``log_prob [C, T]``)."""
+    return float(-log_prob[:, 0].mean()), float(-log_prob[:, -1].mean())
+
+
+def logit_curve(log_prob: np.ndarray, samples: np.ndarray) -> tuple[float, float]:
+    """Mean discriminator logit ``d(G(z)) = log pi(z) - log N(z; 0, I)`` at the first and last draw.
+
+    Args:
+        log_prob: ``[C, T]``; samples: ``[C, T, D]`` (the GAN target's ``log pi = log N + d``).
+    """
+    log_normal = -0.5 * (samples**2).sum(-1) - 0.5 * samples.shape[-1] * np.log(2 * np.pi)
+    d = log_prob - log_normal
+    return float(d[:, 0].mean()), float(d[:, -1].mean())
+
+
+# ------------------------------------------------------------------------------ running
+def run(cmd: list[str], log: Path) -> float:
+    """Run a documented command (output to ``log``); return its wall time in seconds."""
+    print("$", " ".join(cmd), flush=True)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with open(log, "w") as f:
+        done = subprocess.run(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT)
+    if done.returncode:
+        raise SystemExit(f"command failed ({done.returncode}); see {log}")
+    return time.perf_counter() - start
+
+
+def config_path(prefix: str, method: str) -> str:
+    return f"configs/gan/{prefix}_{method}.yaml"
+
+
+def build(config: str, overrides: Sequence[str] = ()):  # type: ignore[no-untyped-def]
+    from lightning_ex2.cli import build_cli
+
+    return build_cli(["--config", config, *overrides], run=False)
+
+
+def plain_generator(config: str, n_chains: int, seeds: Sequence[int], overrides: Sequence[str]):  # type: ignore[no-untyped-def]
+    """FID/IS results of ``G(z)``, ``z ~ N(0, I)`` (the baseline row) per seed, same metric code."""
+    from lightning_ex2.callbacks import ImageQualityMetrics
+
+    cli = build(config, overrides)
+    target = cli.model.target
+    metric = next(cb for cb in cli.trainer.callbacks if isinstance(cb, ImageQualityMetrics))
+    metric.setup_real(None, torch.device("cpu"))
+    results = []
+    for seed in seeds:
+        z = target.prior_sample(n_chains, generator=torch.Generator().manual_seed(seed))
+        res = metric.evaluate(z, target.decode)
+        with torch.no_grad():
+            log_prob = torch.cat([target.log_prob(c) for c in z.split(1000)]).numpy()
+        res["d_mean"] = logit_curve(log_prob[:, None], z.numpy()[:, None])[0]
+        results.append(res)
+    return results, target
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--budget", type=int, default=100, help="target evaluations per chain (fit + sample)"
+    )
+    parser.add_argument("--warmup_fraction", type=float, default=0.2)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--n_chains", type=int, default=1000)
+    parser.add_argument("--prefix", default="fashion", help="configs/gan/<prefix>_<method>.yaml")
+    parser.add_argument("--train_gan", action="store_true", help="train the GAN first")
+    parser.add_argument("--out", type=Path, default=Path("logs/tables/fashion"))
+    parser.add_argument("--figures", type=Path, default=Path("docs/fashion"))
+    parser.add_argument("--readme", type=Path, default=Path("README.md"))
+    args = parser.parse_args(argv)
+    if len(args.seeds) < 1 or args.budget < 1:
+        raise SystemExit("need at least one seed and a positive --budget")
+    from lightning_ex2.io import save_text
+
+    exe = str(Path(sys.executable).with_name("lightning-ex2"))
+    quiet = ["--trainer.enable_progress_bar", "false"]
+    common = [f"--data.n_chains={args.n_chains}"]
+    start_all = time.perf_counter()
+    gan_s = None
+    if args.train_gan:
+        gan_s = run(
+            [exe, "fit", "--config", f"configs/gan/{args.prefix}_gan_train.yaml", *quiet],
+            args.out / "gan_train.log",
+        )
+        for name in ("generator", "discriminator"):
+            common.append(
+                f"--model.init_args.target.init_args.{name}_ckpt=logs/gan/{args.prefix}_gan/{name}.pt"
+            )
+
+    first = config_path(args.prefix, args.methods[0])
+    rows = [Row("none")]
+    plain, target = plain_generator(first, args.n_chains, args.seeds, common)
+    for m in plain:
+        rows[0].diagnostics.append({"d_start": m["d_mean"], "d_end": m["d_mean"]})
+        rows[0].fid.append(m["fid"])
+        rows[0].inception_score.append(m["is"])
+        rows[0].wall.append(0.0)
+    extractor = plain[0].get("feature_extractor", "")
+    finals: dict[str, np.ndarray] = {}
+    for method in args.methods:
+        fit_steps, sample_steps, evals = plan(method, args.budget, args.warmup_fraction)
+        row = Row(method, fit_steps, sample_steps, evals)
+        config = config_path(args.prefix, method)
+        for seed in args.seeds:
+            name = f"{args.prefix}_{method}"
+            seeded = [
+                *common,
+                f"--seed_everything={seed}",
+                f"--model.init_args.seed={seed}",
+                f"--data.seed={seed}",
+                f"--trainer.logger.init_args.version=seed{seed}",
+            ]
+            out = args.out / method / f"seed{seed}"
+            fit_s = run(
+                [
+                    exe,
+                    "fit",
+                    "--config",
+                    config,
+                    f"--trainer.max_steps={fit_steps}",
+                    *seeded,
+                    *quiet,
+                ],
+                out / "fit.log",
+            )
+            ckpt = f"logs/gan/{name}/seed{seed}/checkpoints/last.ckpt"
+            thin = max(1, sample_steps // 10)
+            sample_s = run(
+                [exe, "sample", "--config", config, *seeded, "--ckpt_path", ckpt,
+                 f"--n_steps={sample_steps}", f"--thin={thin}", "--output_dir", str(out),
+                 "--progress", "false", *quiet],
+                out / "sample.log",
+            )  # fmt: skip
+            summary = json.loads((ROOT / out / "summary.json").read_text())
+            draws = np.load(ROOT / out / "samples.npz")
+            e0, e1 = energy_curve(draws["log_prob"])
+            d0, d1 = logit_curve(draws["log_prob"], draws["samples"])
+            metrics = summary["image_metrics"]
+            row.fid.append(metrics["fid"])
+            row.inception_score.append(metrics["is"])
+            row.wall.append(fit_s + sample_s)
+            row.diagnostics.append({
+                **{k: summary.get(k) for k in
+                   ("accept_global_mean", "accept_local_mean", "particle_ess_mean")},
+                "energy_start": e0, "energy_end": e1, "d_start": d0, "d_end": d1,
+                "sample_seconds": summary["wall_seconds"],
+            })  # fmt: skip
+            if seed == args.seeds[0]:
+                trajectory_png(draws["samples"], target.decode, args.figures / f"{method}.png")
+                finals[method] = draws["samples"][:, -1]
+        rows.append(row)
+        print(render_table(rows, args.seeds), flush=True)
+
+    landscape = None
+    if finals:
+        landscape = landscape_png(target, finals, args.figures / "energy_landscape.png")
+    total = time.perf_counter() - start_all
+    table = render_table(rows, args.seeds)
+    body = [
+        table,
+        f"Seeds {', '.join(map(str, args.seeds))} (mean ± half-range); {args.n_chains} chains "
+        f"per run, FID/IS of their final images against the 10000 test images; feature "
+        f"network: {extractor}. Budget {args.budget} target evaluations per chain, "
+        f"{args.warmup_fraction:.0%} of it in `fit`. Whole run {total / 60:.1f} min"
+        + (f" (GAN training {gan_s / 60:.1f} min)" if gan_s is not None else "")
+        + ".\n",
+    ]
+    figs = [f"![{LABELS[m]}]({(args.figures / f'{m}.png').as_posix()})" for m in finals]
+    if figs:
+        body.append(
+            "Trajectories (rows: chains of seed "
+            f"{args.seeds[0]}; columns: draws of `sample`, left to right):\n\n"
+            + "\n".join(f"{LABELS[m]}: {f}  " for m, f in zip(finals, figs, strict=True))
+            + "\n"
+        )
+    if landscape is not None:
+        body.append(f"Energy landscape: ![energy landscape]({landscape.as_posix()})\n")
+    section = "\n".join(body)
+    save_text(args.out / "table.md", section)
+    readme = ROOT / args.readme
+    if readme.is_file() and START in readme.read_text():
+        save_text(readme, replace_section(readme.read_text(), section))
+        print(f"README section rewritten ({readme})")
+    print(section)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
