@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from lightning_ex2 import interrupt
 from lightning_ex2.kernels.base import ChainState, Kernel
+from lightning_ex2.random import make_generator
 from lightning_ex2.targets.base import check_target, target_dim
 from lightning_ex2.validation import check_int
 
@@ -176,7 +177,7 @@ def sample(
         if hasattr(target, "dim") and int(target.dim) != dim:
             raise ValueError(f"`init` has dim {dim} but the target has dim {target.dim}")
     kernel.to(device=device, dtype=dtype)
-    generator = torch.Generator(device=device)
+    generator = make_generator(device)
     if seed is None:
         generator.seed()
     else:

@@ -18,6 +18,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from lightning_ex2 import random as _random
 from lightning_ex2.kernels.adaptation import DualAveragingState
 
 
@@ -78,11 +79,14 @@ def check_start(x: Tensor, log_prob: Tensor, grad: Tensor | None = None) -> None
 
 
 def randn(shape: tuple[int, ...], like: Tensor, generator: torch.Generator | None) -> Tensor:
-    return torch.randn(shape, generator=generator, device=like.device, dtype=like.dtype)
+    """``N(0, 1)`` draws of ``shape`` on ``like``'s device and dtype; parallel streams when
+    ``generator`` is a :class:`lightning_ex2.random.StreamGenerator`."""
+    return _random.randn(shape, generator=generator, device=like.device, dtype=like.dtype)
 
 
 def rand(shape: tuple[int, ...], like: Tensor, generator: torch.Generator | None) -> Tensor:
-    return torch.rand(shape, generator=generator, device=like.device, dtype=like.dtype)
+    """``U[0, 1)`` draws of ``shape`` on ``like``'s device and dtype (as :func:`randn`)."""
+    return _random.rand(shape, generator=generator, device=like.device, dtype=like.dtype)
 
 
 def finite_or_neg_inf(t: Tensor) -> Tensor:

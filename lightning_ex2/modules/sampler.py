@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from lightning_ex2.kernels.adaptation import DualAveragingState, StepSize
 from lightning_ex2.kernels.base import ChainState, Kernel
 from lightning_ex2.kernels.isir import Particles
+from lightning_ex2.random import make_generator
 from lightning_ex2.sampling import run_chains
 from lightning_ex2.sharding import chain_shards
 from lightning_ex2.targets.base import check_target, target_dim
@@ -139,7 +140,7 @@ class MCMCSampler(pl.LightningModule):
     def generator(self) -> torch.Generator:
         """The run's generator on the module's device; its state is checkpointed."""
         if self._generator is None or self._generator.device != self.device:
-            g = torch.Generator(device=self.device)
+            g = make_generator(self.device)
             offset = getattr(self, "_reseed_offset", 0)
             g.manual_seed(_derived_seed(self.seed + offset, "moves", self.global_rank))
             if self._pending_rng is not None:
