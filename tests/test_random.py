@@ -167,3 +167,46 @@ def test_sample_isir_same_chains_on_1_and_2_threads(threads):
         kernel = lx.ISIR(lx.proposals.GaussianProposal(20, scale=3.0), n_particles=200)
         runs.append(lx.sample(target, kernel, n_chains=20, n_steps=5, seed=7))
     assert torch.equal(runs[0].samples, runs[1].samples)
+
+
+def test_module_exact_resume_restores_every_stream(tmp_path):
+    """MCMCSampler + i-SIR with draws big enough for two streams: fit 6 == fit 3, resume to 6."""
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
+    from lightning_ex2.data import ChainDataModule
+    from lightning_ex2.modules import MCMCSampler
+    from lightning_ex2.trainer import Ex2Trainer
+
+    def trainer(root, **kwargs):
+        return Ex2Trainer(
+            accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
+            enable_model_summary=False, default_root_dir=root, **kwargs,
+        )  # fmt: skip
+
+    def model():
+        target = lx.targets.Gaussian(torch.ones(20), torch.eye(20))
+        kernel = lx.ISIR(lx.proposals.GaussianProposal(20, scale=2.0), n_particles=400)
+        return MCMCSampler(target, kernel, n_chains=12, seed=4)
+
+    straight = model()
+    trainer(tmp_path / "a", max_steps=6, enable_checkpointing=False).fit(
+        straight, datamodule=ChainDataModule(n_chains=12)
+    )
+    assert isinstance(straight.generator, StreamGenerator)
+    assert straight.generator.n_chunks(12 * 399 * 20) == 2
+    ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True, save_top_k=0)
+    first = model()
+    trainer(tmp_path / "b", max_steps=3, callbacks=[ckpt]).fit(
+        first, datamodule=ChainDataModule(n_chains=12)
+    )
+    saved = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)
+    assert saved["lightning_ex2_rng"].numel() == first.generator.get_state().numel()
+    resumed = model()
+    trainer(tmp_path / "b", max_steps=6, enable_checkpointing=False).fit(
+        resumed,
+        datamodule=ChainDataModule(n_chains=12),
+        ckpt_path=str(tmp_path / "ckpt" / "last.ckpt"),
+    )
+    assert not torch.equal(first.chain_x, straight.chain_x)
+    assert torch.equal(resumed.chain_x, straight.chain_x)
+    assert torch.equal(resumed.generator.get_state(), straight.generator.get_state())
