@@ -44,8 +44,14 @@ class ChainState(NamedTuple):
 def log_prob_and_grad(target: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
     """``log pi(x)`` ``[...]`` and its gradient ``[..., D]`` in one autograd pass.
 
-    Works inside ``torch.no_grad()``; the results carry no graph.
+    Works inside ``torch.no_grad()``; the results carry no graph. A target with its own
+    ``log_prob_and_grad(x)`` (closed-form gradient, e.g. the built-in funnel) is asked
+    for both instead.
     """
+    fused = getattr(target, "log_prob_and_grad", None)
+    if callable(fused):
+        with torch.no_grad():
+            return fused(x.detach())
     with torch.enable_grad():
         x = x.detach().requires_grad_(True)
         log_prob = target.log_prob(x)

@@ -88,6 +88,8 @@ class GaussianMixture(Target):
         self.register_buffer("scale_tril", chol.to(dtype))
         self.register_buffer("_inv_tril", tril_inverse(chol).to(dtype))
         self.register_buffer("weights", w.to(dtype))
+        # diagonal covariances (all `scales` forms): a fused elementwise path
+        self._diagonal = bool(torch.equal(chol, torch.diag_embed(chol.diagonal(dim1=-2, dim2=-1))))
 
     # ------------------------------------------------------------ constructors
     @classmethod
@@ -156,16 +158,48 @@ class GaussianMixture(Target):
         return self.covariance.diagonal()
 
     # ---------------------------------------------------------------- density
+    def _standardized(self, x: Tensor) -> Tensor:
+        """``z_k = L_k^{-1} (x - mu_k)``: ``[..., D] -> [..., K, D]``.
+
+        Diagonal covariances (``scales``): one fused pass ``x / s_k - mu_k / s_k``.
+        """
+        if self._diagonal:
+            inv = self._inv_tril.diagonal(dim1=-2, dim2=-1).to(x)  # [K, D]
+            return torch.addcmul(-self.loc.to(x) * inv, x.unsqueeze(-2), inv)
+        diff = x.unsqueeze(-2) - self.loc.to(x)
+        return torch.einsum("kij,...kj->...ki", self._inv_tril.to(x), diff)
+
+    def _component_log_probs(self, z: Tensor) -> Tensor:
+        half_logdet = self.scale_tril.diagonal(dim1=-2, dim2=-1).log().sum(-1).to(z)
+        log_w = self.weights.log().to(z)
+        sq = torch.linalg.vector_norm(z, dim=-1).square()
+        return log_w - half_logdet - 0.5 * (sq + self.dim * LOG_2PI)
+
     def component_log_probs(self, x: Tensor) -> Tensor:
         """``log w_k + log N(x; mu_k, Sigma_k)``: ``[..., D] -> [..., K]``."""
-        diff = x.unsqueeze(-2) - self.loc.to(x)
-        z = torch.einsum("kij,...kj->...ki", self._inv_tril.to(x), diff)
-        half_logdet = self.scale_tril.diagonal(dim1=-2, dim2=-1).log().sum(-1).to(x)
-        log_w = self.weights.log().to(x)
-        return log_w - half_logdet - 0.5 * (z.square().sum(-1) + self.dim * LOG_2PI)
+        return self._component_log_probs(self._standardized(x))
 
     def log_prob(self, x: Tensor) -> Tensor:
+        """Log density ``[..., D] -> [...]``; differentiable in ``x``."""
         return torch.logsumexp(self.component_log_probs(x), dim=-1)
+
+    @torch.no_grad()
+    def log_prob_and_grad(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``(log pi(x) [...], grad log pi(x) [..., D])`` in closed form, no autograd graph.
+
+        ``grad = -sum_k P(k | x) Sigma_k^{-1} (x - mu_k)``; with diagonal covariances
+        ``= -x (P @ s^-2) + P @ (mu s^-2)`` (two ``[..., K] x [K, D]`` products).
+        """
+        z = self._standardized(x)
+        comp = self._component_log_probs(z)
+        log_prob = torch.logsumexp(comp, dim=-1)
+        resp = torch.exp(comp - log_prob.unsqueeze(-1))  # P(k | x), [..., K]
+        if self._diagonal:
+            prec = self._inv_tril.diagonal(dim1=-2, dim2=-1).to(x).square()  # [K, D]
+            grad = torch.addcmul(resp @ (self.loc.to(x) * prec), x, resp @ prec, value=-1.0)
+        else:
+            grad = -torch.einsum("...k,kji,...kj->...i", resp, self._inv_tril.to(x), z)
+        return log_prob, grad
 
     def component_probs(self, x: Tensor) -> Tensor:
         """Posterior responsibilities ``P(k | x)``: ``[..., D] -> [..., K]``, rows sum to 1."""
