@@ -106,6 +106,7 @@ def _cases():
                 3.0,
             ),
             ("grid", GridMixture(k=3, dim=3), old_mixture, 5.0),
+            ("grid-far", GridMixture(k=2, spacing=100.0), old_mixture, 60.0),
             ("symmetric", SymmetricMixture(dim=20), old_mixture, 2.0),
             (
                 "gaussian",
@@ -147,7 +148,7 @@ def test_values_and_gradients_equal_the_previous_formulas(name, target, old, sca
     torch.testing.assert_close(target.log_prob(x[0, 0]), ref_lp[0, 0], rtol=1e-10, atol=1e-10)
 
 
-@pytest.mark.parametrize("name", ["funnel7", "banana6", "symmetric", "logistic"])
+@pytest.mark.parametrize("name", ["funnel7", "banana6", "symmetric", "grid", "logistic"])
 def test_float32_close_to_float64(name):
     _, target, old, scale = next(c for c in CASES if c[0] == name)
     x = scale * torch.randn(50, target.dim, generator=torch.Generator().manual_seed(1))
@@ -157,6 +158,17 @@ def test_float32_close_to_float64(name):
     assert lp32.dtype == torch.float32
     torch.testing.assert_close(lp32.double(), lp64, rtol=1e-5, atol=1e-3)
     torch.testing.assert_close(g32.double(), g64, rtol=1e-4, atol=1e-3)
+
+
+def test_every_mixture_path_is_covered():
+    """full covariances (einsum), diagonal (fused), isotropic near (expansion), far (fused)."""
+    paths = {
+        name: (t._diagonal, t._expand) for name, t, _, _ in CASES if isinstance(t, GaussianMixture)
+    }
+    assert paths["mixture-full"] == (False, False)
+    assert paths["mixture-diag"] == (True, False)
+    assert paths["mixture-iso"] == paths["grid"] == paths["symmetric"] == (True, True)
+    assert paths["grid-far"] == (True, False)
 
 
 def test_funnel_gradient_finite_at_the_axis():

@@ -11,6 +11,9 @@ from torch import Tensor
 from .base import LOG_2PI, Target, as_float_tensor, check_int, check_n, check_positive
 from .gaussian import cholesky_checked, tril_inverse
 
+#: largest ``|mu_k|^2 / s_k^2`` for which isotropic components use the expansion
+_EXPAND_MAX = 1000.0
+
 
 class GaussianMixture(Target):
     """``sum_k w_k N(means[k], Sigma_k)`` with exact sampler and mode diagnostics.
@@ -89,7 +92,16 @@ class GaussianMixture(Target):
         self.register_buffer("_inv_tril", tril_inverse(chol).to(dtype))
         self.register_buffer("weights", w.to(dtype))
         # diagonal covariances (all `scales` forms): a fused elementwise path
-        self._diagonal = bool(torch.equal(chol, torch.diag_embed(chol.diagonal(dim1=-2, dim2=-1))))
+        diag = chol.diagonal(dim1=-2, dim2=-1)  # [K, D]
+        self._diagonal = bool(torch.equal(chol, torch.diag_embed(diag)))
+        # isotropic components with means near the origin in their own scale: squared
+        # distances by expansion (one pass over x); its float32 rounding error
+        # ~ 4 eps |mu_k|^2 / s_k^2 stays below ~1e-4 within _EXPAND_MAX
+        self._expand = (
+            self._diagonal
+            and bool((diag == diag[:, :1]).all())
+            and float((loc.square().sum(-1) / diag[:, 0].square()).max()) <= _EXPAND_MAX
+        )
 
     # ------------------------------------------------------------ constructors
     @classmethod
@@ -169,15 +181,33 @@ class GaussianMixture(Target):
         diff = x.unsqueeze(-2) - self.loc.to(x)
         return torch.einsum("kij,...kj->...ki", self._inv_tril.to(x), diff)
 
-    def _component_log_probs(self, z: Tensor) -> Tensor:
-        half_logdet = self.scale_tril.diagonal(dim1=-2, dim2=-1).log().sum(-1).to(z)
-        log_w = self.weights.log().to(z)
-        sq = torch.linalg.vector_norm(z, dim=-1).square()
+    def _expanded(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Isotropic components: ``(q [..., K], s^-2 [K], mu s^-2 [K, D])`` with
+        ``q_k = |x - mu_k|^2 / s_k^2 = (|x|^2 - 2 <x, mu_k> + |mu_k|^2) / s_k^2``: one
+        read of ``x`` for the norm and one ``[B, D] x [D, K]`` product."""
+        inv_var = self._inv_tril[:, 0, 0].to(x).square()  # [K]
+        loc = self.loc.to(x)
+        weighted = loc * inv_var.unsqueeze(-1)  # [K, D]
+        flat = x.reshape(-1, self.dim)
+        xx = torch.linalg.vector_norm(flat, dim=-1).square().unsqueeze(-1)  # [B, 1]
+        base = torch.addcmul(loc.square().sum(-1) * inv_var, xx, inv_var)  # [B, K]
+        q = torch.addmm(base, flat, weighted.mT, alpha=-2.0)
+        return q.reshape(*x.shape[:-1], self.n_components), inv_var, weighted
+
+    def _sq_distances(self, x: Tensor) -> Tensor:
+        """Standardized squared distances ``|L_k^{-1} (x - mu_k)|^2``: ``[..., D] -> [..., K]``."""
+        if self._expand:
+            return self._expanded(x)[0]
+        return torch.linalg.vector_norm(self._standardized(x), dim=-1).square()
+
+    def _component_log_probs(self, sq: Tensor) -> Tensor:
+        half_logdet = self.scale_tril.diagonal(dim1=-2, dim2=-1).log().sum(-1).to(sq)
+        log_w = self.weights.log().to(sq)
         return log_w - half_logdet - 0.5 * (sq + self.dim * LOG_2PI)
 
     def component_log_probs(self, x: Tensor) -> Tensor:
         """``log w_k + log N(x; mu_k, Sigma_k)``: ``[..., D] -> [..., K]``."""
-        return self._component_log_probs(self._standardized(x))
+        return self._component_log_probs(self._sq_distances(x))
 
     def log_prob(self, x: Tensor) -> Tensor:
         """Log density ``[..., D] -> [...]``; differentiable in ``x``."""
@@ -190,11 +220,17 @@ class GaussianMixture(Target):
         ``grad = -sum_k P(k | x) Sigma_k^{-1} (x - mu_k)``; with diagonal covariances
         ``= -x (P @ s^-2) + P @ (mu s^-2)`` (two ``[..., K] x [K, D]`` products).
         """
-        z = self._standardized(x)
-        comp = self._component_log_probs(z)
+        if self._expand:
+            sq, inv_var, weighted = self._expanded(x)
+        else:
+            z = self._standardized(x)
+            sq = torch.linalg.vector_norm(z, dim=-1).square()
+        comp = self._component_log_probs(sq)
         log_prob = torch.logsumexp(comp, dim=-1)
         resp = torch.exp(comp - log_prob.unsqueeze(-1))  # P(k | x), [..., K]
-        if self._diagonal:
+        if self._expand:
+            grad = torch.addcmul(resp @ weighted, x, (resp @ inv_var).unsqueeze(-1), value=-1.0)
+        elif self._diagonal:
             prec = self._inv_tril.diagonal(dim1=-2, dim2=-1).to(x).square()  # [K, D]
             grad = torch.addcmul(resp @ (self.loc.to(x) * prec), x, resp @ prec, value=-1.0)
         else:
