@@ -171,6 +171,25 @@ def test_every_mixture_path_is_covered():
     assert paths["grid-far"] == (True, False)
 
 
+def test_mixture_non_finite_points_and_far_components():
+    """Non-finite points stay non-finite, far components weigh nothing."""
+    for name in ("grid", "mixture-diag", "mixture-full"):
+        t = next(c[1] for c in CASES if c[0] == name)
+        x = torch.zeros(3, t.dim, dtype=torch.float64)
+        x[0, 0], x[1, 0] = torch.inf, torch.nan
+        lp, _ = t.log_prob_and_grad(x)
+        # an infinite coordinate: -inf, or NaN on the expanded path (inf * 0); both are
+        # refused by the kernels like any non-finite log-density
+        for v in (lp[0], t.log_prob(x)[0]):
+            assert not torch.isfinite(v) and v != torch.inf
+        assert torch.isnan(lp[1]) and torch.isfinite(lp[2])
+    t = next(c[1] for c in CASES if c[0] == "grid-far").float()
+    x = t.loc[:1] + 0.5  # next to one mode, 100 sigma from the others
+    lp, grad = t.log_prob_and_grad(x)
+    torch.testing.assert_close(grad, torch.full_like(x, -0.5))
+    t.double()
+
+
 def test_funnel_gradient_finite_at_the_axis():
     """x_1..x_{D-1} = 0 (a vector norm of zeros): autograd and closed form agree, finite."""
     t = Funnel(4).double()

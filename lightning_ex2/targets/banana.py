@@ -68,52 +68,54 @@ class Banana(Target):
         """``[D, D]`` diagonal covariance."""
         return torch.diag(self.variance)
 
-    def _coefficients(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Per-coordinate ``A, B, C`` ``[D]`` of :meth:`_standardized`: ``A`` is ``1 / sigma``
-        at even and 1 at odd indices, ``B`` and ``C`` are 0 at even and ``b sigma^2``,
-        ``-b`` at odd indices."""
+    def _standardized(self, x: Tensor) -> Tensor:
+        """``u [..., D]`` with ``u_{2k} = x_{2k} / sigma`` and ``r_k = u_{2k+1} = x_{2k+1} -
+        b (x_{2k}^2 - sigma^2)`` (an unpaired last coordinate: ``x / sigma``), so that
+        ``log pi = -|u|^2 / 2 + const``.
+
+        One new tensor: ``u = A x + B`` (``A`` is ``1 / sigma`` at even and 1 at odd
+        indices, ``B`` is 0 and ``b sigma^2``), then ``r -= b x_{2k}^2`` in place.
+        """
         b, sigma = self.b.to(x), self.sigma.to(x)
         odd = torch.arange(self.dim, device=x.device) % 2 == 1
         zero = torch.zeros((), dtype=x.dtype, device=x.device)
         a_coef = torch.where(odd, torch.ones_like(zero), sigma.reciprocal())
-        return a_coef, torch.where(odd, b * sigma.square(), zero), torch.where(odd, -b, zero)
+        u = torch.addcmul(torch.where(odd, b * sigma.square(), zero), x, a_coef)
+        even, r = self._pairs(x)[0], self._pairs(u)[1]
+        r.addcmul_(even, even, value=-b)  # in place on a view: autograd handles it
+        return u
 
-    def _standardized(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """``u [..., D]`` with ``u_{2k} = x_{2k} / sigma`` and ``u_{2k+1} = x_{2k+1} -
-        b (x_{2k}^2 - sigma^2)`` (an unpaired last coordinate: ``x / sigma``), so that
-        ``log pi = -|u|^2 / 2 + const``; also ``A`` ``[D]``, ``C`` ``[D]`` and
-        ``s = C_{j+1} x_j`` ``[..., D-1]``.
+    def _pairs(self, t: Tensor) -> tuple[Tensor, Tensor]:
+        """Views ``(t_{2k} [..., P], t_{2k+1} [..., P])`` of ``t [..., D]``."""
+        pairs = t[..., : 2 * self._n_pairs].unflatten(-1, (self._n_pairs, 2))
+        return pairs[..., 0], pairs[..., 1]
 
-        Every operation reads ``x`` contiguously (shifted views, no stride-2 access):
-        ``u = B + A x``, then ``u_{j+1} += C_{j+1} x_j^2``.
-        """
-        a_coef, b_coef, c_coef = self._coefficients(x)
-        u = torch.addcmul(b_coef, x, a_coef)
-        s = x[..., :-1] * c_coef[1:]
-        u[..., 1:].addcmul_(s, x[..., :-1])
-        return u, a_coef, c_coef, s
-
-    def _log_prob(self, u: Tensor, x: Tensor) -> Tensor:
+    def _log_prob(self, u: Tensor) -> Tensor:
         n_even = self.dim - self._n_pairs
-        const = n_even * self.sigma.to(x).log() + 0.5 * self.dim * LOG_2PI
+        const = n_even * self.sigma.to(u).log() + 0.5 * self.dim * LOG_2PI
         return -0.5 * torch.linalg.vector_norm(u, dim=-1).square() - const
 
     def log_prob(self, x: Tensor) -> Tensor:
-        """Log density ``[..., D] -> [...]``, a few contiguous passes; differentiable in ``x``."""
-        return self._log_prob(self._standardized(x)[0], x)
+        """Log density ``[..., D] -> [...]``, about two passes over ``x``; differentiable in ``x``."""
+        return self._log_prob(self._standardized(x))
 
     @torch.no_grad()
     def log_prob_and_grad(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """``(log pi(x) [...], grad log pi(x) [..., D])`` in closed form, no autograd graph.
 
-        With ``u`` of :meth:`_standardized`, ``grad_j = -A_j u_j - 2 C_{j+1} x_j u_{j+1}``,
-        i.e. ``-r`` at odd and ``x_{2k} (2 b r - 1 / sigma^2)`` at even indices
-        (``r = u_{2k+1}``).
+        With ``r = x_{2k+1} - b (x_{2k}^2 - sigma^2)``: ``d/dx_{2k+1} = -r`` and
+        ``d/dx_{2k} = -x_{2k} / sigma^2 + 2 b x_{2k} r``; an unpaired last coordinate
+        has ``-x / sigma^2``. Computed in place in ``u``: ``u *= -A``, then the even
+        entries ``-= 2 b x_{2k} u_{2k+1}``.
         """
-        u, a_coef, _, s = self._standardized(x)
-        grad = u * -a_coef
-        grad[..., :-1].addcmul_(u[..., 1:], s, value=-2.0)
-        return self._log_prob(u, x), grad
+        u = self._standardized(x)
+        log_prob = self._log_prob(u)
+        sigma = self.sigma.to(x)
+        odd = torch.arange(self.dim, device=x.device) % 2 == 1
+        u.mul_(torch.where(odd, -torch.ones_like(sigma), -sigma.reciprocal()))
+        even, minus_r = self._pairs(x)[0], self._pairs(u)[1]
+        self._pairs(u)[0].addcmul_(even, minus_r, value=-2.0 * self.b.to(x))
+        return log_prob, u
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:

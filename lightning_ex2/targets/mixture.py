@@ -13,6 +13,30 @@ from .gaussian import cholesky_checked, tril_inverse
 
 #: largest ``|mu_k|^2 / s_k^2`` for which isotropic components use the expansion
 _EXPAND_MAX = 1000.0
+#: terms below exp(-80) of the largest are dropped from sums of exponentials: their
+#: relative weight is < 2e-35 (invisible in float32/float64) and computing them as
+#: denormals is ~100x slower than normal numbers on x86
+_LOG_TINY = -80.0
+
+
+def _logsumexp(t: Tensor, dim: int) -> Tensor:
+    """``log sum exp`` along ``dim`` (as ``torch.logsumexp``, including -inf/+inf/NaN
+    rows, without computing denormals; differentiable)."""
+    top_raw = t.amax(dim, keepdim=True).detach()
+    top = torch.where(torch.isfinite(top_raw), top_raw, torch.zeros_like(top_raw))
+    out = (t - top).clamp_min(_LOG_TINY).exp().sum(dim).log() + top.squeeze(dim)
+    top_raw = top_raw.squeeze(dim)
+    return torch.where(top_raw == -torch.inf, top_raw, out)
+
+
+def _add_mixture(out: Tensor, resp: Tensor, rows: Tensor) -> None:
+    """``out += resp^T @ rows`` (``resp [K, B]``, ``rows [K, D]``, ``out [B, D]``) in
+    place; for few components a pass per component beats a GEMM with inner size K."""
+    if rows.shape[0] <= 8:
+        for k in range(rows.shape[0]):
+            out.addcmul_(resp[k].unsqueeze(-1), rows[k])
+    else:
+        out.add_(resp.mT @ rows)
 
 
 class GaussianMixture(Target):
@@ -181,61 +205,70 @@ class GaussianMixture(Target):
         diff = x.unsqueeze(-2) - self.loc.to(x)
         return torch.einsum("kij,...kj->...ki", self._inv_tril.to(x), diff)
 
-    def _expanded(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Isotropic components: ``(q [..., K], s^-2 [K], mu s^-2 [K, D])`` with
-        ``q_k = |x - mu_k|^2 / s_k^2 = (|x|^2 - 2 <x, mu_k> + |mu_k|^2) / s_k^2``: one
-        read of ``x`` for the norm and one ``[B, D] x [D, K]`` product."""
-        inv_var = self._inv_tril[:, 0, 0].to(x).square()  # [K]
-        loc = self.loc.to(x)
-        weighted = loc * inv_var.unsqueeze(-1)  # [K, D]
-        flat = x.reshape(-1, self.dim)
-        xx = torch.linalg.vector_norm(flat, dim=-1).square().unsqueeze(-1)  # [B, 1]
-        base = torch.addcmul(loc.square().sum(-1) * inv_var, xx, inv_var)  # [B, K]
-        q = torch.addmm(base, flat, weighted.mT, alpha=-2.0)
-        return q.reshape(*x.shape[:-1], self.n_components), inv_var, weighted
+    def _flat_component_log_probs(self, flat: Tensor) -> tuple[Tensor, Tensor | None]:
+        """``log w_k + log N(x_b; mu_k, Sigma_k)`` component-major, ``[K, B]`` for
+        ``flat [B, D]`` (reductions over the components then run along contiguous rows),
+        and ``z [B, K, D]`` of :meth:`_standardized` (``None`` on the expanded path).
 
-    def _sq_distances(self, x: Tensor) -> Tensor:
-        """Standardized squared distances ``|L_k^{-1} (x - mu_k)|^2``: ``[..., D] -> [..., K]``."""
+        Isotropic components near the origin (``_expand``): ``|x - mu_k|^2 / s_k^2 =
+        (|x|^2 - 2 <x, mu_k> + |mu_k|^2) / s_k^2``, one read of ``x`` for the norm and
+        one ``[K, D] x [D, B]`` product.
+        """
         if self._expand:
-            return self._expanded(x)[0]
-        return torch.linalg.vector_norm(self._standardized(x), dim=-1).square()
-
-    def _component_log_probs(self, sq: Tensor) -> Tensor:
-        half_logdet = self.scale_tril.diagonal(dim1=-2, dim2=-1).log().sum(-1).to(sq)
-        log_w = self.weights.log().to(sq)
-        return log_w - half_logdet - 0.5 * (sq + self.dim * LOG_2PI)
+            inv_var = self._inv_tril[:, 0, 0].to(flat).square()  # [K]
+            loc = self.loc.to(flat)
+            xx = torch.linalg.vector_norm(flat, dim=-1).square()  # [B]
+            base = torch.addcmul(
+                (loc.square().sum(-1) * inv_var).unsqueeze(-1), inv_var.unsqueeze(-1), xx
+            )  # [K, B]
+            weighted = loc * inv_var.unsqueeze(-1)  # [K, D]
+            if self.n_components <= 8:  # a matrix-vector product per component (GEMM
+                sq = base  # with an inner size of a few is slow)
+                for k in range(self.n_components):
+                    sq[k].addmv_(flat, weighted[k], alpha=-2.0)
+            else:
+                sq = torch.addmm(base, weighted, flat.mT, alpha=-2.0)
+            z = None
+        else:
+            z = self._standardized(flat)
+            sq = torch.linalg.vector_norm(z, dim=-1).square().mT.contiguous()
+        half_logdet = self.scale_tril.diagonal(dim1=-2, dim2=-1).log().sum(-1).to(flat)
+        const = self.weights.log().to(flat) - half_logdet - 0.5 * self.dim * LOG_2PI
+        return torch.add(const.unsqueeze(-1), sq, alpha=-0.5), z
 
     def component_log_probs(self, x: Tensor) -> Tensor:
         """``log w_k + log N(x; mu_k, Sigma_k)``: ``[..., D] -> [..., K]``."""
-        return self._component_log_probs(self._sq_distances(x))
+        comp, _ = self._flat_component_log_probs(x.reshape(-1, self.dim))
+        return comp.mT.reshape(*x.shape[:-1], self.n_components)
 
     def log_prob(self, x: Tensor) -> Tensor:
         """Log density ``[..., D] -> [...]``; differentiable in ``x``."""
-        return torch.logsumexp(self.component_log_probs(x), dim=-1)
+        comp, _ = self._flat_component_log_probs(x.reshape(-1, self.dim))
+        return _logsumexp(comp, 0).reshape(x.shape[:-1])
 
     @torch.no_grad()
     def log_prob_and_grad(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """``(log pi(x) [...], grad log pi(x) [..., D])`` in closed form, no autograd graph.
 
         ``grad = -sum_k P(k | x) Sigma_k^{-1} (x - mu_k)``; with diagonal covariances
-        ``= -x (P @ s^-2) + P @ (mu s^-2)`` (two ``[..., K] x [K, D]`` products).
+        ``= -x sum_k P_k s_k^-2 + sum_k P_k mu_k s_k^-2``.
         """
+        flat = x.reshape(-1, self.dim)
+        comp, z = self._flat_component_log_probs(flat)
+        log_prob = _logsumexp(comp, 0)  # [B]
+        # P(k | x) [K, B]; terms below exp(-80) clamped there (denormals are slow)
+        resp = (comp - log_prob).clamp_min_(_LOG_TINY).exp_()
         if self._expand:
-            sq, inv_var, weighted = self._expanded(x)
-        else:
-            z = self._standardized(x)
-            sq = torch.linalg.vector_norm(z, dim=-1).square()
-        comp = self._component_log_probs(sq)
-        log_prob = torch.logsumexp(comp, dim=-1)
-        resp = torch.exp(comp - log_prob.unsqueeze(-1))  # P(k | x), [..., K]
-        if self._expand:
-            grad = torch.addcmul(resp @ weighted, x, (resp @ inv_var).unsqueeze(-1), value=-1.0)
+            inv_var = self._inv_tril[:, 0, 0].to(x).square()
+            grad = flat * (inv_var @ resp).neg_().unsqueeze(-1)
+            _add_mixture(grad, resp, self.loc.to(x) * inv_var.unsqueeze(-1))
         elif self._diagonal:
             prec = self._inv_tril.diagonal(dim1=-2, dim2=-1).to(x).square()  # [K, D]
-            grad = torch.addcmul(resp @ (self.loc.to(x) * prec), x, resp @ prec, value=-1.0)
+            grad = flat * (resp.mT @ prec).neg_()
+            _add_mixture(grad, resp, self.loc.to(x) * prec)
         else:
-            grad = -torch.einsum("...k,kji,...kj->...i", resp, self._inv_tril.to(x), z)
-        return log_prob, grad
+            grad = -torch.einsum("kb,kji,bkj->bi", resp, self._inv_tril.to(x), z)
+        return log_prob.reshape(x.shape[:-1]), grad.reshape(x.shape)
 
     def component_probs(self, x: Tensor) -> Tensor:
         """Posterior responsibilities ``P(k | x)``: ``[..., D] -> [..., K]``, rows sum to 1."""
