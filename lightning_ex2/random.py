@@ -42,6 +42,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -265,12 +266,13 @@ def _draw(
     device: str | torch.device | None,
     dtype: torch.dtype | None,
 ) -> Tensor:
-    shape = tuple(int(s) for s in shape)
-    dev = torch.device("cpu") if device is None else torch.device(device)
-    if isinstance(generator, StreamGenerator) and dev.type == "cpu":
-        out = torch.empty(shape, device=dev, dtype=dtype)
-        return generator._fill(out, method)
-    return fallback(shape, generator=generator, device=dev, dtype=dtype)
+    if isinstance(generator, StreamGenerator):
+        dev = torch.device("cpu") if device is None else torch.device(device)
+        shape = tuple(int(s) for s in shape)
+        if dev.type == "cpu" and generator.n_chunks(math.prod(shape)) > 1:
+            return generator._fill(torch.empty(shape, device=dev, dtype=dtype), method)
+    # one chunk (the main stream: exactly torch's draw) or another generator
+    return fallback(shape, generator=generator, device=device, dtype=dtype)
 
 
 def randn(

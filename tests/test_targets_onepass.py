@@ -228,3 +228,20 @@ def test_kernel_helper_uses_the_targets_closed_form():
     lp, grad = log_prob_and_grad(Plain(), y)
     torch.testing.assert_close(grad, -y)
     assert math.isclose(float(lp[0]), float(-0.5 * y[0].square().sum()), rel_tol=1e-6)
+
+
+def test_banana_cache_follows_its_buffers():
+    """The cached coefficients follow load_state_dict, dtype and in-place changes of b/sigma."""
+    x = torch.randn(5, 6, generator=torch.Generator().manual_seed(0))
+    t = Banana(6, b=0.1, sigma=2.0)
+    t.log_prob(x)  # fills the cache
+    other = Banana(6, b=-0.3, sigma=1.5)
+    t.load_state_dict(other.state_dict())
+    torch.testing.assert_close(t.log_prob(x), other.log_prob(x))
+    torch.testing.assert_close(t.log_prob(x), old_banana(other, x))
+    t.double()
+    assert t.log_prob(x.double()).dtype == torch.float64
+    with torch.no_grad():
+        t.sigma.fill_(3.0)
+    ref = Banana(6, b=-0.3, sigma=3.0).double()
+    torch.testing.assert_close(t.log_prob_and_grad(x.double()), ref.log_prob_and_grad(x.double()))
