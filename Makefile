@@ -1,12 +1,13 @@
 # lightning-ex2: the two quick-start commands and friends.
 #   make demo   - a small run on a built-in default; writes under logs/
 #   make test   - lint + format check + the test suite
+#   make gpu-check - on a CUDA machine: device tests, quick start and GAN throughput on the GPU
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-8)
 
-.PHONY: install demo compare bench bench-all test test-fast lint format bench clean
+.PHONY: install demo compare bench bench-all gpu-check test test-fast lint format bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,6 +51,9 @@ bench: $(STAMP)
 
 bench-all:  # floor, reference (ex2mcmc==0.0.4) and NUTS; makes its own venvs; ~10-25 min
 	bash benchmarks/run_all.sh
+
+gpu-check: $(STAMP)  # <= 8 min on a CUDA machine; writes benchmarks/out/gpu.json and gpu.md
+	$(BIN)/python benchmarks/gpu_check.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

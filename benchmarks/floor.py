@@ -73,6 +73,7 @@ def run(args: argparse.Namespace) -> list[dict]:
     from common import Problem, banana_scale
 
     from lightning_ex2.kernels.base import log_prob_and_grad, log_prob_only
+    from lightning_ex2.random import make_generator
 
     dtype = getattr(torch, args.dtype)
     rows = []
@@ -89,7 +90,7 @@ def run(args: argparse.Namespace) -> list[dict]:
                 base.n_local,
             )
             target = problem.target(dtype)
-            g = torch.Generator().manual_seed(0)
+            g = make_generator("cpu").manual_seed(0)  # the run's generator (parallel streams)
             for kname in args.kernels.split(","):
                 kernel = build(kname, problem, dim, n_particles).to(dtype=dtype)
                 state = kernel.init(target.sample(n_chains, generator=g), target)

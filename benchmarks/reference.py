@@ -27,7 +27,8 @@ Usage::
     benchmarks/.venv-ref/bin/python benchmarks/reference.py            # ~5-8 min
     benchmarks/.venv-ref/bin/python benchmarks/reference.py --problems funnel100 --quick
 
-Writes ``benchmarks/out/reference.csv`` and ``reference.md``.
+Writes ``benchmarks/out/reference.csv`` and ``reference.md`` (``reference_<n>t.*`` with
+``--threads n`` > 1).
 """
 
 from __future__ import annotations
@@ -209,7 +210,7 @@ def main(argv: list[str] | None = None) -> None:
                         row[c] = "-"
                 rows.append(row)
                 print(row, flush=True)
-    write_table("reference", rows, header)
+    write_table("reference" if args.threads == 1 else f"reference_{args.threads}t", rows, header)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,10 @@ class Target(Protocol):
     gradient kernels. NaN or ``+inf`` values are bugs of the target: kernels reject
     such points and count them (``info.nonfinite``); ``-inf`` means "outside the
     support" and is legitimate. Exact draws ``sample(n, generator=None) -> [n, D]``
-    are optional (:func:`lightning_ex2.targets.base.has_sampler`).
+    are optional (:func:`lightning_ex2.targets.base.has_sampler`), and so is a
+    closed-form ``log_prob_and_grad(x [..., D]) -> (log pi [...], grad [..., D])``
+    (the built-in targets have one; gradient kernels then skip autograd, see
+    :func:`lightning_ex2.kernels.base.log_prob_and_grad`).
     """
 
     dim: int

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from lightning_ex2 import interrupt
 from lightning_ex2.kernels.adaptation import Tuning, Warmup
 from lightning_ex2.kernels.base import COUNT_FIELDS, ChainState, Kernel
+from lightning_ex2.random import make_generator
 from lightning_ex2.targets.base import check_target, target_dim
 from lightning_ex2.validation import check_int
 
@@ -299,7 +300,7 @@ def sample(
         init = _check_init(init, n_chains, dim, target)
         device, dtype = init.device, init.dtype
     kernel.to(device=device, dtype=dtype)
-    generator = torch.Generator(device=device)
+    generator = make_generator(device)
     if seed is None:
         generator.seed()
     else:

@@ -1,4 +1,5 @@
 import math
+import os
 
 import pytest
 import torch
@@ -8,6 +9,39 @@ from scipy import stats
 def z_quantile(p: float = 0.01, n_tests: int = 1) -> float:
     """Two-sided normal quantile at level ``p`` with a Bonferroni correction."""
     return float(stats.norm.ppf(1 - p / (2 * n_tests)))
+
+
+# ------------------------------------------------ device-parametrised tests (make gpu-check)
+def pytest_addoption(parser):
+    parser.addoption(
+        "--device",
+        default=os.environ.get("LX_TEST_DEVICE", "cpu"),
+        help="device of the tests that take the `device` fixture: cpu (default), cuda, "
+        "cuda:1, ... (env LX_TEST_DEVICE); `make gpu-check` runs them with cuda",
+    )
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "device: takes the `device` fixture (select: -m device)")
+    dev = config.getoption("--device")
+    try:
+        parsed = torch.device(dev)
+    except RuntimeError as err:
+        raise pytest.UsageError(f"--device: {err}") from None
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise pytest.UsageError(f"--device {dev}: torch sees no CUDA device")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "device" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.device)
+
+
+@pytest.fixture
+def device(request) -> torch.device:
+    """The device of a device-parametrised test (``--device``, default cpu)."""
+    return torch.device(request.config.getoption("--device"))
 
 
 @pytest.fixture(autouse=True)

@@ -244,11 +244,18 @@ def stop_after(monkeypatch, n_calls):
         def __init__(self, target):
             self.target = target
 
-        def log_prob(self, x):
+        def _count(self):
             calls["n"] += 1
             if calls["n"] == n_calls:
                 interrupt.request("SIGTERM")
+
+        def log_prob(self, x):
+            self._count()
             return self.target.log_prob(x)
+
+        def log_prob_and_grad(self, x):  # the built-in targets' closed form
+            self._count()
+            return self.target.log_prob_and_grad(x)
 
         def __getattr__(self, name):
             return getattr(self.target, name)

@@ -22,6 +22,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from lightning_ex2 import random as _random
+
 #: info fields that are per-chain event counts (summed over steps, not averaged)
 COUNT_FIELDS = ("nonfinite",)
 
@@ -48,12 +50,18 @@ class ChainState(NamedTuple):
 def log_prob_and_grad(target: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
     """``log pi(x)`` ``[...]`` and its gradient ``[..., D]`` in one autograd pass.
 
-    Works inside ``torch.no_grad()``; the results carry no graph.
+    Works inside ``torch.no_grad()``; the results carry no graph. A target with its
+    own ``log_prob_and_grad(x)`` (closed-form gradient, e.g. the built-in funnel; see
+    :class:`~lightning_ex2.protocols.Target`) is asked for both instead.
 
     Raises:
         TypeError: ``target.log_prob`` is not differentiable in ``x`` (computed
             outside autograd, e.g. in NumPy or under ``no_grad``).
     """
+    fused = getattr(target, "log_prob_and_grad", None)
+    if callable(fused):
+        with torch.no_grad():
+            return fused(x.detach())
     with torch.enable_grad():
         x = x.detach().requires_grad_(True)
         log_prob = target.log_prob(x)
@@ -111,11 +119,14 @@ def check_start(x: Tensor, log_prob: Tensor, grad: Tensor | None = None) -> None
 
 
 def randn(shape: tuple[int, ...], like: Tensor, generator: torch.Generator | None) -> Tensor:
-    return torch.randn(shape, generator=generator, device=like.device, dtype=like.dtype)
+    """``N(0, 1)`` draws of ``shape`` on ``like``'s device and dtype; parallel streams when
+    ``generator`` is a :class:`lightning_ex2.random.StreamGenerator`."""
+    return _random.randn(shape, generator=generator, device=like.device, dtype=like.dtype)
 
 
 def rand(shape: tuple[int, ...], like: Tensor, generator: torch.Generator | None) -> Tensor:
-    return torch.rand(shape, generator=generator, device=like.device, dtype=like.dtype)
+    """``U[0, 1)`` draws of ``shape`` on ``like``'s device and dtype (as :func:`randn`)."""
+    return _random.rand(shape, generator=generator, device=like.device, dtype=like.dtype)
 
 
 def finite_or_neg_inf(t: Tensor) -> Tensor:
@@ -223,6 +234,6 @@ class GradientKernel(Kernel):
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Langevin proposal ``y = x + h grad + sqrt(2h) xi``: ``(y, xi, log pi(y), grad(y))``."""
         noise = randn(tuple(x.shape), x, generator)
-        y = x + hx * grad + (2 * hx).sqrt() * noise
+        y = torch.addcmul(torch.addcmul(x, hx, grad), (2 * hx).sqrt(), noise)  # fused
         log_prob_y, grad_y = log_prob_and_grad(target, y)
         return y, noise, log_prob_y, grad_y

@@ -23,7 +23,6 @@ from lightning_ex2.kernels.base import (
     GradientKernel,
     Step,
     count_nonfinite,
-    select,
 )
 from lightning_ex2.kernels.mala import LocalInfo
 
@@ -47,10 +46,15 @@ class ULA(GradientKernel):
     ) -> tuple[ChainState, LocalInfo]:
         x, log_prob, grad, _, hx = self._start(state, target, step_size)
         y, _, log_prob_y, grad_y = self._langevin(x, grad, hx, target, generator)
-        ok = torch.isfinite(log_prob_y) & torch.isfinite(grad_y).all(-1) & torch.isfinite(y).all(-1)
+        # Refuse a move to a non-finite log-density, gradient or point. The largest |.| of
+        # [grad_y, y] is NaN/Inf iff a coordinate is, and 0 * m is 0 for a finite m, NaN
+        # otherwise: one reduction and one test instead of three isfinite(...).all(-1).
+        worst = torch.cat([grad_y, y], dim=-1).abs().amax(-1)
+        ok = torch.isfinite(log_prob_y + 0.0 * worst)
+        mask = ok.unsqueeze(-1)
         new = ChainState(
-            x=select(ok, y, x),
-            log_prob=select(ok, log_prob_y, log_prob),
-            grad=select(ok, grad_y, grad),
+            x=torch.where(mask, y, x),
+            log_prob=torch.where(ok, log_prob_y, log_prob),
+            grad=torch.where(mask, grad_y, grad),
         )
         return new, LocalInfo(ok.to(x.dtype), count_nonfinite(log_prob_y))

@@ -29,6 +29,7 @@ from lightning_ex2.kernels.adaptation import Tuning, Warmup
 from lightning_ex2.kernels.base import ChainState, Kernel, select
 from lightning_ex2.kernels.isir import Particles
 from lightning_ex2.lightning_compat import MoveCounter, attached_trainer, autograd_enabled
+from lightning_ex2.random import make_generator
 from lightning_ex2.sampling import check_kernel_target, run_chains, warn_nonfinite
 from lightning_ex2.sharding import chain_shards
 from lightning_ex2.targets.base import check_target, target_dim
@@ -207,7 +208,7 @@ class MCMCSampler(pl.LightningModule):
     def generator(self) -> torch.Generator:
         """The run's generator on the module's device; its state is checkpointed."""
         if self._generator is None or self._generator.device != self.device:
-            g = torch.Generator(device=self.device)
+            g = make_generator(self.device)
             g.manual_seed(_derived_seed(self.seed + self._reseed_offset, "moves", self.global_rank))
             if self._pending_rng is not None:
                 g.set_state(self._pending_rng)

@@ -67,6 +67,7 @@ from nflows.transforms.splines.rational_quadratic import DEFAULT_MIN_DERIVATIVE
 from torch import Tensor, nn
 
 from lightning_ex2.proposals.gaussian import GaussianProposal, standard_normal_log_prob
+from lightning_ex2.random import randn
 
 __all__ = ["FLOW_TYPES", "FlowProposal", "build_flow_transform"]
 
@@ -369,11 +370,8 @@ class FlowProposal(nn.Module):
     ) -> tuple[Tensor, Tensor]:
         """Reparameterised draw: ``(x [*shape, D], log q(x) [*shape])``."""
         shape = (shape,) if isinstance(shape, int) else tuple(shape)
-        z = torch.randn(
-            (*shape, self.dim),
-            generator=generator,
-            device=self.loc.device,
-            dtype=self.loc.dtype,
+        z = randn(
+            (*shape, self.dim), generator=generator, device=self.loc.device, dtype=self.loc.dtype
         )
         return self.unstandardize(z)
 

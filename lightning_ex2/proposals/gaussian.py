@@ -25,6 +25,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from lightning_ex2.random import randn
+
 _LOG_2PI = math.log(2 * math.pi)
 
 
@@ -80,11 +82,8 @@ class GaussianProposal(nn.Module):
         self, shape: int | Sequence[int], generator: torch.Generator | None = None
     ) -> tuple[Tensor, Tensor]:
         shape = (shape,) if isinstance(shape, int) else tuple(shape)
-        z = torch.randn(
-            (*shape, self.dim),
-            generator=generator,
-            device=self.loc.device,
-            dtype=self.loc.dtype,
+        z = randn(
+            (*shape, self.dim), generator=generator, device=self.loc.device, dtype=self.loc.dtype
         )
         return self.unstandardize(z)
 

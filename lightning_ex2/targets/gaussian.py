@@ -93,11 +93,24 @@ class Gaussian(Target):
         """``[D]`` marginal variances."""
         return self.scale_tril.square().sum(-1)
 
+    def _log_prob(self, z: Tensor) -> Tensor:
+        half_logdet = self.scale_tril.diagonal().log().sum().to(z)
+        return (
+            -0.5 * (torch.linalg.vector_norm(z, dim=-1).square() + self.dim * LOG_2PI) - half_logdet
+        )
+
     def log_prob(self, x: Tensor) -> Tensor:
-        loc, inv = self.loc.to(x), self._inv_tril.to(x)
-        z = (x - loc) @ inv.mT
-        half_logdet = self.scale_tril.diagonal().log().sum().to(x)
-        return -0.5 * (z.square().sum(-1) + self.dim * LOG_2PI) - half_logdet
+        """Log density ``[..., D] -> [...]``; differentiable in ``x``."""
+        z = (x - self.loc.to(x)) @ self._inv_tril.to(x).mT
+        return self._log_prob(z)
+
+    @torch.no_grad()
+    def log_prob_and_grad(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``(log pi(x) [...], grad log pi(x) [..., D])``: the gradient is ``-L^{-T} z``
+        with ``z = L^{-1} (x - mean)``; no autograd graph."""
+        inv = self._inv_tril.to(x)
+        z = (x - self.loc.to(x)) @ inv.mT
+        return self._log_prob(z), -(z @ inv)
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:

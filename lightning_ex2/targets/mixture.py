@@ -11,6 +11,33 @@ from torch import Tensor
 from .base import LOG_2PI, Target, as_float_tensor, check_int, check_n, check_positive
 from .gaussian import cholesky_checked, tril_inverse
 
+#: largest ``|mu_k|^2 / s_k^2`` for which isotropic components use the expansion
+_EXPAND_MAX = 1000.0
+#: terms below exp(-80) of the largest are dropped from sums of exponentials: their
+#: relative weight is < 2e-35 (invisible in float32/float64) and computing them as
+#: denormals is ~100x slower than normal numbers on x86
+_LOG_TINY = -80.0
+
+
+def _logsumexp(t: Tensor, dim: int) -> Tensor:
+    """``log sum exp`` along ``dim`` (as ``torch.logsumexp``, including -inf/+inf/NaN
+    rows, without computing denormals; differentiable)."""
+    top_raw = t.amax(dim, keepdim=True).detach()
+    top = torch.where(torch.isfinite(top_raw), top_raw, torch.zeros_like(top_raw))
+    out = (t - top).clamp_min(_LOG_TINY).exp().sum(dim).log() + top.squeeze(dim)
+    top_raw = top_raw.squeeze(dim)
+    return torch.where(top_raw == -torch.inf, top_raw, out)
+
+
+def _add_mixture(out: Tensor, resp: Tensor, rows: Tensor) -> None:
+    """``out += resp^T @ rows`` (``resp [K, B]``, ``rows [K, D]``, ``out [B, D]``) in
+    place; for few components a pass per component beats a GEMM with inner size K."""
+    if rows.shape[0] <= 8:
+        for k in range(rows.shape[0]):
+            out.addcmul_(resp[k].unsqueeze(-1), rows[k])
+    else:
+        out.add_(resp.mT @ rows)
+
 
 class GaussianMixture(Target):
     """``sum_k w_k N(means[k], Sigma_k)`` with exact sampler and mode diagnostics.
@@ -88,6 +115,17 @@ class GaussianMixture(Target):
         self.register_buffer("scale_tril", chol.to(dtype))
         self.register_buffer("_inv_tril", tril_inverse(chol).to(dtype))
         self.register_buffer("weights", w.to(dtype))
+        # diagonal covariances (all `scales` forms): a fused elementwise path
+        diag = chol.diagonal(dim1=-2, dim2=-1)  # [K, D]
+        self._diagonal = bool(torch.equal(chol, torch.diag_embed(diag)))
+        # isotropic components with means near the origin in their own scale: squared
+        # distances by expansion (one pass over x); its float32 rounding error
+        # ~ 4 eps |mu_k|^2 / s_k^2 stays below ~1e-4 within _EXPAND_MAX
+        self._expand = (
+            self._diagonal
+            and bool((diag == diag[:, :1]).all())
+            and float((loc.square().sum(-1) / diag[:, 0].square()).max()) <= _EXPAND_MAX
+        )
 
     # ------------------------------------------------------------ constructors
     @classmethod
@@ -156,16 +194,81 @@ class GaussianMixture(Target):
         return self.covariance.diagonal()
 
     # ---------------------------------------------------------------- density
+    def _standardized(self, x: Tensor) -> Tensor:
+        """``z_k = L_k^{-1} (x - mu_k)``: ``[..., D] -> [..., K, D]``.
+
+        Diagonal covariances (``scales``): one fused pass ``x / s_k - mu_k / s_k``.
+        """
+        if self._diagonal:
+            inv = self._inv_tril.diagonal(dim1=-2, dim2=-1).to(x)  # [K, D]
+            return torch.addcmul(-self.loc.to(x) * inv, x.unsqueeze(-2), inv)
+        diff = x.unsqueeze(-2) - self.loc.to(x)
+        return torch.einsum("kij,...kj->...ki", self._inv_tril.to(x), diff)
+
+    def _flat_component_log_probs(self, flat: Tensor) -> tuple[Tensor, Tensor | None]:
+        """``log w_k + log N(x_b; mu_k, Sigma_k)`` component-major, ``[K, B]`` for
+        ``flat [B, D]`` (reductions over the components then run along contiguous rows),
+        and ``z [B, K, D]`` of :meth:`_standardized` (``None`` on the expanded path).
+
+        Isotropic components near the origin (``_expand``): ``|x - mu_k|^2 / s_k^2 =
+        (|x|^2 - 2 <x, mu_k> + |mu_k|^2) / s_k^2``, one read of ``x`` for the norm and
+        one ``[K, D] x [D, B]`` product.
+        """
+        if self._expand:
+            inv_var = self._inv_tril[:, 0, 0].to(flat).square()  # [K]
+            loc = self.loc.to(flat)
+            xx = torch.linalg.vector_norm(flat, dim=-1).square()  # [B]
+            base = torch.addcmul(
+                (loc.square().sum(-1) * inv_var).unsqueeze(-1), inv_var.unsqueeze(-1), xx
+            )  # [K, B]
+            weighted = loc * inv_var.unsqueeze(-1)  # [K, D]
+            if self.n_components <= 8:  # a matrix-vector product per component (GEMM
+                sq = base  # with an inner size of a few is slow)
+                for k in range(self.n_components):
+                    sq[k].addmv_(flat, weighted[k], alpha=-2.0)
+            else:
+                sq = torch.addmm(base, weighted, flat.mT, alpha=-2.0)
+            z = None
+        else:
+            z = self._standardized(flat)
+            sq = torch.linalg.vector_norm(z, dim=-1).square().mT.contiguous()
+        half_logdet = self.scale_tril.diagonal(dim1=-2, dim2=-1).log().sum(-1).to(flat)
+        const = self.weights.log().to(flat) - half_logdet - 0.5 * self.dim * LOG_2PI
+        return torch.add(const.unsqueeze(-1), sq, alpha=-0.5), z
+
     def component_log_probs(self, x: Tensor) -> Tensor:
         """``log w_k + log N(x; mu_k, Sigma_k)``: ``[..., D] -> [..., K]``."""
-        diff = x.unsqueeze(-2) - self.loc.to(x)
-        z = torch.einsum("kij,...kj->...ki", self._inv_tril.to(x), diff)
-        half_logdet = self.scale_tril.diagonal(dim1=-2, dim2=-1).log().sum(-1).to(x)
-        log_w = self.weights.log().to(x)
-        return log_w - half_logdet - 0.5 * (z.square().sum(-1) + self.dim * LOG_2PI)
+        comp, _ = self._flat_component_log_probs(x.reshape(-1, self.dim))
+        return comp.mT.reshape(*x.shape[:-1], self.n_components)
 
     def log_prob(self, x: Tensor) -> Tensor:
-        return torch.logsumexp(self.component_log_probs(x), dim=-1)
+        """Log density ``[..., D] -> [...]``; differentiable in ``x``."""
+        comp, _ = self._flat_component_log_probs(x.reshape(-1, self.dim))
+        return _logsumexp(comp, 0).reshape(x.shape[:-1])
+
+    @torch.no_grad()
+    def log_prob_and_grad(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``(log pi(x) [...], grad log pi(x) [..., D])`` in closed form, no autograd graph.
+
+        ``grad = -sum_k P(k | x) Sigma_k^{-1} (x - mu_k)``; with diagonal covariances
+        ``= -x sum_k P_k s_k^-2 + sum_k P_k mu_k s_k^-2``.
+        """
+        flat = x.reshape(-1, self.dim)
+        comp, z = self._flat_component_log_probs(flat)
+        log_prob = _logsumexp(comp, 0)  # [B]
+        # P(k | x) [K, B]; terms below exp(-80) clamped there (denormals are slow)
+        resp = (comp - log_prob).clamp_min_(_LOG_TINY).exp_()
+        if self._expand:
+            inv_var = self._inv_tril[:, 0, 0].to(x).square()
+            grad = flat * (inv_var @ resp).neg_().unsqueeze(-1)
+            _add_mixture(grad, resp, self.loc.to(x) * inv_var.unsqueeze(-1))
+        elif self._diagonal:
+            prec = self._inv_tril.diagonal(dim1=-2, dim2=-1).to(x).square()  # [K, D]
+            grad = flat * (resp.mT @ prec).neg_()
+            _add_mixture(grad, resp, self.loc.to(x) * prec)
+        else:
+            grad = -torch.einsum("kb,kji,bkj->bi", resp, self._inv_tril.to(x), z)
+        return log_prob.reshape(x.shape[:-1]), grad.reshape(x.shape)
 
     def component_probs(self, x: Tensor) -> Tensor:
         """Posterior responsibilities ``P(k | x)``: ``[..., D] -> [..., K]``, rows sum to 1."""
