@@ -205,6 +205,7 @@ def main(args: list[str] | None = None) -> None:
     restore = interrupt.install()
     try:
         build_cli(None if args is None else argv)
+        close_process_group()
     except Interrupted as err:
         if debug:
             raise
@@ -218,6 +219,17 @@ def main(args: list[str] | None = None) -> None:
     reason = interrupt.requested()
     if reason is not None:  # the signal came after the last step: the run is complete
         _fail(f"interrupted: {reason} received; the run had completed", 128 + _signum(reason))
+
+
+def close_process_group() -> None:
+    """End a finished multi-process run together: a barrier, then the process group's
+    own shutdown. Left to the interpreter's exit instead, a rank whose peers have
+    already exited can hang in the gloo group's destructor (seen with torchrun)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def _signum(name: str) -> int:

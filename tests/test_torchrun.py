@@ -123,5 +123,5 @@ def test_torchrun_two_nodes_fit_then_sample(tmp_path):
     assert summary["world_size"] == 2 and summary["n_chains"] == 11 and summary["complete"]
     # each chain continued from its checkpointed state (rank 1 owns chains 6..10)
     first = data["samples"][:, 0]
-    assert np.abs(first - state["state_dict"]["chain_x"].numpy()).max() < 5.0
+    assert np.abs(first - state["state_dict"]["state.x"].numpy()).max() < 5.0
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
