@@ -301,6 +301,16 @@ class Ex2Trainer(pl.Trainer):
                 err.reason, f"fit stopped by {err.reason} at step {self.global_step}; {where}"
             ) from err
 
+    def _evaluate(
+        self, run: Any, args: tuple[Any, ...], override_ckpt: bool, kwargs: dict[str, Any]
+    ) -> Any:
+        """``run(*args, **kwargs)`` (``Trainer.validate``/``test`` with ``args`` = model,
+        dataloaders, ckpt_path, verbose, datamodule) after :meth:`preflight`."""
+        model, _, ckpt_path, _, datamodule = args
+        if model is not None:
+            self.preflight(model, datamodule, ckpt_path, override_ckpt)
+        return self._run_guarded(run, model, datamodule, *args, **kwargs)
+
     def validate(
         self,
         model: Any = None,
@@ -312,19 +322,8 @@ class Ex2Trainer(pl.Trainer):
         **kwargs: Any,
     ) -> Any:
         """``Trainer.validate`` after :meth:`preflight`."""
-        if model is not None:
-            self.preflight(model, datamodule, ckpt_path, override_ckpt)
-        return self._run_guarded(
-            super().validate,
-            model,
-            datamodule,
-            model,
-            dataloaders,
-            ckpt_path,
-            verbose,
-            datamodule,
-            **kwargs,
-        )
+        args = (model, dataloaders, ckpt_path, verbose, datamodule)
+        return self._evaluate(super().validate, args, override_ckpt, kwargs)
 
     def test(
         self,
@@ -337,19 +336,8 @@ class Ex2Trainer(pl.Trainer):
         **kwargs: Any,
     ) -> Any:
         """``Trainer.test`` after :meth:`preflight`."""
-        if model is not None:
-            self.preflight(model, datamodule, ckpt_path, override_ckpt)
-        return self._run_guarded(
-            super().test,
-            model,
-            datamodule,
-            model,
-            dataloaders,
-            ckpt_path,
-            verbose,
-            datamodule,
-            **kwargs,
-        )
+        args = (model, dataloaders, ckpt_path, verbose, datamodule)
+        return self._evaluate(super().test, args, override_ckpt, kwargs)
 
     def sample(
         self,

@@ -22,13 +22,16 @@ Example:
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+M = TypeVar("M", bound=nn.Module)
 
 __all__ = [
     "DEFAULT_WEIGHTS",
@@ -223,27 +226,10 @@ def _train(
         torch.manual_seed(seed)
         model = DigitsClassifier()
     g = torch.Generator().manual_seed(seed + 1)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    n_batches = -(-x_tr.shape[0] // batch_size)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs * n_batches, 1))
-    model.train()
-    for epoch in range(epochs):
-        order = torch.randperm(x_tr.shape[0], generator=g)
-        total = 0.0
-        for i in range(n_batches):
-            idx = order[i * batch_size : (i + 1) * batch_size]
-            xb, yb = x_tr[idx], y_tr[idx]
-            if augment:
-                xb = _shift(xb, g)
-            loss = F.cross_entropy(model(xb), yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += float(loss.detach()) * idx.numel()
-        if verbose:
-            print(f"epoch {epoch + 1:3d}/{epochs}  loss {total / x_tr.shape[0]:.4f}")
-    model.eval()
+    fit_classifier(
+        model, x_tr, y_tr, generator=g, epochs=epochs, batch_size=batch_size, lr=lr,
+        augment=_shift if augment else None, verbose=verbose,
+    )  # fmt: skip
     meta = {
         "seed": seed,
         "epochs": epochs,
@@ -258,14 +244,78 @@ def _train(
     return model, meta
 
 
-def save_digits_classifier(
-    model: DigitsClassifier, path: str | os.PathLike[str], meta: dict[str, Any]
-) -> Path:
+def save_classifier(model: nn.Module, path: str | os.PathLike[str], meta: dict[str, Any]) -> Path:
     """Write ``{"state_dict", "meta"}`` to ``path`` atomically (temp file + rename)."""
     from lightning_ex2.io import _atomic
 
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     return _atomic(path, lambda f: torch.save({"state_dict": state, "meta": meta}, f))
+
+
+def save_digits_classifier(
+    model: DigitsClassifier, path: str | os.PathLike[str], meta: dict[str, Any]
+) -> Path:
+    """Write ``{"state_dict", "meta"}`` to ``path`` atomically (temp file + rename)."""
+    return save_classifier(model, path, meta)
+
+
+def load_classifier(model: M, path: Path, how_to_create: str, map_location: Any = "cpu") -> M:
+    """``model`` (eval mode, frozen) with the weights of ``path`` (``{"state_dict"}`` or a
+    bare state dict).
+
+    Raises:
+        FileNotFoundError: the file is missing; the message says ``how_to_create`` it.
+        ValueError: the file does not hold weights of ``type(model)``.
+    """
+    name = type(model).__name__
+    if not path.is_file():
+        raise FileNotFoundError(f"{name} weights not found at {path}; {how_to_create}")
+    blob = torch.load(path, map_location=map_location, weights_only=True)
+    state = blob.get("state_dict") if isinstance(blob, dict) else None
+    try:
+        model.load_state_dict(state if state is not None else blob)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise ValueError(f"{path} does not hold {name} weights: {exc}") from exc
+    return model.eval().requires_grad_(False)
+
+
+def fit_classifier(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    generator: torch.Generator,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    augment: Callable[[Tensor, torch.Generator], Tensor] | None = None,
+    verbose: bool = False,
+) -> None:
+    """Train ``model`` in place: Adam (``lr``, cosine decay to 0 over all batches),
+    cross-entropy, mini-batches of ``x [n, ...]``/``y [n]`` in an order drawn from
+    ``generator``, each batch passed through ``augment(batch, generator)`` if given.
+    Deterministic given the generator's seed, the threads and the torch build."""
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    n_batches = -(-x.shape[0] // batch_size)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs * n_batches, 1))
+    model.train()
+    for epoch in range(epochs):
+        order = torch.randperm(x.shape[0], generator=generator)
+        total = 0.0
+        for i in range(n_batches):
+            idx = order[i * batch_size : (i + 1) * batch_size]
+            xb, yb = x[idx], y[idx]
+            if augment is not None:
+                xb = augment(xb, generator)
+            loss = F.cross_entropy(model(xb), yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach()) * idx.numel()
+        if verbose:
+            print(f"epoch {epoch + 1:3d}/{epochs}  loss {total / x.shape[0]:.4f}", flush=True)
+    model.eval()
 
 
 def load_digits_classifier(
@@ -278,17 +328,8 @@ def load_digits_classifier(
         ValueError: the file does not hold DigitsClassifier weights.
     """
     path = Path(DEFAULT_WEIGHTS if path is None else path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"digits classifier weights not found at {path}; create them with "
-            f"`python scripts/train_digits_classifier.py --out {path}` "
-            "(deterministic, about 10 s on a CPU)"
-        )
-    blob = torch.load(path, map_location=map_location, weights_only=True)
-    state = blob.get("state_dict") if isinstance(blob, dict) else None
-    model = DigitsClassifier()
-    try:
-        model.load_state_dict(state if state is not None else blob)
-    except (RuntimeError, TypeError, AttributeError) as exc:
-        raise ValueError(f"{path} does not hold DigitsClassifier weights: {exc}") from exc
-    return model.eval().requires_grad_(False)
+    how = (
+        f"create them with `python scripts/train_digits_classifier.py --out {path}` "
+        "(deterministic, about 10 s on a CPU)"
+    )
+    return load_classifier(DigitsClassifier(), path, how, map_location)

@@ -41,7 +41,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lightning_ex2.gan.classifier import FIDFeatures, ISLogits
+from lightning_ex2.gan.classifier import (
+    FIDFeatures,
+    ISLogits,
+    fit_classifier,
+    load_classifier,
+    save_classifier,
+)
 
 __all__ = [
     "FASHION_CLASSES",
@@ -248,29 +254,10 @@ def train_fashion_classifier(
             torch.manual_seed(seed)
             model = FashionClassifier()
         g = torch.Generator().manual_seed(seed + 1)
-        opt = torch.optim.Adam(model.parameters(), lr=lr)
-        n_batches = -(-x_train.shape[0] // batch_size)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs * n_batches, 1))
-        model.train()
-        for epoch in range(epochs):
-            order = torch.randperm(x_train.shape[0], generator=g)
-            total = 0.0
-            for i in range(n_batches):
-                idx = order[i * batch_size : (i + 1) * batch_size]
-                xb, yb = x_train[idx], y_train[idx]
-                flip = torch.rand(idx.numel(), generator=g) < 0.5
-                xb = torch.where(flip[:, None, None, None], xb.flip(-1), xb)
-                loss = F.cross_entropy(model(xb), yb)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                total += float(loss.detach()) * idx.numel()
-            if verbose:
-                print(
-                    f"epoch {epoch + 1}/{epochs}  loss {total / x_train.shape[0]:.4f}", flush=True
-                )
-        model.eval()
+        fit_classifier(
+            model, x_train, y_train, generator=g, epochs=epochs, batch_size=batch_size,
+            lr=lr, augment=_flip, verbose=verbose,
+        )  # fmt: skip
         meta: dict[str, Any] = {
             "seed": seed,
             "epochs": epochs,
@@ -285,11 +272,14 @@ def train_fashion_classifier(
     finally:
         torch.set_num_threads(previous)
     if out_path is not None:
-        from lightning_ex2.io import _atomic
-
-        state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        _atomic(out_path, lambda f: torch.save({"state_dict": state, "meta": meta}, f))
+        save_classifier(model, out_path, meta)
     return model, meta
+
+
+def _flip(x: Tensor, generator: torch.Generator) -> Tensor:
+    """Random horizontal flips of ``x [n, 1, 28, 28]``, each image with probability 1/2."""
+    flip = torch.rand(x.shape[0], generator=generator) < 0.5
+    return torch.where(flip[:, None, None, None], x.flip(-1), x)
 
 
 def load_fashion_classifier(
@@ -302,20 +292,11 @@ def load_fashion_classifier(
         ValueError: the file does not hold FashionClassifier weights.
     """
     path = Path(FASHION_WEIGHTS if path is None else path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"Fashion-MNIST classifier weights not found at {path}; create them with "
-            f"`python scripts/train_fashion_classifier.py --out {path}` (needs "
-            "`apt-get install dataset-fashion-mnist`)"
-        )
-    blob = torch.load(path, map_location=map_location, weights_only=True)
-    state = blob.get("state_dict") if isinstance(blob, dict) else None
-    model = FashionClassifier()
-    try:
-        model.load_state_dict(state if state is not None else blob)
-    except (RuntimeError, TypeError, AttributeError) as exc:
-        raise ValueError(f"{path} does not hold FashionClassifier weights: {exc}") from exc
-    return model.eval().requires_grad_(False)
+    how = (
+        f"create them with `python scripts/train_fashion_classifier.py --out {path}` "
+        "(needs `apt-get install dataset-fashion-mnist`)"
+    )
+    return load_classifier(FashionClassifier(), path, how, map_location)
 
 
 def as_float_images(images: np.ndarray) -> Tensor:
