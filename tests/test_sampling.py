@@ -232,6 +232,19 @@ def test_minus_inf_is_not_a_nonfinite_error(name, recwarn):
     assert not [w for w in recwarn if "NaN or +inf" in str(w.message)]
 
 
+def test_a_diverging_trajectory_is_not_a_target_error(recwarn):
+    """HMC with a step far too large leaves for infinity: log pi(inf) is NaN, but the point
+    is not finite, so it is a rejected move, not a NaN of the target (no count, no warning)."""
+    target = lx.targets.Gaussian(torch.zeros(2), torch.diag(torch.tensor([1.0, 1e-4])))
+    run = lx.sample(
+        target, lx.HMC(step_size=50.0, n_leapfrog=30, jitter=0.0), n_chains=16, n_steps=20,
+        init=torch.ones(16, 2), seed=0, progress=False,
+    )  # fmt: skip
+    assert run.info["accept_local"].max() < 1e-3  # it did diverge
+    assert run.info["nonfinite"].sum() == 0
+    assert not [w for w in recwarn if "NaN or +inf" in str(w.message)]
+
+
 # ------------------------------------------------------------------ stop requests
 class _StopAfter(nn.Module):
     """N(0, I) that requests a stop at its ``n``-th evaluation (a signal mid-run)."""

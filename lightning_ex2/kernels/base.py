@@ -83,12 +83,15 @@ def log_prob_only(target: nn.Module, x: Tensor) -> Tensor:
         return target.log_prob(x)
 
 
-def count_nonfinite(log_prob: Tensor) -> Tensor:
-    """Per-chain count of NaN or ``+inf`` log-densities: ``[C, ...] -> [C]`` (``x``'s dtype).
+def count_nonfinite(log_prob: Tensor, x: Tensor) -> Tensor:
+    """Per-chain count of NaN or ``+inf`` log-densities at finite points ``x [C, ..., D]``:
+    ``log_prob [C, ...] -> [C]`` (``log_prob``'s dtype).
 
-    ``-inf`` (outside the support) is legitimate and not counted.
+    ``-inf`` (outside the support) is legitimate and not counted, and neither is a point
+    that is itself not finite (a diverged HMC trajectory, an overflowing ULA move):
+    what is counted is a target returning NaN/+inf where it should not.
     """
-    bad = torch.isnan(log_prob) | (log_prob == torch.inf)
+    bad = (torch.isnan(log_prob) | (log_prob == torch.inf)) & torch.isfinite(x).all(-1)
     return bad.reshape(bad.shape[0], -1).sum(-1).to(log_prob.dtype)
 
 

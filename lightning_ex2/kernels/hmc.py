@@ -102,4 +102,4 @@ class HMC(GradientKernel):
             log_prob=select(accepted, lp_q, log_prob),
             grad=select(accepted, g_q, grad),
         )
-        return new, LocalInfo(accept_prob, count_nonfinite(lp_q))
+        return new, LocalInfo(accept_prob, count_nonfinite(lp_q, q))

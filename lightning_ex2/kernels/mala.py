@@ -79,4 +79,4 @@ class MALA(GradientKernel):
             log_prob=select(accepted, log_prob_y, log_prob),
             grad=select(accepted, grad_y, grad),
         )
-        return new, LocalInfo(accept_prob, count_nonfinite(log_prob_y))
+        return new, LocalInfo(accept_prob, count_nonfinite(log_prob_y, y))

@@ -57,4 +57,4 @@ class ULA(GradientKernel):
             log_prob=torch.where(ok, log_prob_y, log_prob),
             grad=torch.where(mask, grad_y, grad),
         )
-        return new, LocalInfo(ok.to(x.dtype), count_nonfinite(log_prob_y))
+        return new, LocalInfo(ok.to(x.dtype), count_nonfinite(log_prob_y, y))
