@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from processes import kill_group
 
 pytestmark = pytest.mark.ddp
 
@@ -133,25 +132,9 @@ def run_cli(root: Path, *args: str) -> str:
     try:
         out, _ = proc.communicate(timeout=TIMEOUT)
     finally:
-        _kill_group(proc.pid)
+        kill_group(proc)
     assert proc.returncode == 0, out[-4000:]
     return out
-
-
-def _kill_group(pgid: int) -> None:
-    """Kill the run's whole process group and wait until no member is left."""
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"processes of group {pgid} outlived the test")
 
 
 def _no_survivors(pgid: int) -> bool:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from processes import kill_group
 
 WAIT = 240  # seconds a run may take to reach the point where it is signalled (a deadline)
 
@@ -110,23 +111,6 @@ def start(root: Path, *args: str) -> subprocess.Popen:
 
 def output(root: Path) -> str:
     return (root / "run.log").read_text()
-
-
-def kill_group(proc: subprocess.Popen) -> None:
-    """Kill the run's whole process group and wait until no member is left."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        return
-    proc.wait()  # reap it: a zombie still counts as a member of its group
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(proc.pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"processes of group {proc.pid} outlived the test")
 
 
 def signal_when(root: Path, proc: subprocess.Popen, ready: Path, signum: int) -> tuple[int, str]:

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from processes import kill_group
 
 pytestmark = pytest.mark.ddp
 
@@ -55,22 +54,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def kill_group(pgid: int) -> None:
-    """Kill a node's whole process group and wait until no member is left."""
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"processes of group {pgid} outlived the test")
-
-
 def torchrun_two_nodes(root: Path, *args: str) -> None:
     """The README's command with --nnodes 2 --nproc_per_node 1 on 127.0.0.1."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
@@ -98,7 +81,7 @@ def torchrun_two_nodes(root: Path, *args: str) -> None:
             node.wait(timeout=TIMEOUT)
     finally:
         for node in nodes:
-            kill_group(node.pid)
+            kill_group(node)
     for rank, node in enumerate(nodes):
         assert node.returncode == 0, (root / f"node{rank}.log").read_text()[-4000:]
 
