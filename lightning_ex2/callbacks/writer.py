@@ -32,6 +32,7 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from lightning_ex2 import interrupt
 from lightning_ex2.callbacks.fid import ImageQualityMetrics
 from lightning_ex2.io import OutputSet, save_json, save_npz, save_text
+from lightning_ex2.kernels.base import COUNT_FIELDS
 from lightning_ex2.metrics import summarize
 from lightning_ex2.targets.base import has_sampler
 
@@ -202,10 +203,11 @@ class SampleWriter(Callback):
         names = [k for k in arrays if k not in _DRAWS]
         info = {k: arrays[k] for k in names if not np.isnan(arrays[k]).all()}
         summary = summarize(samples, info, reference, reference2)
-        for name, value in info.items():  # every info field, generically
-            summary.setdefault(f"{name}_mean", float(np.nanmean(value)))
-        if "nonfinite" in info:  # a count per chain: the run's total is what to read
-            summary["nonfinite"] = int(np.nansum(info["nonfinite"]))
+        for name, value in info.items():  # every info field: rates averaged, counts summed
+            if name in COUNT_FIELDS:
+                summary[name] = int(np.nansum(value))
+            else:
+                summary.setdefault(f"{name}_mean", float(np.nanmean(value)))
         summary.update(
             n_steps=cfg.n_steps,
             burn_in=cfg.burn_in,
