@@ -332,30 +332,39 @@ def test_invariance_test_detects_non_exchangeable_dependent_proposals():
     assert min(pvalues) < 1e-3, pvalues
 
 
-def _rotated_gaussian(dim: int = 10) -> Gaussian:
-    """N(0, R diag(s^2) R^T), scales s from 1 to 5, a fixed random rotation R."""
-    rot, _ = torch.linalg.qr(torch.randn(dim, dim, generator=torch.Generator().manual_seed(1)))
-    cov = rot @ torch.diag(torch.linspace(1, 5, dim).square()) @ rot.T
-    return Gaussian(torch.zeros(dim), 0.5 * (cov + cov.T))
+_ROT, _ = torch.linalg.qr(torch.randn(10, 10, generator=torch.Generator().manual_seed(1)))
+_SCALES = torch.linspace(1, 5, 10)
 
 
-def _hmc_run(jitter: float | None):
-    target = _rotated_gaussian()
+def _rotated_gaussian() -> Gaussian:
+    """N(0, R diag(s^2) R^T) in 10-D, scales s from 1 to 5, a fixed random rotation R."""
+    cov = _ROT @ torch.diag(_SCALES.square()) @ _ROT.T
+    return Gaussian(torch.zeros(10), 0.5 * (cov + cov.T))
+
+
+def _hmc_run(jitter: float | None) -> tuple[float, torch.Tensor, float]:
+    """Mean acceptance, the MCSE z-scores of E[y_i^2] = s_i^2 (y = R^T x, the coordinates
+    along the principal axes, independent under the target) and the smallest ESS of y."""
     kwargs = {} if jitter is None else {"jitter": jitter}
     kernel = lx.HMC(step_size=0.2, n_leapfrog=10, target_accept=0.7, **kwargs)
-    run = lx.sample(target, kernel, n_chains=32, n_steps=400, burn_in=300, seed=0, progress=False)
-    draws = run.samples.double().reshape(-1, 10)
-    cov = (target.scale_tril @ target.scale_tril.T).double()
-    cov_err = torch.linalg.norm(torch.cov(draws.T) - cov) / torch.linalg.norm(cov)
-    return run.info["accept_local"].mean().item(), cov_err.item()
+    run = lx.sample(
+        _rotated_gaussian(), kernel, n_chains=32, n_steps=400, burn_in=300, seed=0,
+        progress=False,
+    )  # fmt: skip
+    y = run.samples.double() @ _ROT.double()  # [C, T, 10]
+    z_scores = mcse_z(y.square(), _SCALES.double().square(), ess)
+    return run.info["accept_local"].mean().item(), z_scores, float(ess(y.numpy()).min())
 
 
 def test_hmc_defaults_do_not_resonate_and_adaptation_lands_on_target():
-    """10-D rotated Gaussian, scales 1-5: the default step jitter keeps HMC from
-    resonating, and dual averaging lands on the 0.70 asked for."""
-    accept, cov_err = _hmc_run(jitter=None)
+    """10-D rotated Gaussian, scales 1-5: with the default step jitter every axis's
+    variance is right within its Monte Carlo error, and dual averaging lands on the 0.70
+    asked for (a tuning target: 0.03 is the band the averaged iterate is held to)."""
+    z = z_quantile(0.01, n_tests=10)
+    accept, z_scores, min_ess = _hmc_run(jitter=None)
     assert abs(accept - 0.70) < 0.03, accept
-    assert cov_err < 0.06, cov_err
-    # the control: without jitter the fixed trajectory resonates (3-4x the covariance error)
-    accept0, cov_err0 = _hmc_run(jitter=0.0)
-    assert cov_err0 > 2 * cov_err, (accept0, cov_err0)
+    assert (z_scores < z).all(), z_scores
+    # the control: without jitter the fixed trajectory resonates on some axis, whose
+    # draws are then strongly autocorrelated (the issue measured ESS 500-1000 of 48 000)
+    _, _, min_ess0 = _hmc_run(jitter=0.0)
+    assert min_ess0 < min_ess / 4, (min_ess0, min_ess)
