@@ -31,13 +31,14 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from lightning_ex2.metrics.summary import import_arviz
 
 #: the posterior variable of the draws
 VARIABLE = "x"
@@ -120,15 +121,6 @@ def arviz_major() -> int:
     from importlib.metadata import version
 
     return int(version("arviz").split(".")[0])
-
-
-def import_arviz():  # type: ignore[no-untyped-def]
-    """``import arviz`` without its import-time FutureWarning about the 1.0 refactor."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        import arviz
-
-    return arviz
 
 
 def to_arviz(groups: Mapping[str, Any]):  # type: ignore[no-untyped-def]

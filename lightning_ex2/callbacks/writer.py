@@ -295,6 +295,8 @@ class SampleWriter(Callback):
                 numeric = isinstance(value, int | float) and not isinstance(value, bool)
                 if numeric and np.isfinite(value):
                     tb.experiment.add_scalar(f"sample/{key}", value, step)
+            if isinstance(summary.get("converged"), bool):
+                tb.experiment.add_scalar("sample/converged", float(summary["converged"]), step)
         if not self.save_figures:
             return
         from lightning_ex2.callbacks.plots import (

@@ -24,6 +24,7 @@ posterior variable ``x`` and reduced over coordinates as the name says):
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -44,10 +45,17 @@ CONVERGENCE_RULE = (
 )
 
 
+def import_arviz():  # type: ignore[no-untyped-def]
+    """``import arviz`` without its import-time FutureWarning about the 1.0 refactor."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        import arviz
+
+    return arviz
+
+
 def _arviz_per_coordinate(samples: np.ndarray) -> dict[str, np.ndarray]:
     """ArviZ's bulk/tail ESS, rank R-hat and mean MCSE per coordinate ``(dim,)``."""
-    from lightning_ex2.inference_data import import_arviz
-
     import xarray as xr
 
     az = import_arviz()
@@ -68,9 +76,7 @@ def _reduce(values: np.ndarray, how: str) -> float | None:
     return float({"min": np.min, "max": np.max, "mean": np.mean}[how](finite))
 
 
-def diagnostics(
-    samples: np.ndarray, superchains: Sequence[int] | None = None
-) -> dict[str, Any]:
+def diagnostics(samples: np.ndarray, superchains: Sequence[int] | None = None) -> dict[str, Any]:
     """ArviZ's ESS/R-hat/MCSE of draws ``[C, T, D]`` and the convergence verdict.
 
     Keys as in the module docstring. Fewer than 4 draws per chain give ``None``
