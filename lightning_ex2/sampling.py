@@ -198,7 +198,8 @@ def run_chains(
                 if name not in per_draw:
                     per_draw[name] = draws_log_prob.new_zeros((n_draws, n_chains))
                 if name in COUNT_FIELDS:
-                    per_draw[name][t // thin] += value
+                    if t // thin < n_draws:  # steps after the last kept draw: in info only
+                        per_draw[name][t // thin] += value
                 elif (t + 1) % thin == 0:
                     per_draw[name][t // thin] = value
             if (t + 1) % thin == 0:
