@@ -14,7 +14,8 @@ import lightning_ex2 as lx
 from lightning_ex2 import inference_data
 from lightning_ex2.data import ChainDataModule
 from lightning_ex2.figures import pair_figure, rank_figure
-from lightning_ex2.inference_data import import_arviz, load_output_set
+from lightning_ex2.inference_data import import_arviz
+from lightning_ex2.io import load_output_set
 from lightning_ex2.metrics import diagnostics, ess, nested_rhat
 from lightning_ex2.modules import MCMCSampler
 from lightning_ex2.proposals import GaussianProposal
@@ -221,12 +222,13 @@ def test_arviz_1_path_builds_a_datatree(monkeypatch, tmp_path):
     """ArviZ >= 1 works on ``xarray.DataTree``: the same groups, the same file."""
     groups = inference_data.build_groups(
         np.zeros((2, 5, 3), np.float32), np.zeros((2, 5)), {"nonfinite": np.ones((2, 5))},
-        {"kernel": "MALA", "seed": None},
+        {"kernel": "MALA", "seed": None}, dim_names=["a", "b", "c"],
     )  # fmt: skip
     monkeypatch.setattr(inference_data, "arviz_major", lambda: 1)
     tree = inference_data.to_arviz(groups)
     assert isinstance(tree, xr.DataTree)
     assert tree["posterior"]["x"].shape == (2, 5, 3)
+    assert list(tree["posterior"]["dim"].values) == ["a", "b", "c"]
     assert tree["sample_stats"]["nonfinite"].dtype == np.int64
     path = inference_data.save_netcdf(tmp_path / "s.nc", groups)
     back = xr.open_datatree(path, engine="h5netcdf")
