@@ -34,7 +34,7 @@ def _trainer(tmp_path) -> Ex2Trainer:
 
 
 def _arviz_values(samples: np.ndarray) -> dict[str, np.ndarray]:
-    idata = az.from_dict(posterior={"x": samples})
+    idata = xr.Dataset({"x": (("chain", "draw", "dim"), samples)})  # ArviZ 0.x and 1.x
     return {
         "ess_bulk": az.ess(idata, method="bulk")["x"].values,
         "ess_tail": az.ess(idata, method="tail")["x"].values,
