@@ -159,6 +159,19 @@ def test_not_converged_run_warns_and_summary_says_why():
     assert any(c.startswith("rhat_max") for c in s["failed_checks"])
 
 
+def test_sample_command_warns_when_not_converged(tmp_path):
+    """The writer of ``lightning-ex2 sample``: the verdict in summary.json and a warning."""
+    target = GaussianMixture(torch.tensor([[-8.0, 0.0], [8.0, 0.0]]), scales=torch.ones(2))
+    model = MCMCSampler(target, lx.MALA(0.8), n_chains=8, seed=0)  # N(0, I) starts: both modes
+    out = tmp_path / "out"
+    with pytest.warns(RuntimeWarning, match=r"sample \(.*out\): the chains have not converged"):
+        _trainer(tmp_path).sample(model, datamodule=ChainDataModule(n_chains=8), n_steps=100,
+                                  output_dir=str(out), progress=False)  # fmt: skip
+    s = load_output_set(out).summary
+    assert s["converged"] is False and s["rhat_max"] > 1.5
+    assert s["failed_checks"][0].startswith("rhat_max")
+
+
 def test_converged_run_does_not_warn():
     target = Gaussian(torch.zeros(2), torch.eye(2))
     with warnings.catch_warnings():
