@@ -66,6 +66,7 @@ def test_samples_nc_read_by_arviz_equals_samples_npz(output_set):
     post, stats = idata.posterior, idata.sample_stats
     assert post["x"].dims == ("chain", "draw", "dim")
     assert npz["samples"].dtype == np.float32 and post["x"].dtype == np.float32  # the run's
+    assert npz["log_prob"].dtype == np.float32 and stats["lp"].dtype == np.float32
     np.testing.assert_array_equal(post["x"].values, npz["samples"])
     np.testing.assert_array_equal(stats["lp"].values, npz["log_prob"])
     np.testing.assert_array_equal(post["chain"].values, npz["chain_index"])

@@ -1,6 +1,7 @@
 """Sample-quality diagnostics: MCMC convergence (ESS, R-hat) and distances (W2², TV).
 
-Numpy-only; torch tensors are accepted everywhere and converted to CPU float64.
+Numpy-only (ArviZ, imported when called, for :func:`diagnostics`); torch tensors are
+accepted everywhere and converted to CPU float64.
 """
 
 from .distances import emd, marginal_tv, sliced_tv
