@@ -1,6 +1,9 @@
 """Figures of MCMC output and of the paper, built headless (no ``pyplot``).
 
 * :func:`scatter_figure`, :func:`trace_figure`: 2-D scatter / 1-D histogram and trace plots;
+* :func:`rank_figure`, :func:`pair_figure`: rank plots (Vehtari et al. 2021) and a pair plot,
+  drawn like ArviZ's ``plot_rank`` / ``plot_pair`` (whose API differs between ArviZ 0.x
+  and 1.x), headless;
 * :func:`trajectory_grid`: images of chains (rows) over steps (columns) as one grid;
 * :func:`energy_landscape_figure`: the paper's MNIST energy-landscape figure (Samsonov et
   al. 2022, arXiv 2111.02702): latent samples of several methods projected on a 2-D plane
@@ -44,6 +47,8 @@ __all__ = [
     "curves_figure",
     "energy_landscape_figure",
     "figure_to_array",
+    "pair_figure",
+    "rank_figure",
     "save_figure",
     "scatter_figure",
     "trace_figure",
@@ -258,6 +263,93 @@ def trace_figure(
         ax.set_ylabel(f"x[{d}]")
     axes[0].legend(loc="upper right", fontsize="x-small", ncol=min(len(chain_ids), 4))
     axes[-1].set_xlabel(xlabel)
+    if title is not None:
+        fig.suptitle(title)
+    return fig
+
+
+def _chains_draws_dims(trace: Any) -> np.ndarray:
+    arr = _to_numpy(trace, "trace")
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.ndim != 3 or 0 in arr.shape:
+        raise ValueError(
+            f"`trace` must be shaped (chain, draw, dim) or (chain, draw), got {tuple(arr.shape)}"
+        )
+    return arr
+
+
+def rank_figure(
+    trace: Any, max_dims: int = 4, max_chains: int = 8, bins: int = 20, title: str | None = None
+) -> Figure:
+    """Rank plot: per coordinate, the histogram of each chain's ranks among all draws.
+
+    The draws of all chains are ranked together (ties averaged); for chains that sample
+    the same distribution every chain's histogram is flat (the dashed line). One chain
+    stuck in a mode shows as a histogram piled at one end. One row per chain (the first
+    ``max_chains``), one panel per coordinate (the first ``max_dims``), as ArviZ's
+    ``plot_rank`` (Vehtari et al. 2021, Sec. 4.2).
+
+    Args:
+        trace: draws ``(chain, draw, dim)`` or ``(chain, draw)``.
+        max_dims, max_chains: how many coordinates / chains to draw.
+        bins: rank bins.
+        title: figure title.
+    """
+    from scipy.stats import rankdata
+
+    arr = _chains_draws_dims(trace)
+    n_chain, n_draw, dim = arr.shape
+    dims, chains = range(min(dim, max_dims)), range(min(n_chain, max_chains))
+    fig = _new_figure(3.2 * len(dims) + 0.8, 1.0 + 0.45 * len(chains))
+    axes = fig.subplots(1, len(dims), squeeze=False, sharey=True)[0]
+    edges = np.linspace(0.0, n_chain * n_draw, bins + 1)
+    expected = n_draw / bins
+    for ax, d in zip(axes, dims):
+        ranks = rankdata(arr[:, :, d], axis=None).reshape(n_chain, n_draw)
+        for row, c in enumerate(chains):
+            counts, _ = np.histogram(ranks[c], bins=edges)
+            ax.bar(edges[:-1], 0.4 * counts / expected, width=np.diff(edges), align="edge",
+                   bottom=row, color=f"C{row % 10}", edgecolor="white", linewidth=0.3)  # fmt: skip
+            ax.axhline(row + 0.4, color="black", linestyle="--", linewidth=0.6)
+        ax.set_xlabel(f"rank of x[{d}]")
+        ax.set_xlim(0.0, n_chain * n_draw)
+    axes[0].set_yticks([row + 0.2 for row in range(len(chains))])
+    axes[0].set_yticklabels([f"chain {c}" for c in chains])
+    fig.suptitle(title or "rank plot (flat = chains agree)")
+    return fig
+
+
+def pair_figure(trace: Any, max_points: int = 2000, title: str | None = None) -> Figure:
+    """Pair plot of the pooled draws: histograms on the diagonal, scatter below it.
+
+    Args:
+        trace: draws ``(chain, draw, dim)`` with ``2 <= dim <= 8``.
+        max_points: points drawn per panel (a fixed-seed subsample of the pooled draws).
+        title: figure title.
+    """
+    arr = _chains_draws_dims(trace)
+    dim = arr.shape[-1]
+    if not 2 <= dim <= 8:
+        raise ValueError(f"`trace` must have 2 to 8 coordinates for a pair plot, got {dim}")
+    pooled = _subsample(arr.reshape(-1, dim), max_points, seed=0)
+    fig = _new_figure(1.0 + 1.8 * dim, 0.6 + 1.8 * dim)
+    axes = fig.subplots(dim, dim, squeeze=False)
+    for i in range(dim):
+        for j in range(dim):
+            ax = axes[i, j]
+            if j > i:
+                ax.set_axis_off()
+                continue
+            if i == j:
+                ax.hist(pooled[:, i], bins=40, color="C0")
+                ax.set_yticks([])
+            else:
+                ax.scatter(pooled[:, j], pooled[:, i], s=2, alpha=0.4, color="C0", linewidths=0)
+            if i == dim - 1:
+                ax.set_xlabel(f"x[{j}]")
+            if j == 0 and i > 0:
+                ax.set_ylabel(f"x[{i}]")
     if title is not None:
         fig.suptitle(title)
     return fig

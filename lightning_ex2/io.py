@@ -220,3 +220,10 @@ class OutputSet:
         if self.staging is not None:
             shutil.rmtree(self.staging, ignore_errors=True)
             self.staging = None
+
+
+def load_output_set(path: str | os.PathLike):  # type: ignore[no-untyped-def]
+    """Read an output set back: :func:`lightning_ex2.inference_data.load_output_set`."""
+    from lightning_ex2.inference_data import load_output_set as load
+
+    return load(path)

@@ -51,6 +51,12 @@ class Run:
         wall_seconds: wall time of burn-in + sampling.
         complete: ``False`` when a stop was requested
             (:mod:`lightning_ex2.interrupt`) before the last step.
+        draw_info: per-draw ``[C, T]`` tensors, ArviZ's ``sample_stats``: the info of
+            the step that made each draw (``accept_global``, ``accept_local``,
+            ``particle_ess``; ``nonfinite`` summed over the ``thin`` steps since the
+            previous draw) and the ``step_size`` for kernels that have one.
+        meta: ``kernel``, ``target``, ``seed`` and ``superchains`` (chains that started
+            at the same point share an id; ``None`` when all starts differ).
     """
 
     samples: Tensor
@@ -64,6 +70,7 @@ class Run:
     tuning: Tuning | None = None
     complete: bool = True
     meta: dict = field(default_factory=dict)
+    draw_info: dict[str, Tensor] = field(default_factory=dict)
 
     def numpy(self) -> np.ndarray:
         """Draws as a float64 NumPy array ``(chain, draw, dim)``."""
@@ -81,6 +88,25 @@ class Run:
 
         return rhat(self.numpy())
 
+    def to_arviz(self):  # type: ignore[no-untyped-def]
+        """The draws as ArviZ data: groups ``posterior`` (``x`` ``(chain, draw, dim)``)
+        and ``sample_stats`` (``lp`` and :attr:`draw_info` per draw).
+
+        Returns an ``arviz.InferenceData`` with ArviZ < 1, an ``xarray.DataTree`` with
+        ArviZ >= 1 (what ``arviz.from_netcdf`` gives for the ``samples.nc`` of the
+        ``sample`` command, the same layout).
+        """
+        from lightning_ex2.inference_data import build_groups, to_arviz
+
+        return to_arviz(build_groups(self.samples, self.log_prob, self.draw_info, self.meta))
+
+    def summary(self) -> dict:
+        """ArviZ's diagnostics and the convergence verdict of the draws, as in
+        ``summary.json`` (:func:`lightning_ex2.metrics.summary.diagnostics`)."""
+        from lightning_ex2.metrics.summary import diagnostics
+
+        return diagnostics(self.numpy(), superchains=self.meta.get("superchains"))
+
 
 class Chains(NamedTuple):
     """What :func:`run_chains` returns (``T`` draws kept, ``C`` chains)."""
@@ -92,6 +118,7 @@ class Chains(NamedTuple):
     info: dict[str, Tensor]  # per-chain [C]: means of the info over the sampling steps,
     #                          totals of the count fields (nonfinite) over all steps
     complete: bool  # False when interrupted
+    draw_info: dict[str, Tensor] = {}  # per draw [C, T]: see run_chains  # noqa: RUF012
 
 
 def summarize_info(sums: dict[str, Tensor], n_steps: int) -> dict[str, Tensor]:
@@ -134,7 +161,10 @@ def run_chains(
     ``burn_in`` steps (with ``adapt``: warm-up, the step size adapts, then
     :meth:`Warmup.freeze`; draws discarded), then ``n_steps`` steps with the tuning
     fixed, keeping every ``thin``-th draw in a preallocated buffer on the chains'
-    device; nothing is copied to the host inside the loop. After each step the loop
+    device; nothing is copied to the host inside the loop. ``draw_info`` holds, per
+    kept draw ``[C, T]``, the info of the step that made it (ArviZ's ``sample_stats``;
+    count fields summed over the ``thin`` steps since the previous draw) and the
+    ``step_size`` it used (see :func:`step_size_of`). After each step the loop
     polls :func:`lightning_ex2.interrupt.requested` (a Python read) and stops early
     when a stop was requested, keeping the draws completed (``complete=False``).
     """
@@ -144,6 +174,7 @@ def run_chains(
     draws = state.x.new_empty((n_draws, n_chains, dim))
     draws_log_prob = state.x.new_empty((n_draws, n_chains))
     sums: dict[str, Tensor] = {}
+    per_draw: dict[str, Tensor] = {}  # [T, C] buffers, made at the first sampling step
     nonfinite: Tensor | None = None
     done = 0
     stopped = False
@@ -164,6 +195,13 @@ def run_chains(
             state, info = kernel.step(state, target, generator, Warmup.step_size(tuning))
             for name, value in info._asdict().items():
                 sums[name] = sums[name] + value if name in sums else value.clone()
+                if name not in per_draw:
+                    per_draw[name] = draws_log_prob.new_zeros((n_draws, n_chains))
+                if name in COUNT_FIELDS:
+                    if t // thin < n_draws:  # steps after the last kept draw: in info only
+                        per_draw[name][t // thin] += value
+                elif (t + 1) % thin == 0:
+                    per_draw[name][t // thin] = value
             if (t + 1) % thin == 0:
                 draws[t // thin] = state.x
                 draws_log_prob[t // thin] = state.log_prob
@@ -176,6 +214,10 @@ def run_chains(
     if nonfinite is not None:
         info["nonfinite"] = info["nonfinite"] + nonfinite if "nonfinite" in info else nonfinite
     kept = done // thin
+    draw_info = {k: v[:kept].transpose(0, 1) for k, v in per_draw.items()}
+    step = step_size_of(tuning)
+    if step is not None:
+        draw_info["step_size"] = step.to(draws_log_prob).expand(kept, n_chains).transpose(0, 1)
     return Chains(
         state,
         tuning,
@@ -183,7 +225,17 @@ def run_chains(
         draws_log_prob[:kept].transpose(0, 1),
         info,
         not stopped,
+        draw_info,
     )
+
+
+def step_size_of(tuning: Tuning | None) -> Tensor | None:
+    """The step size a (frozen) tuning gives the kernel, ``[]`` or ``[C]``; ``None`` if none.
+
+    The one place the output set reads the step size from (``summary.json``'s
+    ``step_size``, ``samples.nc``'s ``sample_stats.step_size``).
+    """
+    return Warmup.step_size(tuning)
 
 
 def _floating_dtype(target: nn.Module) -> tuple[torch.device, torch.dtype] | None:
@@ -250,6 +302,7 @@ def sample(
     init: Tensor | None = None,
     seed: int | None = None,
     progress: bool = True,
+    check_convergence: bool = True,
 ) -> Run:
     """Run ``n_chains`` chains of ``kernel`` on ``target``.
 
@@ -272,6 +325,9 @@ def sample(
             dtype must be the target's.
         seed: seed of the run's ``torch.Generator``; same seed, same draws.
         progress: show a progress bar.
+        check_convergence: warn (``RuntimeWarning``) at the end when the draws fail
+            the convergence rule of :func:`lightning_ex2.metrics.summary.diagnostics`
+            (R-hat, bulk and tail ESS); costs one ArviZ diagnostics pass.
 
     Raises:
         TypeError: ``target`` or ``kernel`` do not satisfy their protocol; a gradient
@@ -321,7 +377,7 @@ def sample(
     info = dict(chains.info)
     if chains.tuning is not None:
         info["step_size"] = chains.tuning.step_size.expand(n_chains).clone()
-    return Run(
+    run = Run(
         samples=chains.samples,
         log_prob=chains.log_prob,
         info=info,
@@ -332,5 +388,42 @@ def sample(
         n_steps=n_steps,
         burn_in=burn_in,
         thin=thin,
-        meta={"kernel": type(kernel).__name__, "seed": seed},
+        meta={
+            "kernel": type(kernel).__name__,
+            "target": type(target).__name__,
+            "seed": seed,
+            "superchains": superchain_ids(init),
+        },
+        draw_info=chains.draw_info,
     )
+    if check_convergence:
+        warn_convergence(run.summary(), "sample")
+    return run
+
+
+def superchain_ids(starts: Tensor) -> list[int] | None:
+    """Chains that start at the same point share an id (nested R-hat's superchains).
+
+    ``starts`` ``[C, D]``; returns ``C`` ids numbered in order of first appearance, or
+    ``None`` when every chain has its own start (one host copy, before the run).
+    """
+    _, first, inverse = np.unique(
+        starts.detach().cpu().double().numpy(), axis=0, return_index=True, return_inverse=True
+    )
+    inverse = inverse.reshape(-1)
+    if len(first) == len(inverse):
+        return None
+    renumber = np.argsort(np.argsort(first))  # ids in order of first appearance
+    return [int(i) for i in renumber[inverse]]
+
+
+def warn_convergence(summary: dict, where: str) -> None:
+    """A ``RuntimeWarning`` naming the failed checks when ``summary["converged"]`` is false."""
+    if summary.get("converged") is False:
+        warnings.warn(
+            f"{where}: the chains have not converged: {'; '.join(summary['failed_checks'])} "
+            f"(rule: {summary['convergence_rule']}); run longer, start the chains "
+            "dispersed, or use a kernel that moves between modes",
+            RuntimeWarning,
+            stacklevel=3,
+        )

@@ -113,8 +113,8 @@ def main() -> None:
     for method, s in rows:
         lines.append(
             f"| {method} | {fmt(s.get('emd'))} | {fmt(s.get('emd_exact'))} | "
-            f"{fmt(s['mode_tv'], '.2f')} | {fmt(s['ess_mean'], '.0f')} | "
-            f"{fmt(s['rhat_max'], '.2f')} | {fmt(s['accept_global_mean'], '.2f')} | "
+            f"{fmt(s['mode_tv'], '.2f')} | {fmt(s['ess_geyer_mean'], '.0f')} | "
+            f"{fmt(s['rhat_split_max'], '.2f')} | {fmt(s['accept_global_mean'], '.2f')} | "
             f"{fmt(s['accept_local_mean'], '.2f')} | {fmt(s['wall_seconds'], '.1f')} |"
         )
     table = "\n".join(lines)

@@ -104,7 +104,7 @@ def test_fit_then_sample(tmp_path, main):
     assert data["accept_global"].shape == (16,) and data["accept_local"].shape == (16,)
     summary = json.loads((out / "summary.json").read_text())
     for key in (
-        "ess_mean",
+        "ess_bulk_mean",
         "rhat_max",
         "accept_global_mean",
         "accept_local_mean",
@@ -130,7 +130,8 @@ def test_fit_then_sample(tmp_path, main):
         "diagnostics/emd",
         "chains/scatter",
         "chains/trace",
-        "sample/ess_mean",
+        "sample/ess_bulk_mean",
+        "sample/rank",
         "sample/emd",
     ):
         assert tag in tags, tag

@@ -162,6 +162,9 @@ def test_sample_never_writes_into_the_fit_folder(tmp_path, main, capsys, fitted,
         assert after[name] == content, name  # config.yaml, hparams.yaml, events untouched
     assert sorted(p.name for p in (run_dir / "samples").iterdir()) == [
         "config.yaml",
+        "pair.png",
+        "rank.png",
+        "samples.nc",
         "samples.npz",
         "scatter.png",
         "summary.json",

@@ -196,11 +196,23 @@ def test_flex2mcmc_fit_sample_resume_two_processes(tmp_path):
     assert summary["n_chains"] == 11 and summary["world_size"] == 2
     assert sorted(p.name for p in out.iterdir()) == [
         "config.yaml",
+        "pair.png",
+        "rank.png",
+        "samples.nc",
         "samples.npz",
         "scatter.png",
         "summary.json",
         "trace.png",
     ]
+    # samples.nc: both ranks' chains, per-draw stats in the same chain order as samples.npz
+    from lightning_ex2.io import load_output_set
+
+    loaded = load_output_set(out)
+    nc = loaded.to_arviz()
+    np.testing.assert_array_equal(nc.posterior["x"].values, data["samples"])
+    np.testing.assert_allclose(
+        loaded.sample_stats["accept_local"].mean(axis=1), data["accept_local"], rtol=1e-5
+    )
     # sampling continued from the checkpointed chains of both ranks
     first = data["samples"][:, 0]
     assert np.abs(first - state["state.x"].numpy()).max() < 5.0

@@ -86,7 +86,7 @@ def test_mcmc_sampler_runs_any_kernel(tmp_path, kernel):
     assert data["samples"].shape == (8, 10, 3)
     assert list(data["chain_index"]) == list(range(8))
     assert summary["n_chains"] == 8 and summary["n_draws"] == 10
-    assert np.isfinite(summary["ess_mean"])
+    assert np.isfinite(summary["ess_bulk_mean"])
 
 
 def test_sample_writes_outputs_atomically(tmp_path):
@@ -97,12 +97,15 @@ def test_sample_writes_outputs_atomically(tmp_path):
     out = tmp_path / "samples"
     summary = trainer.sample(model, datamodule=dm, n_steps=30, output_dir=str(out), progress=False)
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["samples.npz", "scatter.png", "summary.json", "trace.png"]
+    assert names == [
+        "pair.png", "rank.png", "samples.nc", "samples.npz", "scatter.png", "summary.json",
+        "trace.png",
+    ]  # fmt: skip
     data = np.load(out / "samples.npz")
     assert data["samples"].shape == (16, 30, 2)
     assert data["accept_global"].shape == data["accept_local"].shape == (16,)
     for key in (
-        "ess_mean",
+        "ess_bulk_mean",
         "rhat_max",
         "accept_global_mean",
         "accept_local_mean",

@@ -3,15 +3,21 @@
 Writes one output set under ``output_dir`` (see :class:`~lightning_ex2.io.OutputSet`:
 built in a hidden staging folder, renamed into place whole, ``summary.json`` last):
 
-* ``samples.npz``: ``samples`` ``(chain, draw, dim)`` in chain-index order,
-  ``log_prob`` ``(chain, draw)``, ``chain_index`` and every per-chain ``[C]``
-  field of the kernel's info (``accept_global``, ``accept_local``, ``particle_ess``,
-  ...; NaN where a kernel has no such field);
-* ``summary.json``: ESS, R-hat, ``<info>_mean`` of every info field, EMD to exact
-  samples (when the target has a sampler), sizes, wall time, kernel and target, and
-  ``complete`` (false when a stop signal cut the run short: the draws made are kept);
+* ``samples.npz``: ``samples`` ``(chain, draw, dim)`` in chain-index order and the
+  run's dtype, ``log_prob`` ``(chain, draw)``, ``chain_index`` and every per-chain
+  ``[C]`` field of the kernel's info (``accept_global``, ``accept_local``,
+  ``particle_ess``, ...; NaN where a kernel has no such field; counts as integers);
+* ``samples.nc``: the same draws with per-draw ``sample_stats`` in ArviZ's netCDF
+  layout (:mod:`lightning_ex2.inference_data`);
+* ``summary.json``: ArviZ's ESS/R-hat/MCSE and the convergence verdict
+  (:func:`lightning_ex2.metrics.summary.diagnostics`), ``<info>_mean`` of every info
+  field, the ``step_size``, EMD to exact samples (when the target has a sampler),
+  sizes, wall time, kernel and target, and ``complete`` (false when a stop signal cut
+  the run short: the draws made are kept);
 * ``config.yaml``: the run's configuration, when the CLI gave it (:attr:`config_text`);
-* ``scatter.png`` and ``trace.png``;
+* ``scatter.png``, ``trace.png``, ``rank.png`` and, for ``2 <= dim <= 6``, ``pair.png``;
+
+A run that fails the convergence rule ends with a ``RuntimeWarning``.
 
 and logs the summary scalars and the figures to TensorBoard (``sample/...``).
 Multi-device runs gather every rank's chains first; rank 0 writes.
@@ -31,13 +37,17 @@ from pytorch_lightning.loggers import TensorBoardLogger
 
 from lightning_ex2 import interrupt
 from lightning_ex2.callbacks.fid import ImageQualityMetrics
+from lightning_ex2.inference_data import build_groups, save_netcdf
 from lightning_ex2.io import OutputSet, save_json, save_npz, save_text
 from lightning_ex2.kernels.base import COUNT_FIELDS
 from lightning_ex2.metrics import summarize
+from lightning_ex2.sampling import superchain_ids, warn_convergence
 from lightning_ex2.targets.base import has_sampler
 
 #: keys of a ``predict_step`` output that are not per-chain info
-_DRAWS = ("index", "samples", "log_prob", "wall_seconds")
+_DRAWS = ("index", "samples", "log_prob", "wall_seconds", "start")
+#: prefix of the per-draw stats in the merged arrays (``draw/<name>`` ``[C, T]``)
+_PER_DRAW = "draw/"
 #: info fields always in samples.npz (NaN where the kernel has no such move)
 _STANDARD = ("accept_global", "accept_local", "particle_ess")
 
@@ -157,6 +167,17 @@ class SampleWriter(Callback):
             "log_prob": torch.cat([o["log_prob"][:, :n_draws] for o in self._outputs]),
         }
         like = local["samples"]
+        if all("start" in o for o in self._outputs):
+            local["start"] = torch.cat([o["start"] for o in self._outputs])
+        for name in dict.fromkeys(k for o in self._outputs for k in o.get("draw_info", {})):
+            local[_PER_DRAW + name] = torch.cat(
+                [
+                    o["draw_info"][name][:, :n_draws].to(like.dtype)
+                    if name in o.get("draw_info", {})
+                    else like.new_full(o["log_prob"][:, :n_draws].shape, torch.nan)
+                    for o in self._outputs
+                ]
+            )
         for name in _info_names(self._outputs):
             local[name] = torch.cat(
                 [
@@ -177,8 +198,8 @@ class SampleWriter(Callback):
         n_draws = int(
             _gather(pl_module, torch.tensor([local["samples"].shape[1]], device=device)).min()
         )
-        local["samples"] = local["samples"][:, :n_draws]
-        local["log_prob"] = local["log_prob"][:, :n_draws]
+        for key in ("samples", "log_prob", *(k for k in local if k.startswith(_PER_DRAW))):
+            local[key] = local[key][:, :n_draws]
         wall = torch.tensor([max(o["wall_seconds"] for o in self._outputs)], device=device)
         merged = {k: _gather(pl_module, v) for k, v in local.items()}
         wall_max = float(_gather(pl_module, wall).max())
@@ -191,8 +212,13 @@ class SampleWriter(Callback):
             return  # a run stopped before its first kept draw leaves nothing new
         # Ranks own disjoint chains (ChainShardSampler): sorting gives chain order.
         order = torch.argsort(merged["index"])
-        arrays = {k: v[order].detach().cpu().double().numpy() for k, v in merged.items()}
-        samples = arrays["samples"]
+        # the run's dtype (float32 stays float32); float64 copies for the statistics
+        arrays = {k: v[order].detach().cpu().numpy() for k, v in merged.items()}
+        draw_stats = {
+            k[len(_PER_DRAW) :]: arrays.pop(k) for k in list(arrays) if k.startswith(_PER_DRAW)
+        }
+        starts = arrays.pop("start", None)
+        samples = arrays["samples"].astype(np.float64)
         target = pl_module.target
         reference = reference2 = None
         if has_sampler(target):
@@ -201,8 +227,12 @@ class SampleWriter(Callback):
                 reference = target.sample(self.n_reference, generator=g).cpu().double().numpy()
                 reference2 = target.sample(self.n_reference, generator=g).cpu().double().numpy()
         names = [k for k in arrays if k not in _DRAWS]
+        for k in names:  # counts as integers, rates in the run's dtype
+            if k in COUNT_FIELDS:
+                arrays[k] = np.rint(arrays[k]).astype(np.int64)
         info = {k: arrays[k] for k in names if not np.isnan(arrays[k]).all()}
-        summary = summarize(samples, info, reference, reference2)
+        superchains = None if starts is None else superchain_ids(torch.from_numpy(starts))
+        summary = summarize(samples, info, reference, reference2, superchains=superchains)
         for name, value in info.items():  # every info field: rates averaged, counts summed
             if name in COUNT_FIELDS:
                 summary[name] = int(np.nansum(value))
@@ -221,17 +251,26 @@ class SampleWriter(Callback):
             module=type(pl_module).__name__,
             seed=pl_module.seed,
         )
+        if "step_size" in draw_stats:  # the frozen step size (the chains' mean if per chain)
+            summary["step_size"] = float(np.nanmean(draw_stats["step_size"][:, 0]))
         if image_metrics:
             summary["image_metrics"] = image_metrics
         self._set = output = self.output_set(trainer)
         staging = output.begin()
         save_npz(
             staging / "samples.npz",
-            samples=samples.astype(np.float32) if samples.dtype != np.float64 else samples,
+            samples=arrays["samples"],
             log_prob=arrays["log_prob"],
             chain_index=arrays["index"].astype(np.int64),
             **{k: arrays[k] for k in names},
         )
+        attrs = {k: summary[k] for k in ("kernel", "target", "module", "seed")}
+        groups = build_groups(
+            arrays["samples"], arrays["log_prob"], draw_stats, attrs,
+            chain_index=arrays["index"].astype(np.int64),
+            dim_names=getattr(target, "dim_names", None),
+        )  # fmt: skip
+        save_netcdf(staging / "samples.nc", groups)
         if self.config_text is not None:
             save_text(staging / "config.yaml", self.config_text)
         self._log(trainer, staging, samples, reference, summary)
@@ -239,6 +278,7 @@ class SampleWriter(Callback):
         self.written = output.publish()
         self._set = None
         self.summary = summary
+        warn_convergence(summary, f"sample ({self.written})")
 
     def _log(
         self,
@@ -255,9 +295,17 @@ class SampleWriter(Callback):
                 numeric = isinstance(value, int | float) and not isinstance(value, bool)
                 if numeric and np.isfinite(value):
                     tb.experiment.add_scalar(f"sample/{key}", value, step)
+            if isinstance(summary.get("converged"), bool):
+                tb.experiment.add_scalar("sample/converged", float(summary["converged"]), step)
         if not self.save_figures:
             return
-        from lightning_ex2.callbacks.plots import save_figure, scatter_figure, trace_figure
+        from lightning_ex2.callbacks.plots import (
+            pair_figure,
+            rank_figure,
+            save_figure,
+            scatter_figure,
+            trace_figure,
+        )
 
         figures = {
             "scatter": scatter_figure(
@@ -266,7 +314,10 @@ class SampleWriter(Callback):
                 title=f"{summary['kernel']} on {summary['target']}",
             ),
             "trace": trace_figure(samples),
+            "rank": rank_figure(samples),
         }
+        if 2 <= samples.shape[-1] <= 6:
+            figures["pair"] = pair_figure(samples)
         for name, fig in figures.items():
             save_figure(fig, out / f"{name}.png")
             if tb is not None:

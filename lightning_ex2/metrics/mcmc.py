@@ -1,4 +1,13 @@
-"""Convergence diagnostics for multi-chain MCMC output: effective sample size and split R-hat.
+"""Convergence diagnostics for multi-chain MCMC output: effective sample size, split R-hat
+and nested R-hat.
+
+These are our own NumPy implementations, used during ``fit`` for TensorBoard
+(:class:`~lightning_ex2.callbacks.ChainDiagnostics`: ``diagnostics/ess``,
+``diagnostics/rhat``) and by :meth:`Run.ess <lightning_ex2.Run.ess>` /
+:meth:`Run.rhat <lightning_ex2.Run.rhat>`. They are the *classic* definitions:
+:func:`ess` is ArviZ's ``ess(method="mean")`` and :func:`rhat` ArviZ's
+``rhat(method="split")``, not ArviZ's defaults (bulk ESS, rank-normalized R-hat), which
+``summary.json`` reports (:func:`lightning_ex2.metrics.summary.diagnostics`).
 
 Both functions take draws in the ArviZ order ``(chain, draw)`` or ``(chain, draw, dim)`` as a
 numpy array or a torch tensor (any device / dtype; it is copied to CPU ``float64``) and return a
@@ -21,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ess", "rhat", "split_chains"]
+__all__ = ["ess", "nested_rhat", "rhat", "split_chains"]
 
 _MIN_DRAWS = 4
 
@@ -209,4 +218,73 @@ def rhat(samples: Any, *, split: bool = True) -> np.ndarray:
     # W == 0 exactly: test with ptp, since float round-off can leave var(const) ~ 1e-32.
     stuck = np.ptp(np.where(np.isfinite(x), x, 0.0), axis=1).max(axis=0) == 0.0
     out[~np.isfinite(x).all(axis=(0, 1)) | stuck] = np.nan
+    return out if has_dim else out.reshape(())
+
+
+def nested_rhat(samples: Any, superchains: Any) -> np.ndarray:
+    """Nested R-hat of chains grouped into superchains (Margossian et al. 2024).
+
+    For many short chains where the chains of a superchain share their start point,
+    R-hat compares superchains instead of chains. With ``K`` superchains of ``M``
+    chains each, ``N`` draws per chain, chain means ``f_mk``, superchain means
+    ``f_k``, overall mean ``f``:
+
+    * ``B = 1 / (K - 1) sum_k (f_k - f)^2`` (between superchains),
+    * ``W = 1 / K sum_k (B_k + W_k)``, with ``B_k = 1 / (M - 1) sum_m (f_mk - f_k)^2``
+      (between the chains of superchain ``k``; 0 when ``M = 1``) and ``W_k`` the mean
+      unbiased within-chain variance (0 when ``N = 1``),
+    * ``nR-hat = sqrt(1 + B / W)``.
+
+    With ``M = 1`` it is a non-split R-hat variant of the chains themselves. For
+    independent draws ``nR-hat^2 - 1`` tends to ``1 / (M (N + 1))`` (the ratio of the
+    expected ``B`` and ``W``), so ``nR-hat`` reaches 1 as ``M N`` grows, not as
+    ``N`` alone does. Chains are not split.
+
+    Reference: C. C. Margossian, M. D. Hoffman, P. Sountsov, L. Riou-Durand,
+    A. Vehtari, A. Gelman (2024). Nested R-hat: assessing the convergence of Markov
+    chain Monte Carlo when running many short chains. *Bayesian Analysis*
+    (arXiv 2110.13017).
+
+    Args:
+        samples: draws ``(chain, draw)`` or ``(chain, draw, dim)``, at least 1 draw.
+        superchains: ``(chain,)`` integer ids; every superchain must hold the same
+            number of chains, and there must be at least 2 superchains.
+
+    Returns:
+        float64 array ``()`` or ``(dim,)``; ``nan`` where ``W == 0`` or non-finite.
+
+    Example:
+        >>> x = np.array([[0., 1.], [1., 2.], [4., 5.], [5., 6.]])
+        >>> float(nested_rhat(x, [0, 0, 1, 1]))  # B = 8, W = 1, sqrt(1 + 8)
+        3.0
+    """
+    arr = _as_float64(samples, "samples")
+    has_dim = arr.ndim == 3
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.ndim != 3 or arr.shape[1] < 1:
+        raise ValueError(f"`samples` must be shaped (chain, draw[, dim]), got {arr.shape}")
+    ids = np.asarray(superchains).reshape(-1)
+    if ids.shape[0] != arr.shape[0]:
+        raise ValueError(
+            f"`superchains` needs one id per chain ({arr.shape[0]}), got {ids.shape[0]}"
+        )
+    labels, counts = np.unique(ids, return_counts=True)
+    if len(labels) < 2 or (counts != counts[0]).any():
+        raise ValueError(
+            "`superchains` must form at least 2 superchains of equal size, got sizes "
+            f"{counts.tolist()}"
+        )
+    n_super, n_sub, n_draw = len(labels), int(counts[0]), arr.shape[1]
+    order = np.argsort(ids, kind="stable")
+    x = arr[order].reshape(n_super, n_sub, n_draw, -1)  # (K, M, N, dim)
+    chain_mean = x.mean(axis=2)  # (K, M, dim)
+    super_mean = chain_mean.mean(axis=1)  # (K, dim)
+    between = super_mean.var(axis=0, ddof=1)
+    between_chains = chain_mean.var(axis=1, ddof=1) if n_sub > 1 else np.zeros_like(super_mean)
+    within = x.var(axis=2, ddof=1).mean(axis=1) if n_draw > 1 else np.zeros_like(super_mean)
+    w = (between_chains + within).mean(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.sqrt(1.0 + between / w)
+    out[~np.isfinite(x).all(axis=(0, 1, 2)) | (w <= 0)] = np.nan
     return out if has_dim else out.reshape(())

@@ -449,7 +449,9 @@ class MCMCSampler(pl.LightningModule):
         requested), ``log_prob [B, T]``, per-chain ``[B]`` means of the kernel's info
         (``accept_global``, ``accept_local``, ...), ``nonfinite [B]`` (NaN/+inf
         log-densities met while sampling), ``index [B]``, ``complete`` (False when
-        interrupted) and ``wall_seconds``. Runs with autograd whatever the Trainer's
+        interrupted), ``wall_seconds``, ``draw_info`` (per-draw ``[B, T]`` stats, see
+        :func:`~lightning_ex2.sampling.run_chains`) and ``start [B, D]`` (the chains'
+        points before the run: shared starts make superchains). Runs with autograd whatever the Trainer's
         ``inference_mode`` (gradient kernels need it).
         """
         cfg = self.sampling
@@ -459,6 +461,7 @@ class MCMCSampler(pl.LightningModule):
             self._ensure_ready(batch, batch_idx)
             self.freeze_step_size()  # warm-up ends where sampling starts
             start = time.perf_counter()
+            start_x = self.state.x[idx].clone()
             # The frozen kernel's own step: no particle system is kept (nothing trains here).
             chains = run_chains(
                 self.kernel, self.target, self.state.get(idx), self.generator,
@@ -475,4 +478,6 @@ class MCMCSampler(pl.LightningModule):
             "log_prob": chains.log_prob,
             "complete": chains.complete,
             "wall_seconds": time.perf_counter() - start,
+            "draw_info": chains.draw_info,
+            "start": start_x,
         }

@@ -1,0 +1,230 @@
+"""Draws as ArviZ data: the ``samples.nc`` of an output set, ``Run.to_arviz()``, the loader.
+
+``samples.nc`` is a netCDF-4 (HDF5) file with ArviZ's group layout, which ArviZ 0.x
+(``InferenceData``) and 1.x (``xarray.DataTree``) both read with ``arviz.from_netcdf``:
+
+* ``posterior``: ``x`` ``(chain, draw, dim)``, the draws in the run's dtype, with
+  coordinates ``chain`` (the chain index), ``draw`` and ``dim`` (``0..D-1``, or the
+  target's ``dim_names`` when it declares them);
+* ``sample_stats``: per draw ``(chain, draw)``: ``lp`` (``log pi`` of the draw) and the
+  kernel's info of the step that made it: ``accept_global``, ``accept_local``,
+  ``particle_ess``, ``step_size`` where the kernel has them, ``nonfinite`` (integer
+  count of NaN/+inf log-densities met since the previous draw) and ``diverging`` where
+  the kernel has that notion;
+* attributes of both groups: ``kernel``, ``target``, ``seed``, ``module``,
+  ``created_by`` (``lightning-ex2 <version>``), ``inference_library``.
+
+The file is written by xarray's ``h5netcdf`` engine (the ``h5netcdf`` package; no
+netCDF4 C library needed), to a temporary file renamed into place.
+
+Example:
+    >>> import torch, lightning_ex2 as lx
+    >>> run = lx.sample(lx.targets.Gaussian(torch.zeros(2)), lx.MALA(step_size=0.5), n_chains=4,
+    ...                 n_steps=50, seed=0, progress=False, check_convergence=False)
+    >>> groups = build_groups(run.samples, run.log_prob, run.draw_info, run.meta)
+    >>> groups["posterior"]["x"].dims, sorted(groups["sample_stats"].data_vars)[:2]
+    (('chain', 'draw', 'dim'), ['accept_local', 'lp'])
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lightning_ex2.metrics.summary import import_arviz
+
+#: the posterior variable of the draws
+VARIABLE = "x"
+#: sample_stats fields stored as integers (counts) and booleans
+INTEGER_STATS = ("nonfinite",)
+BOOLEAN_STATS = ("diverging",)
+#: the netCDF engine (the ``h5netcdf`` package, a core dependency)
+ENGINE = "h5netcdf"
+
+
+def _numpy(x: Any) -> np.ndarray:
+    """A tensor (any device) or array as a NumPy array, dtype kept."""
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def _attr(value: Any) -> Any:
+    """netCDF attributes hold strings and numbers: anything else as JSON text."""
+    if isinstance(value, str | int | float | np.number) and not isinstance(value, bool):
+        return value
+    return json.dumps(value)
+
+
+def build_groups(
+    samples: Any,
+    log_prob: Any,
+    draw_info: Mapping[str, Any],
+    attrs: Mapping[str, Any] | None = None,
+    chain_index: Any = None,
+    dim_names: list[str] | None = None,
+) -> dict[str, Any]:
+    """The ``posterior`` and ``sample_stats`` groups as ``xarray.Dataset`` s.
+
+    Args:
+        samples: draws ``[C, T, D]`` (tensor or array; its dtype is kept).
+        log_prob: ``log pi`` of the draws ``[C, T]``, stored as ``lp``.
+        draw_info: per-draw ``[C, T]`` stats (``Run.draw_info``); all-NaN ones are
+            left out, counts (:data:`INTEGER_STATS`) stored as ``int64``.
+        attrs: ``kernel``, ``target``, ``seed``, ... (``None`` values left out).
+        chain_index: the ``chain`` coordinate (default ``0..C-1``).
+        dim_names: the ``dim`` coordinate (default ``0..D-1``).
+    """
+    import xarray as xr
+
+    from lightning_ex2 import __version__
+
+    x = _numpy(samples)
+    n_chains, n_draws, dim = x.shape
+    coords = {
+        "chain": np.arange(n_chains) if chain_index is None else _numpy(chain_index),
+        "draw": np.arange(n_draws),
+    }
+    meta = {
+        "created_by": f"lightning-ex2 {__version__}",
+        "inference_library": "lightning_ex2",
+        **{k: _attr(v) for k, v in (attrs or {}).items() if v is not None},
+    }
+    posterior = xr.Dataset(
+        {VARIABLE: (("chain", "draw", "dim"), x)},
+        coords={**coords, "dim": list(dim_names) if dim_names else np.arange(dim)},
+        attrs=meta,
+    )
+    stats = {"lp": (("chain", "draw"), _numpy(log_prob).astype(x.dtype))}
+    for name, value in draw_info.items():
+        v = _numpy(value)
+        if v.shape != (n_chains, n_draws) or (v.dtype.kind == "f" and np.isnan(v).all()):
+            continue
+        if name in INTEGER_STATS:
+            v = np.rint(v).astype(np.int64)
+        elif name in BOOLEAN_STATS:
+            v = v.astype(bool)
+        stats[name] = (("chain", "draw"), v)
+    sample_stats = xr.Dataset(stats, coords=coords, attrs=meta)
+    return {"posterior": posterior, "sample_stats": sample_stats}
+
+
+def arviz_major() -> int:
+    """The installed ArviZ's major version (0: ``InferenceData``; 1: ``DataTree``)."""
+    from importlib.metadata import version
+
+    return int(version("arviz").split(".")[0])
+
+
+def to_arviz(groups: Mapping[str, Any]):  # type: ignore[no-untyped-def]
+    """``arviz.InferenceData`` (ArviZ 0.x) or ``xarray.DataTree`` (ArviZ 1.x) of ``groups``."""
+    if arviz_major() >= 1:
+        import xarray as xr
+
+        return xr.DataTree.from_dict(dict(groups))
+    az = import_arviz()
+    return az.InferenceData(**groups)
+
+
+def save_netcdf(path: str | os.PathLike, groups: Mapping[str, Any]) -> Path:
+    """``groups`` (name -> ``xarray.Dataset``) as one netCDF file, atomically.
+
+    Written group by group to a temporary file in the same folder, synced, then
+    renamed to ``path`` (the permissions of the umask, as :mod:`lightning_ex2.io`).
+    """
+    from lightning_ex2.io import file_mode
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        for i, (name, ds) in enumerate(groups.items()):
+            ds.to_netcdf(tmp, mode="w" if i == 0 else "a", group=name, engine=ENGINE)
+        os.chmod(tmp, file_mode())
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def read_netcdf(path: str | os.PathLike, groups: tuple[str, ...] = ("posterior", "sample_stats")):
+    """The ``groups`` of a netCDF file as ``xarray.Dataset`` s (loaded, file closed)."""
+    import xarray as xr
+
+    out = {}
+    for name in groups:
+        with xr.open_dataset(path, group=name, engine=ENGINE) as ds:
+            out[name] = ds.load()
+    return out
+
+
+@dataclass
+class OutputSetData:
+    """An output set of ``lightning-ex2 sample`` read back (:func:`load_output_set`).
+
+    Attributes:
+        path: the folder.
+        samples: draws ``(chain, draw, dim)`` in the run's dtype.
+        log_prob: ``log pi`` of the draws ``(chain, draw)``.
+        chain_index: the chains' indices ``(chain,)``.
+        sample_stats: per-draw ``(chain, draw)`` arrays (``samples.nc``'s ``sample_stats``
+            without ``lp``); empty for a set written before ``samples.nc`` existed.
+        chain_info: per-chain ``(chain,)`` arrays of ``samples.npz`` (means over draws).
+        summary: ``summary.json``.
+        config: ``config.yaml``'s text, ``None`` if absent.
+    """
+
+    path: Path
+    samples: np.ndarray
+    log_prob: np.ndarray
+    chain_index: np.ndarray
+    sample_stats: dict[str, np.ndarray]
+    chain_info: dict[str, np.ndarray]
+    summary: dict[str, Any]
+    config: str | None
+
+    def to_arviz(self):  # type: ignore[no-untyped-def]
+        """``samples.nc`` as ArviZ data (see :func:`to_arviz`)."""
+        return to_arviz(read_netcdf(self.path / "samples.nc"))
+
+
+def load_output_set(path: str | os.PathLike) -> OutputSetData:
+    """Read the output set in folder ``path`` (``samples.npz``, ``samples.nc``,
+    ``summary.json``, ``config.yaml``).
+
+    Raises:
+        FileNotFoundError: ``path`` holds no ``summary.json`` and ``samples.npz``.
+    """
+    path = Path(path)
+    npz_path, summary_path = path / "samples.npz", path / "summary.json"
+    if not (npz_path.is_file() and summary_path.is_file()):
+        raise FileNotFoundError(f"{path} is not an output set (no samples.npz/summary.json)")
+    with np.load(npz_path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    stats: dict[str, np.ndarray] = {}
+    if (path / "samples.nc").is_file():
+        ds = read_netcdf(path / "samples.nc", ("sample_stats",))["sample_stats"]
+        stats = {k: ds[k].values for k in ds.data_vars if k != "lp"}
+    config = path / "config.yaml"
+    return OutputSetData(
+        path=path,
+        samples=arrays.pop("samples"),
+        log_prob=arrays.pop("log_prob"),
+        chain_index=arrays.pop("chain_index"),
+        sample_stats=stats,
+        chain_info=arrays,
+        summary=json.loads(summary_path.read_text()),
+        config=config.read_text() if config.is_file() else None,
+    )
