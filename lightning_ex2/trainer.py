@@ -63,6 +63,28 @@ def interrupt_checkpoint_path(trainer: pl.Trainer) -> Path:
     return Path(root) / "checkpoints" / f"{ModelCheckpoint.CHECKPOINT_NAME_LAST}.ckpt"
 
 
+def final_checkpoint_paths(trainer: pl.Trainer) -> list[Path]:
+    """The ``last.ckpt`` of every ``ModelCheckpoint(save_last=True)`` of ``trainer``
+    (whose last-checkpoint name has no ``{metric}`` fields)."""
+    out = []
+    for cb in trainer.checkpoint_callbacks:
+        if isinstance(cb, ModelCheckpoint) and cb.save_last and "{" not in cb.CHECKPOINT_NAME_LAST:
+            root = cb.dirpath or Path(trainer.log_dir or trainer.default_root_dir) / "checkpoints"
+            out.append(Path(root) / f"{cb.CHECKPOINT_NAME_LAST}{cb.FILE_EXTENSION}")
+    return list(dict.fromkeys(out))
+
+
+def _saved_step(path: Path) -> int | None:
+    """``global_step`` of the checkpoint at ``path`` (``None``: none or unreadable)."""
+    if not path.is_file():
+        return None
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # unreadable: rewrite it
+        return None
+    return ckpt.get("global_step") if isinstance(ckpt, dict) else None
+
+
 class RunGuard(Callback):
     """Stops ``fit`` cleanly on a stop request and records the model spec in checkpoints.
 
@@ -108,6 +130,17 @@ class RunGuard(Callback):
     ) -> None:
         if self.spec is not None:
             checkpoint[SPEC_KEY] = self.spec
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """``last.ckpt`` is the final state: ``ModelCheckpoint(save_last=True)`` saves it
+        only with its periodic checkpoints (``every_n_train_steps``), so a run whose
+        ``max_steps`` is not a multiple would end with an older ``last.ckpt``."""
+        for path in final_checkpoint_paths(trainer):
+            stale = _saved_step(path) != trainer.global_step if trainer.is_global_zero else False
+            if trainer.world_size > 1:
+                stale = trainer.strategy.broadcast(stale, src=0)
+            if stale and trainer.global_step > 0:
+                trainer.save_checkpoint(path, weights_only=False)  # every rank: gathers chains
 
     def _restore_target(self, pl_module: pl.LightningModule) -> None:
         if self.keep_target:

@@ -473,3 +473,17 @@ def test_slurm_auto_resume_counts_as_resuming(tmp_path, monkeypatch):
     monkeypatch.setattr(SLURMEnvironment, "detect", staticmethod(lambda: True))
     assert trainer._slurm_resume_path() == str(tmp_path / "hpc_ckpt_10.ckpt")
     trainer._check_fresh_folder(None)  # no error
+
+
+# ------------------------------------------------------------ the final state
+def test_last_ckpt_is_the_final_step_whatever_every_n_train_steps(tmp_path, main):
+    """max_steps 10 with every_n_train_steps 4: last.ckpt holds step 10 (not 8), and a
+    resume from it continues from step 10."""
+    cfg = write_config(tmp_path, steps=10)
+    assert main("fit", "--config", cfg) == 0
+    ckpt = tmp_path / "logs" / "run" / "fit" / "checkpoints" / "last.ckpt"
+    state = torch.load(ckpt, weights_only=True)
+    assert state["global_step"] == 10
+    assert sorted(p.name for p in ckpt.parent.iterdir()) == ["last.ckpt"]
+    assert main("fit", "--config", cfg, "--ckpt_path", ckpt, "--trainer.max_steps", 11) == 0
+    assert torch.load(ckpt, weights_only=True)["global_step"] == 11
