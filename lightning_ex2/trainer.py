@@ -452,6 +452,8 @@ class Ex2Trainer(pl.Trainer):
                     "outputs complete" if writer.complete else 'partial outputs ("complete": false)'
                 )
                 where = f"{what} in {writer.written}"
+                if writer.replaced_complete and not writer.complete:
+                    where += " (they replaced the complete set that was there: --overwrite true)"
             else:
                 where = "no output written (no draw kept)"
             raise Interrupted(reason, f"sample stopped by {reason}; {where}")

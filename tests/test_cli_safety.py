@@ -151,7 +151,7 @@ def test_sample_never_writes_into_the_fit_folder(tmp_path, main, capsys, fitted,
     with monkeypatch.context() as m:
         no_sampling(m)
         assert main(*sample_args(cfg, ckpt, run_dir)) == 2
-    one_line_error(capsys, "not a sample output set", str(run_dir))
+    one_line_error(capsys, "not part of a sample output set", str(run_dir), "hparams.yaml")
     # default output folder <log_dir>/samples: the set carries its own config.yaml
     assert (
         main("sample", "--config", cfg, "--ckpt_path", ckpt, "--n_steps", 6, "--progress", "false")
@@ -204,14 +204,19 @@ def test_overwrite_replaces_the_set_whole_with_umask_permissions(
     try:
         assert main(*sample_args(cfg, ckpt, out)) == 0
         # a staging folder left by a killed run (its process is gone) is cleaned up
-        stale = tmp_path / ".out.tmp-999999999-x"
-        stale.mkdir()
-        (stale / "samples.npz").write_text("half")
+        # (an older version staged next to the folder, this one inside it)
+        for stale in (
+            tmp_path / ".out.tmp-999999999-x",
+            out / ".lightning-ex2-staging-999999999-x",
+        ):
+            stale.mkdir()
+            (stale / "samples.npz").write_text("half")
         assert main(*sample_args(cfg, ckpt, out, "--n_steps", 7, "--overwrite", "true")) == 0
     finally:
         os.umask(old_mask)
     assert json.loads((out / "summary.json").read_text())["n_steps"] == 7
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
     for p in out.iterdir():
         assert stat.S_IMODE(p.stat().st_mode) == 0o664, p
     assert stat.S_IMODE(out.stat().st_mode) == 0o775
@@ -487,3 +492,126 @@ def test_last_ckpt_is_the_final_step_whatever_every_n_train_steps(tmp_path, main
     assert sorted(p.name for p in ckpt.parent.iterdir()) == ["last.ckpt"]
     assert main("fit", "--config", cfg, "--ckpt_path", ckpt, "--trainer.max_steps", 11) == 0
     assert torch.load(ckpt, weights_only=True)["global_step"] == 11
+
+
+# ------------------------------------------------- output sets in any folder
+def no_stray(*folders):
+    """No hidden staging/old folders left in any of ``folders``."""
+    for folder in folders:
+        assert [p.name for p in folder.iterdir() if p.name.startswith(".")] == [], folder
+
+
+def test_publishing_into_a_symlinked_folder(tmp_path, main, fitted):
+    cfg, ckpt = fitted
+    real = tmp_path / "scratch" / "real"
+    real.mkdir(parents=True)
+    link = tmp_path / "link"
+    link.symlink_to(real, target_is_directory=True)
+    assert main(*sample_args(cfg, ckpt, link)) == 0
+    assert main(*sample_args(cfg, ckpt, link, "--n_steps", 7, "--overwrite", "true")) == 0
+    assert link.is_symlink() and link.resolve() == real.resolve()
+    assert json.loads((real / "summary.json").read_text())["n_steps"] == 7
+    no_stray(tmp_path, real, real.parent)
+
+
+def test_publishing_into_a_mount_point(tmp_path, main, fitted, monkeypatch):
+    """A mount point (Docker volume, tmpfs, scratch) cannot be renamed or removed
+    (EBUSY): the set is published inside it, first run and --overwrite alike."""
+    import errno
+
+    cfg, ckpt = fitted
+    mount = tmp_path / "mnt"
+    mount.mkdir()
+    real_replace, real_rename, real_rmdir = os.replace, os.rename, os.rmdir
+
+    def busy(*paths):
+        if any(os.path.abspath(p) == str(mount) for p in paths):
+            raise OSError(errno.EBUSY, "Device or resource busy", str(mount))
+
+    def replace(src, dst, *a, **k):
+        busy(src, dst)
+        return real_replace(src, dst, *a, **k)
+
+    def rename(src, dst, *a, **k):
+        busy(src, dst)
+        return real_rename(src, dst, *a, **k)
+
+    def rmdir(path, *a, **k):
+        busy(path)
+        return real_rmdir(path, *a, **k)
+
+    monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(os, "rename", rename)
+    monkeypatch.setattr(os, "rmdir", rmdir)
+    assert main(*sample_args(cfg, ckpt, mount)) == 0
+    assert json.loads((mount / "summary.json").read_text())["complete"] is True
+    assert main(*sample_args(cfg, ckpt, mount, "--n_steps", 7, "--overwrite", "true")) == 0
+    assert json.loads((mount / "summary.json").read_text())["n_steps"] == 7
+    no_stray(tmp_path, mount)
+
+
+def test_unwritable_folder_is_refused_before_any_step(tmp_path, main, capsys, fitted, monkeypatch):
+    """Where the set truly cannot be written (a read-only mount: checked by creating a
+    file, which also works as root), the command stops before the first step."""
+    import errno
+    import tempfile
+
+    cfg, ckpt = fitted
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    real_mkstemp = tempfile.mkstemp
+
+    def read_only(*args, dir=None, **kwargs):
+        if dir is not None and os.path.abspath(dir) == str(mount):
+            raise OSError(errno.EROFS, "Read-only file system")
+        return real_mkstemp(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    no_sampling(monkeypatch)
+    assert main(*sample_args(cfg, ckpt, mount)) == 2
+    one_line_error(capsys, str(mount), "Read-only file system")
+
+
+def test_overwrite_replaces_only_the_files_of_the_set(tmp_path, main, capsys, fitted, monkeypatch):
+    """A file that is not part of an output set (notes.txt) is never deleted: the folder
+    is refused, naming it, with or without --overwrite."""
+    cfg, ckpt = fitted
+    out = tmp_path / "out"
+    assert main(*sample_args(cfg, ckpt, out)) == 0
+    (out / "notes.txt").write_text("mine")
+    no_sampling(monkeypatch)
+    for extra in ((), ("--overwrite", "true")):
+        assert main(*sample_args(cfg, ckpt, out, *extra)) == 2
+        one_line_error(capsys, str(out), "notes.txt", "not part of a sample output set")
+        assert (out / "notes.txt").read_text() == "mine"
+    # a subfolder is foreign too
+    (out / "notes.txt").unlink()
+    (out / "plots").mkdir()
+    assert main(*sample_args(cfg, ckpt, out, "--overwrite", "true")) == 2
+    one_line_error(capsys, "plots/")
+
+
+def test_a_set_cut_short_while_publishing_is_replaceable(tmp_path, main, capsys, fitted):
+    """A SIGKILL between the first and the last file of a publish leaves set files
+    without summary.json: named as an incomplete set, replaced by --overwrite."""
+    cfg, ckpt = fitted
+    out = tmp_path / "out"
+    assert main(*sample_args(cfg, ckpt, out)) == 0
+    (out / "summary.json").unlink()
+    assert main(*sample_args(cfg, ckpt, out)) == 2
+    one_line_error(capsys, "incomplete output set", "--overwrite true")
+    assert main(*sample_args(cfg, ckpt, out, "--overwrite", "true")) == 0
+    assert (out / "summary.json").is_file()
+
+
+def test_every_staged_file_is_registered(tmp_path):
+    """A writer that stages a file unknown to lightning_ex2.io.SET_FILES fails loudly
+    (so --overwrite knows every file of a set)."""
+    from lightning_ex2.io import OutputSet
+
+    out = OutputSet(tmp_path / "out")
+    staging = out.begin()
+    (staging / "summary.json").write_text("{}")
+    (staging / "extra.bin").write_text("")
+    with pytest.raises(RuntimeError, match="SET_FILES"):
+        out.publish()

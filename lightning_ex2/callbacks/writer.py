@@ -1,7 +1,9 @@
 """``SampleWriter``: gathers the draws of ``predict`` and writes the run's outputs.
 
 Writes one output set under ``output_dir`` (see :class:`~lightning_ex2.io.OutputSet`:
-built in a hidden staging folder, renamed into place whole, ``summary.json`` last):
+built in a hidden staging folder, moved into place with ``summary.json`` last; the
+files of a set are the names in :data:`lightning_ex2.io.SET_FILES`, and a new output
+file is registered there):
 
 * ``samples.npz``: ``samples`` ``(chain, draw, dim)`` in chain-index order,
   ``log_prob`` ``(chain, draw)``, ``chain_index`` and every per-chain ``[C]``
@@ -102,6 +104,8 @@ class SampleWriter(Callback):
         self.complete: bool | None = None
         #: the folder written by the last run (``None`` if nothing was written)
         self.written: Path | None = None
+        #: whether the last run's set replaced a complete previous set (``--overwrite``)
+        self.replaced_complete = False
         self._outputs: list[dict[str, Any]] = []
         self._set: OutputSet | None = None
 
@@ -117,6 +121,7 @@ class SampleWriter(Callback):
 
     def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.summary = self.complete = self.written = None
+        self.replaced_complete = False
         if trainer.is_global_zero:
             self.output_set(trainer).check()  # before any step
 
@@ -237,6 +242,7 @@ class SampleWriter(Callback):
         self._log(trainer, staging, samples, reference, summary)
         save_json(staging / "summary.json", summary)  # last: it marks a complete set
         self.written = output.publish()
+        self.replaced_complete = output.replaced_complete
         self._set = None
         self.summary = summary
 
