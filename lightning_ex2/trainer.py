@@ -39,6 +39,7 @@ from lightning_ex2.runcheck import (
     is_out_of_memory,
     memory_message,
     model_spec,
+    setting_tensors,
 )
 from lightning_ex2.sampling import check_run
 from lightning_ex2.strategy import ChainDDPStrategy
@@ -94,8 +95,9 @@ class RunGuard(Callback):
       :func:`interrupt_checkpoint_path` (also for Lightning's own SIGTERM stop).
     * ``on_save_checkpoint``: stores :attr:`spec` (the configured model's
       :func:`~lightning_ex2.runcheck.model_spec`) under ``"lightning_ex2_spec"``.
-    * With ``override`` tensors (``--override_ckpt``), the config's target tensors
-      are put back after the checkpoint was restored.
+    * With ``override`` tensors (``--override_ckpt``), the config's setting tensors
+      (target, kernel buffers: :func:`~lightning_ex2.runcheck.setting_tensors`) are
+      put back after the checkpoint was restored.
     """
 
     def __init__(self) -> None:
@@ -144,10 +146,9 @@ class RunGuard(Callback):
 
     def _restore_target(self, pl_module: pl.LightningModule) -> None:
         if self.keep_target:
-            target = pl_module.target
-            target.load_state_dict(
-                {k.removeprefix("target."): v for k, v in self.keep_target.items()}, strict=False
-            )
+            own = pl_module.state_dict()
+            keep = {k: v for k, v in self.keep_target.items() if k in own}
+            pl_module.load_state_dict(keep, strict=False)
             self.keep_target = None
 
     @staticmethod
@@ -251,11 +252,9 @@ class Ex2Trainer(pl.Trainer):
             rank_zero_warn(
                 f"--override_ckpt: running the config's model, not the checkpoint's: {diffs}"
             )
-            target = getattr(model, "target", None)
-            if isinstance(target, torch.nn.Module):
-                self.guard.keep_target = {
-                    k: v.detach().clone() for k, v in target.state_dict(prefix="target.").items()
-                }
+            self.guard.keep_target = {
+                k: v.detach().clone() for k, v in setting_tensors(model).items()
+            }
 
     def _check_fresh_folder(self, ckpt_path: str | None) -> None:
         """``fit`` writes into a log/checkpoint folder of its own unless it resumes."""
@@ -312,7 +311,7 @@ class Ex2Trainer(pl.Trainer):
 
         Args:
             override_ckpt: run even though the config's target/kernel/proposal differ
-                from the checkpoint's (the config's target is used).
+                from the checkpoint's (the config's target and kernel settings are used).
         """
         self.preflight(model, datamodule, ckpt_path, override_ckpt)
         self._check_fresh_folder(ckpt_path)
@@ -400,7 +399,7 @@ class Ex2Trainer(pl.Trainer):
             overwrite: replace a previous output set in ``output_dir`` as a whole.
             progress: show a progress bar.
             override_ckpt: run even though the config's target/kernel/proposal differ
-                from the checkpoint's (the config's target is used).
+                from the checkpoint's (the config's target and kernel settings are used).
 
         Returns the summary (on rank 0; ``None`` elsewhere).
 

@@ -355,7 +355,7 @@ def test_shape_mismatch_is_a_short_summary(tmp_path, main, capsys, fitted, monke
     cfg, ckpt = fitted
     no_sampling(monkeypatch)
     assert main(*sample_args(cfg, ckpt, tmp_path / "out", "--data.n_chains", 9)) == 2
-    line = one_line_error(capsys, "data.n_chains", "[16, 2]", "[9, 2]")
+    line = one_line_error(capsys, "data.n_chains", "checkpoint [16, 2], config [9, 2]")
     assert len(line) < 600 and "Missing key" not in line
 
 
@@ -615,3 +615,82 @@ def test_every_staged_file_is_registered(tmp_path):
     (staging / "extra.bin").write_text("")
     with pytest.raises(RuntimeError, match="SET_FILES"):
         out.publish()
+
+
+# ------------------------------------------------- every setting is compared
+ISIR_CONFIG = """
+seed_everything: 0
+trainer:
+  max_steps: 4
+  accelerator: cpu
+  enable_progress_bar: false
+  logger: false
+  default_root_dir: "{root}"
+  callbacks:
+    - class_path: pytorch_lightning.callbacks.ModelCheckpoint
+      init_args: {{dirpath: "{root}/ckpt", save_last: true, save_top_k: 0}}
+model:
+  class_path: lightning_ex2.modules.MCMCSampler
+  init_args:
+    target: {{class_path: lightning_ex2.targets.Funnel, init_args: {{dim: 3}}}}
+    kernel:
+      class_path: lightning_ex2.kernels.Ex2MCMC
+      init_args:
+        proposal:
+          class_path: lightning_ex2.proposals.GaussianProposal
+          init_args: {{dim: 3, scale: 3.0}}
+        n_particles: 4
+        step_size: 0.1
+data: {{n_chains: 4}}
+"""
+
+
+def test_a_setting_stored_as_a_buffer_is_compared(tmp_path, main, capsys, monkeypatch):
+    """The proposal's scale is a buffer, overwritten by the checkpoint's on load: a
+    config that differs is refused, naming the entry and both values."""
+    cfg = tmp_path / "isir.yaml"
+    cfg.write_text(ISIR_CONFIG.format(root=tmp_path))
+    assert main("fit", "--config", cfg) == 0
+    ckpt = tmp_path / "ckpt" / "last.ckpt"
+    no_sampling(monkeypatch)
+    scale = "--model.init_args.kernel.init_args.proposal.init_args.scale"
+    assert main(*sample_args(cfg, ckpt, tmp_path / "out", scale, "1.0")) == 2
+    one_line_error(
+        capsys, "kernel.isir.proposal.scale: checkpoint [3.0, 3.0, 3.0], config [1.0, 1.0, 1.0]"
+    )
+    # a checkpoint written before kernel buffers were recorded: compared by value
+    state = torch.load(ckpt, weights_only=True)
+    state["lightning_ex2_spec"] = {
+        k: v
+        for k, v in state["lightning_ex2_spec"].items()
+        if not k.startswith("kernel.isir.proposal.") or not v.startswith("<tensor")
+    }
+    old = tmp_path / "old.ckpt"
+    torch.save(state, old)
+    assert main(*sample_args(cfg, old, tmp_path / "out", scale, "1.0")) == 2
+    one_line_error(capsys, "kernel.isir.proposal.scale: checkpoint [3.0")
+
+
+def test_override_runs_the_configs_kernel_buffers(tmp_path, main):
+    """--override_ckpt runs what config.yaml records: the config's proposal scale, not
+    the checkpoint's."""
+    cfg = tmp_path / "isir.yaml"
+    cfg.write_text(ISIR_CONFIG.format(root=tmp_path))
+    assert main("fit", "--config", cfg) == 0
+    ckpt = tmp_path / "ckpt" / "last.ckpt"
+    seen = []
+    from lightning_ex2.modules.sampler import MCMCSampler
+
+    real = MCMCSampler.predict_step
+
+    def spy(self, *args, **kwargs):
+        seen.append(self.kernel.isir.proposal.scale.tolist())
+        return real(self, *args, **kwargs)
+
+    scale = "--model.init_args.kernel.init_args.proposal.init_args.scale"
+    import unittest.mock
+
+    with unittest.mock.patch.object(MCMCSampler, "predict_step", spy):
+        args = sample_args(cfg, ckpt, tmp_path / "out", scale, "1.0", "--override_ckpt", "true")
+        assert main(*args) == 0
+    assert seen == [[1.0, 1.0, 1.0]]
