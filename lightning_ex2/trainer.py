@@ -16,13 +16,16 @@ any work, and a clean stop on SIGTERM/SIGINT.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
+import yaml
 from lightning_fabric.plugins.environments import SLURMEnvironment
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint, ProgressBar
+from pytorch_lightning.cli import SaveConfigCallback
 from pytorch_lightning.utilities import rank_zero_warn
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
@@ -220,6 +223,7 @@ class Ex2Trainer(pl.Trainer):
         if self.guard not in callbacks:
             callbacks.append(self.guard)
         kwargs["callbacks"] = callbacks
+        self._created = time.time()
         for key, value in TRAINER_DEFAULTS.items():
             kwargs.setdefault(key, value)
         if kwargs.get("strategy") == "ddp":
@@ -257,22 +261,76 @@ class Ex2Trainer(pl.Trainer):
             }
 
     def _check_fresh_folder(self, ckpt_path: str | None) -> None:
-        """``fit`` writes into a log/checkpoint folder of its own unless it resumes."""
-        if ckpt_path is not None or self._slurm_resume_path() is not None:
-            return  # resuming: the run continues, last.ckpt is overwritten in place
+        """One run per folder: ``fit`` writes into a log/checkpoint folder of its own.
+
+        * ``--ckpt_path`` (a resume): the log folder is new, or the one whose checkpoint
+          folder holds that checkpoint; another run's folder is refused, naming both.
+        * No ``--ckpt_path``: the folder is new; or it holds checkpoints (refused: resume
+          from the newest); or it holds only the ``config.yaml`` of a run that left no
+          checkpoint (killed before its first one): the same config restarts it there
+          (its TensorBoard events and ``hparams.yaml`` are removed), another is refused.
+        """
+        if ckpt_path in ("last", "best", "hpc", "registry"):
+            return
         log_dir = Path(self.log_dir) if self.log_dir else None
-        if log_dir is not None and (log_dir / "config.yaml").is_file():
+        config = log_dir / "config.yaml" if log_dir is not None else None
+        has_config = config is not None and config.is_file()
+        dirs = _checkpoint_dirs(self)
+        ckpts = sorted(
+            (p for d in dirs if d.is_dir() for p in d.glob("*.ckpt")),
+            key=lambda p: p.stat().st_mtime,
+        )
+        if ckpt_path is not None:
+            source = Path(ckpt_path).resolve().parent
+            if any(source == d.resolve() for d in dirs) or not (has_config or ckpts):
+                return  # resuming in its own folder, or continuing it in a new one
+            where = log_dir if has_config else ckpts[-1].parent
             raise UserError(
-                f"the log folder {log_dir} already holds a run (config.yaml); resume it with "
-                f"--ckpt_path {interrupt_checkpoint_path_hint(self)}, or give a new folder "
+                f"--ckpt_path {ckpt_path} is a checkpoint of the run in {source.parent}, but "
+                f"the log folder {where} holds another run; resume in the checkpoint's own "
+                "folder (the same --trainer.logger.init_args.version) or in a new one"
+            )
+        if self._slurm_resume_path() is not None:
+            return  # Lightning resumes from its hpc checkpoint: last.ckpt is overwritten
+        if ckpts:
+            newest = next((p for p in ckpts if p.name == "last.ckpt"), ckpts[-1])
+            raise UserError(
+                f"the log folder {log_dir} already holds a run (its checkpoints); resume it "
+                f"with --ckpt_path {newest}, or give a new folder "
                 "(e.g. --trainer.logger.init_args.version), or delete it"
             )
-        for folder in _checkpoint_dirs(self):
-            if folder.is_dir() and any(folder.glob("*.ckpt")):
-                raise UserError(
-                    f"the checkpoint folder {folder} already holds checkpoints of another run; "
-                    "resume with --ckpt_path, or give a new folder, or delete it"
-                )
+        if not has_config:
+            return
+        assert config is not None and log_dir is not None
+        ours = self._config_text()
+        try:
+            same = ours is not None and yaml.safe_load(config.read_text()) == yaml.safe_load(ours)
+        except (OSError, yaml.YAMLError):
+            same = False
+        if not same:
+            raise UserError(
+                f"the log folder {log_dir} already holds a run (config.yaml) that left no "
+                "checkpoint, with another config; give a new folder "
+                "(e.g. --trainer.logger.init_args.version), or delete it"
+            )
+        # the same command after a run that saved nothing (e.g. SIGKILL before its first
+        # checkpoint): restart it from step 0, without the dead attempt's events
+        if self.is_global_zero:
+            for p in log_dir.iterdir():
+                dead = p.name.startswith("events.out.tfevents.") or p.name == "hparams.yaml"
+                if dead and p.is_file() and p.stat().st_mtime < self._created:
+                    p.unlink(missing_ok=True)
+        rank_zero_warn(
+            f"fit: restarting the run in {log_dir} from step 0: it left no checkpoint "
+            "(stopped before its first one)"
+        )
+
+    def _config_text(self) -> str | None:
+        """The config the CLI will write as ``config.yaml`` (``None`` outside the CLI)."""
+        for cb in self.callbacks:
+            if isinstance(cb, SaveConfigCallback):
+                return cb.parser.dump(cb.config, skip_none=False)
+        return None
 
     def _slurm_resume_path(self) -> str | None:
         """The checkpoint Lightning resumes from by itself under SLURM (``ckpt_path``
@@ -457,10 +515,3 @@ class Ex2Trainer(pl.Trainer):
                 where = "no output written (no draw kept)"
             raise Interrupted(reason, f"sample stopped by {reason}; {where}")
         return writer.summary if self.is_global_zero else None
-
-
-def interrupt_checkpoint_path_hint(trainer: pl.Trainer) -> str:
-    """The ``last.ckpt`` path a resume would use (for messages)."""
-    dirs = _checkpoint_dirs(trainer)
-    root = dirs[0] if dirs else Path(trainer.log_dir or trainer.default_root_dir) / "checkpoints"
-    return str(root / "last.ckpt")

@@ -470,7 +470,7 @@ def test_slurm_auto_resume_counts_as_resuming(tmp_path, monkeypatch):
     trainer = Ex2Trainer(default_root_dir=str(tmp_path), logger=False, accelerator="cpu")
     (tmp_path / "checkpoints").mkdir()
     (tmp_path / "checkpoints" / "last.ckpt").write_text("")
-    with pytest.raises(UserError, match="already holds checkpoints"):
+    with pytest.raises(UserError, match="already holds a run"):
         trainer._check_fresh_folder(None)
     for n in (2, 10):
         (tmp_path / f"hpc_ckpt_{n}.ckpt").write_text("")
@@ -694,3 +694,40 @@ def test_override_runs_the_configs_kernel_buffers(tmp_path, main):
         args = sample_args(cfg, ckpt, tmp_path / "out", scale, "1.0", "--override_ckpt", "true")
         assert main(*args) == 0
     assert seen == [[1.0, 1.0, 1.0]]
+
+
+# ------------------------------------------------------- one run per folder
+def test_a_run_that_left_no_checkpoint_restarts_with_the_same_command(
+    tmp_path, main, capsys, fitted
+):
+    """A run killed before its first checkpoint leaves config.yaml (and events) only:
+    the same command restarts it there; another config is refused."""
+    cfg, ckpt = fitted
+    run_dir = ckpt.parent.parent
+    for p in ckpt.parent.iterdir():
+        p.unlink()  # as if killed before the first checkpoint
+    old_events = sorted(p.name for p in run_dir.glob("events.out.tfevents.*"))
+    assert old_events
+    assert main("fit", "--config", cfg, "--trainer.max_steps", 6) == 2
+    one_line_error(capsys, "left no checkpoint", "another config", str(run_dir))
+    assert main("fit", "--config", cfg) == 0
+    assert torch.load(ckpt, weights_only=True)["global_step"] == 8
+    events = sorted(p.name for p in run_dir.glob("events.out.tfevents.*"))
+    assert len(events) == 1 and events != old_events  # the dead attempt's events are gone
+
+
+def test_resuming_into_another_runs_folder_is_refused(tmp_path, main, capsys, fitted):
+    cfg, ckpt_a = fitted
+    assert main("fit", "--config", cfg, "--trainer.logger.init_args.version", "b") == 0
+    run_b = tmp_path / "logs" / "run" / "b"
+    before = {p.name: p.read_bytes() for p in (run_b / "checkpoints").iterdir()}
+    config_b = (run_b / "config.yaml").read_bytes()
+    args = ("fit", "--config", cfg, "--ckpt_path", ckpt_a, "--trainer.max_steps", 12)
+    assert main(*args, "--trainer.logger.init_args.version", "b") == 2
+    one_line_error(capsys, str(ckpt_a), str(ckpt_a.parent.parent), str(run_b))
+    assert (run_b / "config.yaml").read_bytes() == config_b
+    assert {p.name: p.read_bytes() for p in (run_b / "checkpoints").iterdir()} == before
+    # continuing run A in a new folder is allowed (the checkpoint is A's)
+    assert main(*args, "--trainer.logger.init_args.version", "a2") == 0
+    new = tmp_path / "logs" / "run" / "a2" / "checkpoints" / "last.ckpt"
+    assert torch.load(new, weights_only=True)["global_step"] == 12
