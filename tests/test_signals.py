@@ -53,6 +53,8 @@ data:
 """
 
 TARGET = '''
+import os
+import time
 from pathlib import Path
 
 import torch
@@ -60,7 +62,8 @@ from torch import nn
 
 
 class Marked(nn.Module):
-    """A standard 2-D Gaussian that creates ``marker`` after ``after`` log_prob calls."""
+    """A standard 2-D Gaussian that creates ``marker`` after ``after`` log_prob calls
+    (and from then on sleeps ``$MARKED_DELAY`` seconds per call, when set)."""
 
     def __init__(self, marker: str, after: int = 50):
         super().__init__()
@@ -73,6 +76,8 @@ class Marked(nn.Module):
         self.calls += 1
         if self.calls == self.after:
             Path(self.marker).touch()
+        if self.calls >= self.after:
+            time.sleep(float(os.environ.get("MARKED_DELAY", "0")))
         return -0.5 * (x**2).sum(-1)
 '''
 
@@ -87,18 +92,21 @@ def write(root: Path, steps: int = 10**6, after: int = 10**9, devices: int = 1) 
     return path
 
 
-def start(root: Path, *args: str) -> subprocess.Popen:
+def start(
+    root: Path, *args: str, command: list[str] | None = None, **extra_env: str
+) -> subprocess.Popen:
     env = {
         **os.environ,
         "PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
         "OMP_NUM_THREADS": "1",
         "CUDA_VISIBLE_DEVICES": "",
+        **extra_env,
     }
     env.pop("LIGHTNING_EX2_DEBUG", None)
     # output to files: a full pipe would block the run while the test waits for it
     log = open(root / "run.log", "w")  # noqa: SIM115 - closed when the process ends
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lightning_ex2.cli", *args],
+        command or [sys.executable, "-m", "lightning_ex2.cli", *args],
         cwd=root,
         env=env,
         stdout=log,
@@ -236,3 +244,56 @@ def test_two_processes_stop_together(tmp_path):
     data = np.load(out / "samples.npz")
     assert data["samples"].shape == (8, summary["n_draws"], 2) and summary["n_draws"] > 0
     assert list(data["chain_index"]) == list(range(8))
+
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def slurm_recipe(cfg: Path, ckpt: Path) -> str:
+    """The README's SLURM requeue recipe (the lines from ``CKPT=`` to ``exit``), made to
+    run here: no srun/scontrol, one CPU process, this test's config and folder."""
+    text = README.read_text()
+    section = text[text.index("### Stopping, preemption and SLURM") :]
+    block = section[section.index("```bash") : section.index("```", section.index("```bash") + 7)]
+    lines = block[block.index("CKPT=") : block.index('exit "$rc"') + len('exit "$rc"')]
+    subs = [
+        (r"^CKPT=\S+", f"CKPT={ckpt}"),
+        (r"srun lightning-ex2 ", f"{sys.executable} -m lightning_ex2.cli "),
+        (r"--config \S+", f"--config {cfg}"),
+        (r" \\\n\s*--trainer\.accelerator gpu[^\n]*", ""),
+        (r'scontrol requeue "\$SLURM_JOB_ID"', "echo REQUEUE"),
+    ]
+    for pattern, repl in subs:
+        lines, n = re.subn(pattern, repl, lines, count=1, flags=re.M)
+        assert n == 1, f"the README recipe changed: {pattern!r} not found in {lines}"
+    return lines
+
+
+def test_slurm_recipe_restarts_a_run_killed_before_its_first_checkpoint(tmp_path):
+    """SIGKILL (OOM killer, node failure) before the first checkpoint: config.yaml
+    exists, no checkpoint; the recipe's command, run again, restarts the run."""
+    cfg = write(tmp_path, steps=10, after=3)
+    ckpt = tmp_path / "logs" / "run" / "fit" / "checkpoints" / "last.ckpt"
+    script = tmp_path / "job.sh"
+    script.write_text("#!/bin/bash\n" + slurm_recipe(cfg, ckpt) + "\n")
+    proc = start(tmp_path, command=["bash", str(script)], MARKED_DELAY="5")
+    try:
+        deadline = time.monotonic() + WAIT
+        while not (tmp_path / "marker").exists():
+            assert proc.poll() is None, output(tmp_path)
+            assert time.monotonic() < deadline, "the run never started its steps"
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)  # the whole job, as a node failure would
+        proc.wait(timeout=WAIT)
+    finally:
+        kill_group(proc)
+    assert (ckpt.parent.parent / "config.yaml").is_file() and not ckpt.exists()
+    (tmp_path / "marker").unlink()
+    proc = start(tmp_path, command=["bash", str(script)])  # the requeued job
+    try:
+        proc.wait(timeout=WAIT)
+    finally:
+        kill_group(proc)
+    assert proc.returncode == 0, output(tmp_path)[-3000:]
+    assert "REQUEUE" not in output(tmp_path)
+    assert torch.load(ckpt, weights_only=True)["global_step"] == 10
