@@ -23,6 +23,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import yaml
+from jsonargparse import ArgumentError
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
 from lightning_ex2 import interrupt
@@ -75,9 +76,20 @@ class Ex2CLI(ConfigFirstCLI):
         parser.link_arguments("data.init_args.n_chains", "model.init_args.n_chains")
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
-        """Parse, then refuse top-level keys of a ``--config`` file that no option takes
-        (jsonargparse drops a key that holds an empty mapping, e.g. ``foo: {}``)."""
-        super().parse_arguments(parser, args)
+        """Parse, with every parse error as one :class:`UserError` line naming the key
+        (and the closest valid key or class); refuse a ``--config`` file with a duplicated
+        key, and top-level keys that no option takes (jsonargparse drops a key that holds
+        an empty mapping, e.g. ``foo: {}``)."""
+        argv = sys.argv[1:] if args is None else args
+        if isinstance(argv, list | tuple):
+            for path in _config_paths([str(a) for a in argv]):
+                check_duplicate_keys(path)
+        for p in _all_parsers(parser):
+            p.exit_on_error = False  # raise ArgumentError: condensed below
+        try:
+            super().parse_arguments(parser, args)
+        except ArgumentError as err:
+            raise UserError(condense_parse_error(str(err), parser)) from err
         subcommand = self.config.get("subcommand")
         if not subcommand:
             return
@@ -107,7 +119,175 @@ class Ex2CLI(ConfigFirstCLI):
                 raise UserError(memory_message(err, chains=chains)) from err
             if isinstance(err, RuntimeError) and "Does not validate" not in str(err):
                 raise
+            # data.n_chains feeds model.n_chains (link_arguments): name the key users set
+            text = text.replace("`model.n_chains`", "`data.n_chains`")
+            text = text.replace("model.n_chains ", "data.n_chains ")
             raise UserError(f"invalid configuration: {text}") from err
+
+
+def _config_paths(argv: list[str]) -> list[str]:
+    """The files given to ``--config``/``-c`` on a command line."""
+    out = []
+    for i, arg in enumerate(argv):
+        if arg in ("--config", "-c") and i + 1 < len(argv):
+            out.append(argv[i + 1])
+        elif arg.startswith("--config="):
+            out.append(arg.split("=", 1)[1])
+    return out
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that refuses a mapping with the same key twice."""
+
+
+def _unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        line = key_node.start_mark.line + 1
+        if key in seen:
+            raise UserError(
+                f"{key_node.start_mark.name}:{line}: key {key!r} appears twice (first at line "
+                f"{seen[key]}); YAML would keep only the last value: remove one"
+            )
+        seen[key] = line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _unique_mapping,  # type: ignore[arg-type]
+)
+
+
+def check_duplicate_keys(path: str) -> None:
+    """Raise :class:`UserError` when the YAML file at ``path`` repeats a key in a mapping
+    (unreadable files are left to the parser, which names them)."""
+    try:
+        with open(path) as stream:
+            yaml.load(stream, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return  # the parser reports it
+
+
+def _all_parsers(parser: Any) -> list[Any]:
+    """``parser`` and its subcommand parsers."""
+    out = [parser]
+    action = getattr(parser, "_subcommands_action", None)
+    for sub in getattr(action, "_name_parser_map", {}).values():
+        out.extend(_all_parsers(sub))
+    return out
+
+
+def _closest(word: str, candidates: Any) -> str:
+    """``"; did you mean X?"`` for the closest candidate, or ``""``."""
+    import difflib
+
+    found = difflib.get_close_matches(word, sorted(set(candidates)), n=1, cutoff=0.6)
+    return f"; did you mean {found[0]}?" if found else ""
+
+
+def _init_params(class_path: str) -> list[str]:
+    import importlib
+    import inspect
+
+    module, _, name = class_path.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+        return [
+            p.name
+            for c in inspect.getmro(cls)
+            if "__init__" in vars(c)
+            for p in inspect.signature(c.__init__).parameters.values()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"
+        ]
+    except Exception:  # not importable: no suggestion
+        return []
+
+
+def _class_path_hint(class_path: str, problem: str) -> str:
+    """``"; did you mean <class_path with its wrong part corrected>?"`` or ``""``."""
+    import difflib
+    import importlib
+    import pkgutil
+
+    wrong = re.search(r"module '([^']+)' has no attribute '([^']+)'", problem)
+    if wrong:
+        module, name = wrong.groups()
+    else:
+        missing = re.search(r"No module named '([^']+)'", problem)
+        if missing is None:
+            return ""
+        module, _, name = missing.group(1).rpartition(".")
+    try:
+        names = [n for n in dir(importlib.import_module(module)) if not n.startswith("_")]
+        names += [m.name for m in pkgutil.iter_modules(importlib.import_module(module).__path__)]
+    except Exception:  # not a package, or not importable either
+        names = [] if module else [m.name for m in pkgutil.iter_modules()]
+    found = difflib.get_close_matches(name, sorted(set(names)), n=1, cutoff=0.6)
+    if not found:
+        return ""
+    wrong_path = f"{module}.{name}" if module else name
+    right_path = f"{module}.{found[0]}" if module else found[0]
+    return f"; did you mean {class_path.replace(wrong_path, right_path, 1)}?"
+
+
+def condense_parse_error(message: str, parser: Any) -> str:
+    """jsonargparse's parse error (a usage dump and nested Union explanations) as one
+    line: the full key, what is wrong, and the closest valid key or class."""
+    keys: list[str] = []
+    class_path = None
+    problem = None
+    for raw in message.splitlines():
+        line = raw.strip().removeprefix("- ").strip()
+        if not line or line.startswith(("Does not validate", "Subtypes:", "Errors:")):
+            continue
+        if line.startswith(("Expected a <class 'NoneType'>", "Given value")):
+            break
+        key = re.match(r'Parser key "([^"]+)":\s*(.*)$', line)
+        if key:
+            keys.append(key.group(1))
+            if key.group(2):
+                problem = key.group(2)
+                break
+            continue
+        cls = re.match(r"Problem with given class_path '([^']+)':\s*(.*)$", line)
+        if cls:
+            class_path = cls.group(1)
+            keys.append("init_args")
+            if cls.group(2):
+                problem = cls.group(2)
+                break
+            continue
+        problem = line
+        break
+    problem = problem or message.strip().splitlines()[-1]
+    where = ".".join(keys)
+    unrecognized = re.match(r"unrecognized arguments: (--[\w.]+)", problem)
+    if unrecognized:
+        option = unrecognized.group(1)
+        flags = [f for p in _all_parsers(parser) for a in p._actions for f in a.option_strings]
+        return f"{problem}{_closest(option, flags)}"
+    unknown = re.search(r"does not accept option '([^']+)'", problem) or re.search(
+        r"Option '([^']+)' is not accepted", problem
+    )
+    if unknown:
+        option = unknown.group(1)
+        full = f"{where}.{option}" if where else option
+        if class_path is not None:
+            hint = _closest(option, _init_params(class_path))
+            return f"{full}: not an argument of {class_path}{hint}"
+        subs = _all_parsers(parser)
+        dests = [a.dest for p in subs for a in getattr(p, "_actions", [])]
+        return f"unknown option {full}{_closest(option, dests)}"
+    if class_path is not None and re.search(r"has no attribute|No module named", problem):
+        where = where.removesuffix(".init_args")
+        hint = _class_path_hint(class_path, problem)
+        return f"{where}: class_path {class_path!r} does not resolve ({problem}){hint}"
+    expected = re.match(r"Expected a <class '(\w+)'>\. Got value: (.*)$", problem)
+    if expected:
+        return f"{where}: expected {expected.group(1)}, got {expected.group(2)!r}"
+    return f"{where}: {problem}" if where else problem
 
 
 def _first_error(err: BaseException) -> str:

@@ -731,3 +731,48 @@ def test_resuming_into_another_runs_folder_is_refused(tmp_path, main, capsys, fi
     assert main(*args, "--trainer.logger.init_args.version", "a2") == 0
     new = tmp_path / "logs" / "run" / "a2" / "checkpoints" / "last.ckpt"
     assert torch.load(new, weights_only=True)["global_step"] == 12
+
+
+# ------------------------------------------------- one-line config errors
+@pytest.mark.parametrize(
+    ("edit", "extra", "words"),
+    [
+        (
+            ("step_size: 0.3", "step_siz: 0.3"),
+            (),
+            ("model.init_args.kernel.init_args.step_siz", "did you mean step_size?"),
+        ),
+        (("max_steps: 8", "max_step: 8"), (), ("trainer.max_step", "trainer.max_steps?")),
+        (
+            ("lightning_ex2.kernels.MALA", "lightning_ex2.kernels.MALAA"),
+            (),
+            ("model.init_args.kernel", "MALAA", "did you mean lightning_ex2.kernels.MALA?"),
+        ),
+        (
+            ("lightning_ex2.kernels.MALA", "lightning_ex2.kernelz.MALA"),
+            (),
+            ("kernelz", "did you mean lightning_ex2.kernels.MALA?"),
+        ),
+        (("seed_everything: 0", "seed_everything: 0\nseed_everything: 1"), (), ("appears twice",)),
+        (None, ("--trainer.max_stepz", "5"), ("--trainer.max_stepz", "--trainer.max_steps?")),
+        (None, ("--data.n_chains", "0"), ("data.n_chains", "got 0")),
+        (None, ("--data.n_chains", "abc"), ("n_chains", "expected int", "abc")),
+    ],
+    ids=["key", "trainer_key", "class", "module", "duplicate", "flag", "n_chains", "not_int"],
+)
+def test_config_mistakes_are_one_line_naming_the_key(tmp_path, main, capsys, edit, extra, words):
+    cfg = write_config(tmp_path)
+    if edit is not None:
+        text = cfg.read_text()
+        assert edit[0] in text
+        cfg.write_text(text.replace(edit[0], edit[1], 1))
+    assert main("fit", "--config", cfg, *extra) == 2
+    line = one_line_error(capsys, *words)
+    assert "usage:" not in capsys.readouterr().err and len(line) < 400
+    assert not (tmp_path / "logs").exists()
+
+
+def test_non_numeric_sample_option_is_one_line(tmp_path, main, capsys, fitted):
+    cfg, ckpt = fitted
+    assert main(*sample_args(cfg, ckpt, tmp_path / "out", "--n_steps", "abc")) == 2
+    one_line_error(capsys, "n_steps", "abc")
