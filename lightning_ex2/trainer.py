@@ -16,6 +16,8 @@ any work, and a clean stop on SIGTERM/SIGINT.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -158,16 +160,21 @@ class RunGuard(Callback):
     def _take_over_signals(trainer: pl.Trainer) -> None:
         """Replace Lightning's SIGTERM handler (set just before the loops start) by
         :func:`lightning_ex2.interrupt.install`'s, which passes the signal on to the
-        processes of Lightning's DDP launcher. Lightning's handler broadcasts from
+        processes of Lightning's DDP launcher (and, in those processes, to the
+        launcher: a signal to any one rank stops them all). Lightning's handler broadcasts from
         inside the signal handler, which can pair with another collective of the run
         and hang it; here the ranks agree at a step boundary instead. Lightning's
         teardown puts the handlers back as they were before the run."""
         procs = launcher_processes(trainer)
+        launcher = _launcher_parent() if trainer.world_size > 1 and not procs else None
 
         def forward(signum: int) -> None:
             for proc in procs:
                 if proc.poll() is None:
                     proc.send_signal(signum)
+            if launcher is not None:  # a rank Lightning started: tell rank 0, which tells all
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(launcher, signum)
 
         interrupt.install(forward=forward)
 
@@ -189,6 +196,20 @@ class RunGuard(Callback):
     def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._restore_target(pl_module)
         self._take_over_signals(trainer)
+
+
+#: environment variable naming the process that may launch DDP ranks (set by
+#: :class:`Ex2Trainer` in a process that is not itself a rank; the ranks inherit it)
+LAUNCHER_ENV = "LIGHTNING_EX2_LAUNCHER_PID"
+
+
+def _launcher_parent() -> int | None:
+    """The pid of the process that started this rank with Lightning's DDP launcher
+    (the rank's parent, which set :data:`LAUNCHER_ENV`), else ``None``."""
+    pid = os.environ.get(LAUNCHER_ENV, "")
+    if os.environ.get("LOCAL_RANK", "0") == "0" or not pid.isdigit():
+        return None
+    return int(pid) if int(pid) == os.getppid() else None
 
 
 def _checkpoint_dirs(trainer: pl.Trainer) -> list[Path]:
@@ -224,6 +245,8 @@ class Ex2Trainer(pl.Trainer):
             callbacks.append(self.guard)
         kwargs["callbacks"] = callbacks
         self._created = time.time()
+        if "LOCAL_RANK" not in os.environ:  # not a rank: the ranks it may launch know it
+            os.environ[LAUNCHER_ENV] = str(os.getpid())
         for key, value in TRAINER_DEFAULTS.items():
             kwargs.setdefault(key, value)
         if kwargs.get("strategy") == "ddp":

@@ -136,6 +136,19 @@ def signal_when(root: Path, proc: subprocess.Popen, ready: Path, signum: int) ->
     return proc.returncode, output(root)
 
 
+def children(pid: int) -> list[int]:
+    """The pids of the processes whose parent is ``pid`` (from /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
 def run(root: Path, *args: str) -> str:
     proc = start(root, *args)
     try:
@@ -233,14 +246,29 @@ def test_two_processes_stop_together(tmp_path):
     assert state["lightning_ex2_rng"].shape[0] == 2 and state["global_step"] == stopped_at
     assert bool(state["state_dict"]["chain_ready"].all())
 
+    # sample: SIGTERM to rank 1 only (not the process that launched it): it passes the
+    # signal to rank 0, which passes it to all; one consistent partial set
     (tmp_path / "marker").unlink(missing_ok=True)
     out = tmp_path / "samples"
     proc = start(tmp_path, "sample", "--config", str(cfg), "--ckpt_path", str(ckpt),
                  "--n_steps", "200000", "--output_dir", str(out), "--progress", "false")  # fmt: skip
-    code, err = signal_when(tmp_path, proc, tmp_path / "marker", signal.SIGTERM)
+    try:
+        deadline = time.monotonic() + WAIT
+        while not (tmp_path / "marker").exists():
+            assert proc.poll() is None, output(tmp_path)
+            assert time.monotonic() < deadline, "the marker never appeared"
+            time.sleep(0.1)
+        (rank1,) = children(proc.pid)
+        os.kill(rank1, signal.SIGTERM)
+        proc.wait(timeout=WAIT)
+    finally:
+        kill_group(proc)
+    code, err = proc.returncode, output(tmp_path)
     assert code == 143, err[-3000:]
+    assert "Traceback" not in err, err[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["complete"] is False and summary["world_size"] == 2
+    assert summary["stopped_by"] == "SIGTERM"
     data = np.load(out / "samples.npz")
     assert data["samples"].shape == (8, summary["n_draws"], 2) and summary["n_draws"] > 0
     assert list(data["chain_index"]) == list(range(8))
@@ -297,3 +325,35 @@ def test_slurm_recipe_restarts_a_run_killed_before_its_first_checkpoint(tmp_path
     assert proc.returncode == 0, output(tmp_path)[-3000:]
     assert "REQUEUE" not in output(tmp_path)
     assert torch.load(ckpt, weights_only=True)["global_step"] == 10
+
+
+@pytest.mark.parametrize("second", [signal.SIGINT, signal.SIGTERM])
+def test_a_second_signal_keeps_the_one_stop(tmp_path, second):
+    """SIGINT then SIGTERM/SIGINT again while the stop is under way (each step slow):
+    one stop, the first signal's status, the partial set, one line per extra signal."""
+    cfg = write(tmp_path, steps=4, after=10**9)
+    run(tmp_path, "fit", "--config", str(cfg))
+    ckpt = tmp_path / "logs" / "run" / "fit" / "checkpoints" / "last.ckpt"
+    cfg = write(tmp_path, steps=4, after=40)
+    out = tmp_path / "samples"
+    proc = start(tmp_path, "sample", "--config", str(cfg), "--ckpt_path", str(ckpt),
+                 "--n_steps", "100000", "--output_dir", str(out), "--progress", "false",
+                 "--override_ckpt", "true", MARKED_DELAY="0.3")  # fmt: skip
+    try:
+        deadline = time.monotonic() + WAIT
+        while not (tmp_path / "marker").exists():
+            assert proc.poll() is None, output(tmp_path)
+            assert time.monotonic() < deadline, "the marker never appeared"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.05)
+        proc.send_signal(second)
+        proc.wait(timeout=WAIT)
+    finally:
+        kill_group(proc)
+    err = output(tmp_path)
+    assert proc.returncode == 130, err[-3000:]
+    assert "KeyboardInterrupt" not in err and "received while stopping on SIGINT" in err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["complete"] is False and summary["stopped_by"] == "SIGINT"
+    assert summary["n_draws"] > 0
