@@ -13,6 +13,7 @@ status 143/130 (see :func:`main`). Examples::
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
@@ -394,11 +395,24 @@ def main(args: list[str] | None = None) -> None:
         if debug:
             raise
         _fail(f"error: {err}", 2)
+    except OSError as err:
+        if debug or err.errno not in _MACHINE_FULL:
+            raise
+        where = f" writing {err.filename}" if err.filename else ""
+        _fail(
+            f"error: {err.strerror or err}{where}; free space there or write elsewhere "
+            "(an output set is published only whole; a fit resumes from its last checkpoint)",
+            2,
+        )
     finally:
         restore()
     reason = interrupt.requested()
     if reason is not None:  # the signal came after the last step: the run is complete
         _fail(f"interrupted: {reason} received; the run had completed", 128 + _signum(reason))
+
+
+#: ``errno`` values of a full disk or quota: the machine, not the program (one line)
+_MACHINE_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 def close_process_group() -> None:

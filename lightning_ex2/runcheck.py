@@ -255,7 +255,8 @@ def _ndim_error(x: Tensor, out: Any, name: str) -> str | None:
 
 
 def check_model_data(model: pl.LightningModule, datamodule: Any) -> None:
-    """Initial points of the configured dim; a ``log_prob`` of the documented shape.
+    """Initial points of the configured dim; a ``log_prob`` of the documented shape and
+    of the points' dtype, differentiable in ``x`` when the kernel uses gradients.
 
     Raises:
         UserError: naming ``data.init_loc``/``data.init_path`` and the target's dim,
@@ -283,6 +284,21 @@ def check_model_data(model: pl.LightningModule, datamodule: Any) -> None:
     problem = _ndim_error(x, out, name)
     if problem:
         raise UserError(problem)
+    if out.dtype != x.dtype:
+        raise UserError(
+            f"{name}.log_prob(x) must return x's dtype: for x of dtype "
+            f"{str(x.dtype).removeprefix('torch.')} it returned "
+            f"{str(out.dtype).removeprefix('torch.')}; compute it in x's dtype "
+            "(e.g. no .double()/.long(), tensors created with dtype=x.dtype)"
+        )
+    kernel = getattr(model, "kernel", None)
+    if getattr(kernel, "uses_grad", False):
+        from lightning_ex2.kernels.base import log_prob_and_grad
+
+        try:
+            log_prob_and_grad(target, x)
+        except TypeError as err:  # not differentiable: the kernel's own message
+            raise UserError(f"model.target: {err}") from err
 
 
 def is_out_of_memory(err: BaseException) -> bool:

@@ -198,6 +198,11 @@ class RunGuard(Callback):
         self._take_over_signals(trainer)
 
 
+#: beginnings of the kernels' messages about the run's input found only once it runs
+#: (the initial points the data give, a target whose gradient is missing at them):
+#: shown as one-line errors, not tracebacks
+RUN_INPUT_ERRORS = ("non-finite start point", "initial points must have shape")
+
 #: environment variable naming the process that may launch DDP ranks (set by
 #: :class:`Ex2Trainer` in a process that is not itself a rank; the ranks inherit it)
 LAUNCHER_ENV = "LIGHTNING_EX2_LAUNCHER_PID"
@@ -370,6 +375,10 @@ class Ex2Trainer(pl.Trainer):
         except SIGTERMException as err:  # Lightning's own SIGTERM stop (exits 0 otherwise)
             reason = interrupt.requested() or "SIGTERM"
             raise Interrupted(reason, f"stopped by {reason}") from err
+        except (ValueError, TypeError) as err:
+            if str(err).startswith(RUN_INPUT_ERRORS):  # the data, not a defect: one line
+                raise UserError(str(err)) from err
+            raise
         except (RuntimeError, MemoryError) as err:
             if is_out_of_memory(err):
                 n_draws = None

@@ -776,3 +776,69 @@ def test_non_numeric_sample_option_is_one_line(tmp_path, main, capsys, fitted):
     cfg, ckpt = fitted
     assert main(*sample_args(cfg, ckpt, tmp_path / "out", "--n_steps", "abc")) == 2
     one_line_error(capsys, "n_steps", "abc")
+
+
+# ------------------------------------- run input and machine errors: one line
+BAD_TARGETS = """
+from torch import nn
+
+
+class _Base(nn.Module):
+    def __init__(self, dim: int = 2):
+        super().__init__()
+        self.dim = dim
+
+
+class Float64(_Base):
+    def log_prob(self, x):
+        return (-0.5 * (x**2).sum(-1)).double()
+
+
+class Int64(_Base):
+    def log_prob(self, x):
+        return (-0.5 * (x**2).sum(-1)).long()
+
+
+class Detached(_Base):
+    def log_prob(self, x):
+        return (-0.5 * (x**2).sum(-1)).detach()
+"""
+
+
+@pytest.mark.parametrize(
+    ("target", "extra", "words"),
+    [
+        ("bad_targets.Float64", (), ("model.target (Float64)", "float32", "float64")),
+        ("bad_targets.Int64", (), ("model.target (Int64)", "int64")),
+        ("bad_targets.Detached", (), ("Detached.log_prob is not differentiable in x",)),
+        (None, ("--data.init_loc", "[.nan, 0.0]"), ("non-finite start point",)),
+    ],
+    ids=["float64", "int64", "detached", "nonfinite_start"],
+)
+def test_bad_run_input_is_one_line(tmp_path, main, capsys, monkeypatch, target, extra, words):
+    (tmp_path / "bad_targets.py").write_text(BAD_TARGETS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cfg = write_config(
+        tmp_path, **({"target": target, "target_args": "{dim: 2}"} if target else {})
+    )
+    assert main("fit", "--config", cfg, *extra) == 2
+    one_line_error(capsys, *words)
+
+
+def test_a_full_disk_is_one_line_and_keeps_the_previous_set(
+    tmp_path, main, capsys, fitted, monkeypatch
+):
+    import errno
+
+    cfg, ckpt = fitted
+    out = tmp_path / "out"
+    assert main(*sample_args(cfg, ckpt, out)) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def full(path, **arrays):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr("lightning_ex2.callbacks.writer.save_npz", full)
+    assert main(*sample_args(cfg, ckpt, out, "--n_steps", 7, "--overwrite", "true")) == 2
+    one_line_error(capsys, "No space left on device", "samples.npz")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
