@@ -842,3 +842,15 @@ def test_a_full_disk_is_one_line_and_keeps_the_previous_set(
     assert main(*sample_args(cfg, ckpt, out, "--n_steps", 7, "--overwrite", "true")) == 2
     one_line_error(capsys, "No space left on device", "samples.npz")
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_progress_bar_ends_at_the_last_step(tmp_path, main, capsys):
+    """Each epoch is one sweep (one step here): the bar counts MCMC steps over the
+    whole run, and its last line is the last step (Lightning reports 0 batches for the
+    epoch max_steps cuts, which used to reset the bar)."""
+    cfg = write_config(tmp_path, steps=6)
+    assert main("fit", "--config", cfg, "--trainer.enable_progress_bar", "true") == 0
+    captured = capsys.readouterr()
+    text = (captured.out + captured.err).replace("\r", "\n")
+    lines = [line for line in text.splitlines() if "Fit (" in line]
+    assert lines and "6/6" in lines[-1], lines[-3:]
