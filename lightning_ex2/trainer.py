@@ -217,6 +217,18 @@ def _launcher_parent() -> int | None:
     return int(pid) if int(pid) == os.getppid() else None
 
 
+def _untrained(model: MCMCSampler) -> list[str]:
+    """What ``sample`` without a checkpoint runs as configured, in words."""
+    parts = []
+    if any(p.requires_grad for p in model.kernel.parameters()):
+        flow = any("Flow" in type(m).__name__ for m in model.kernel.modules())
+        parts.append(f"an untrained {'flow' if flow else 'proposal'}")
+    if model.step_size is not None:
+        parts.append("the initial step size, not adapted")
+    parts.append("chains fresh from their initial points")
+    return parts
+
+
 def _checkpoint_dirs(trainer: pl.Trainer) -> list[Path]:
     dirs = []
     for cb in trainer.checkpoint_callbacks:
@@ -516,7 +528,7 @@ class Ex2Trainer(pl.Trainer):
         if ckpt_path is None and not bool(getattr(model, "chain_ready", [False]).any()):
             rank_zero_warn(
                 "sample: no --ckpt_path given; sampling with the module as configured "
-                "(untrained flow, initial step size, fresh chains)."
+                f"({', '.join(_untrained(model))})."
             )
         model.sampling.n_steps = n_steps
         model.sampling.burn_in = burn_in

@@ -854,3 +854,15 @@ def test_progress_bar_ends_at_the_last_step(tmp_path, main, capsys):
     text = (captured.out + captured.err).replace("\r", "\n")
     lines = [line for line in text.splitlines() if "Fit (" in line]
     assert lines and "6/6" in lines[-1], lines[-3:]
+
+
+def test_sample_without_checkpoint_warns_about_what_this_model_has(tmp_path, main):
+    """A MALA model has no flow: the warning names its step size and fresh chains only."""
+    cfg = write_config(tmp_path)
+    out = tmp_path / "out"
+    with pytest.warns(UserWarning, match="no --ckpt_path") as rec:
+        args = ("sample", "--config", cfg, "--n_steps", 3, "--output_dir", out)
+        assert main(*args, "--progress", "false") == 0
+    (text,) = [str(w.message) for w in rec if "no --ckpt_path" in str(w.message)]
+    assert "flow" not in text and "proposal" not in text
+    assert "initial step size" in text and "fresh" in text
