@@ -106,9 +106,10 @@ SET_MARKER = "summary.json"
 #: ``"samples.nc"``); :meth:`OutputSet.publish` refuses a staged file that is not listed.
 SET_FILES: tuple[str, ...] = ("samples.npz", "config.yaml", "scatter.png", "trace.png", SET_MARKER)
 
-#: further files of a set by ``fnmatch`` pattern (a family of figures, e.g.
-#: ``"rank_*.png"``); keep them narrow: a matching file of the user's is replaced
-SET_PATTERNS: tuple[str, ...] = ()
+#: further files of a set by ``fnmatch`` pattern: its TensorBoard events (file names
+#: with host and pid), a family of figures (e.g. ``"rank_*.png"``); keep them narrow:
+#: a matching file of the user's is replaced
+SET_PATTERNS: tuple[str, ...] = ("events.out.tfevents.*",)
 
 #: prefix of the hidden staging folder a run builds its set in (inside ``--output_dir``)
 STAGING_PREFIX = ".lightning-ex2-staging-"

@@ -217,6 +217,16 @@ def _launcher_parent() -> int | None:
     return int(pid) if int(pid) == os.getppid() else None
 
 
+def default_output_dir(trainer: pl.Trainer, ckpt_path: str | None) -> Path:
+    """``sample``'s output folder without ``--output_dir``: ``samples`` in the fit run's
+    log folder (the checkpoint's ``<log_dir>/checkpoints/..``), else in
+    ``trainer.default_root_dir``; never a new log version."""
+    if ckpt_path is not None and ckpt_path not in ("last", "best", "hpc", "registry"):
+        folder = Path(ckpt_path).parent
+        return (folder.parent if folder.name == "checkpoints" else folder) / "samples"
+    return Path(trainer.default_root_dir) / "samples"
+
+
 def _untrained(model: MCMCSampler) -> list[str]:
     """What ``sample`` without a checkpoint runs as configured, in words."""
     parts = []
@@ -496,8 +506,9 @@ class Ex2Trainer(pl.Trainer):
             n_steps: steps after burn-in.
             burn_in: extra steps run first and discarded (no adaptation).
             thin: keep one draw in ``thin``.
-            output_dir: folder of the outputs (default ``<log_dir>/samples``); it must
-                be new or empty, or hold a previous output set and ``overwrite``.
+            output_dir: folder of the outputs (default :func:`default_output_dir`: the
+                fit run's ``<log_dir>/samples``); it must be new or empty, or hold a
+                previous output set and ``overwrite``.
             overwrite: replace a previous output set in ``output_dir`` as a whole.
             progress: show a progress bar.
             override_ckpt: run even though the config's target/kernel/proposal differ
@@ -522,6 +533,8 @@ class Ex2Trainer(pl.Trainer):
             self.callbacks.append(writer)
         if output_dir is not None:
             writer.output_dir = output_dir
+        elif writer.output_dir is None:
+            writer.output_dir = str(default_output_dir(self, ckpt_path))
         writer.overwrite = overwrite
         writer.output_set(self).check()  # before any work
         self.preflight(model, datamodule, ckpt_path, override_ckpt)
@@ -534,15 +547,23 @@ class Ex2Trainer(pl.Trainer):
         model.sampling.burn_in = burn_in
         model.sampling.thin = thin
         model.sampling.progress = progress
-        self._run_guarded(
-            super().predict,
-            model,
-            datamodule,
-            model,
-            datamodule=datamodule,
-            ckpt_path=ckpt_path,
-            return_predictions=False,
-        )
+        # sample never creates a log version (hparams.yaml, events) nor touches the fit
+        # run's checkpoint callbacks: its record is the output set (TensorBoard included)
+        loggers, callbacks = self.loggers, self.callbacks
+        self.loggers = []
+        self.callbacks = [cb for cb in callbacks if not isinstance(cb, ModelCheckpoint)]
+        try:
+            self._run_guarded(
+                super().predict,
+                model,
+                datamodule,
+                model,
+                datamodule=datamodule,
+                ckpt_path=ckpt_path,
+                return_predictions=False,
+            )
+        finally:
+            self.loggers, self.callbacks = loggers, callbacks
         reason = interrupt.requested()
         if reason is not None:
             interrupt.clear()  # handled here: a later run in this process starts afresh

@@ -160,13 +160,15 @@ def test_sample_never_writes_into_the_fit_folder(tmp_path, main, capsys, fitted,
     after = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
     for name, content in before.items():
         assert after[name] == content, name  # config.yaml, hparams.yaml, events untouched
-    assert sorted(p.name for p in (run_dir / "samples").iterdir()) == [
+    names = sorted(p.name for p in (run_dir / "samples").iterdir())
+    assert [n for n in names if not n.startswith("events.out.tfevents.")] == [
         "config.yaml",
         "samples.npz",
         "scatter.png",
         "summary.json",
         "trace.png",
     ]
+    assert len(names) == 6  # and the set's own TensorBoard events
     assert "n_steps: 6" not in before["config.yaml"].decode()
 
 
@@ -866,3 +868,22 @@ def test_sample_without_checkpoint_warns_about_what_this_model_has(tmp_path, mai
     (text,) = [str(w.message) for w in rec if "no --ckpt_path" in str(w.message)]
     assert "flow" not in text and "proposal" not in text
     assert "initial step size" in text and "fresh" in text
+
+
+def test_sample_never_creates_a_log_version(tmp_path, main, recwarn):
+    """With the fit config (a logger that numbers its versions), sample adds no
+    version_N folder and no hparams.yaml, and warns nothing about checkpoint dirpaths."""
+    cfg = write_config(tmp_path)
+    cfg.write_text(cfg.read_text().replace(", version: fit}", "}"))
+    assert main("fit", "--config", cfg) == 0
+    root = tmp_path / "logs" / "run"
+    assert sorted(p.name for p in root.iterdir()) == ["version_0"]
+    ckpt = root / "version_0" / "checkpoints" / "last.ckpt"
+    recwarn.clear()
+    args = ("sample", "--config", cfg, "--ckpt_path", ckpt, "--n_steps", 3, "--progress", "false")
+    assert main(*args) == 0
+    assert sorted(p.name for p in root.iterdir()) == ["version_0"]
+    assert (root / "version_0" / "samples" / "summary.json").is_file()
+    assert not [w for w in recwarn if "dirpath has changed" in str(w.message)]
+    events = list((root / "version_0" / "samples").glob("events.out.tfevents.*"))
+    assert len(events) == 1  # sample's TensorBoard scalars and figures, in its set

@@ -254,13 +254,29 @@ class SampleWriter(Callback):
         reference: np.ndarray | None,
         summary: dict[str, Any],
     ) -> None:
-        tb = next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
-        step = int(trainer.global_step)
+        logger = next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
+        # the CLI's sample runs without loggers: its TensorBoard events join the set
+        tb = logger.experiment if logger is not None else _set_events(out)
+        try:
+            self._log_to(tb, out, samples, reference, summary, int(trainer.global_step))
+        finally:
+            if logger is None and tb is not None:
+                tb.close()
+
+    def _log_to(
+        self,
+        tb: Any,
+        out: Path,
+        samples: np.ndarray,
+        reference: np.ndarray | None,
+        summary: dict[str, Any],
+        step: int,
+    ) -> None:
         if tb is not None:
             for key, value in summary.items():
                 numeric = isinstance(value, int | float) and not isinstance(value, bool)
                 if numeric and np.isfinite(value):
-                    tb.experiment.add_scalar(f"sample/{key}", value, step)
+                    tb.add_scalar(f"sample/{key}", value, step)
         if not self.save_figures:
             return
         from lightning_ex2.callbacks.plots import save_figure, scatter_figure, trace_figure
@@ -276,6 +292,17 @@ class SampleWriter(Callback):
         for name, fig in figures.items():
             save_figure(fig, out / f"{name}.png")
             if tb is not None:
-                tb.experiment.add_figure(f"sample/{name}", fig, step)
+                tb.add_figure(f"sample/{name}", fig, step)
         if tb is not None:
-            tb.experiment.flush()
+            tb.flush()
+
+
+def _set_events(folder: Path) -> Any:
+    """A TensorBoard writer whose events file is in ``folder`` (an output set's staging
+    folder; ``events.out.tfevents.*`` is in :data:`lightning_ex2.io.SET_PATTERNS`), or
+    ``None`` without TensorBoard."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(log_dir=str(folder))
