@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 import yaml
 from jsonargparse import ArgumentError
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
@@ -75,6 +76,31 @@ class Ex2CLI(ConfigFirstCLI):
         # GAN training configs name an image DataModule instead.
         parser.set_defaults({"data": {"class_path": "lightning_ex2.data.ChainDataModule"}})
         parser.link_arguments("data.init_args.n_chains", "model.init_args.n_chains")
+        parser.add_argument(
+            "--threads",
+            type=int | None,
+            default=None,
+            help="CPU threads per process (torch.set_num_threads); default: what the "
+            "process may use: OMP_NUM_THREADS, else SLURM_CPUS_PER_TASK, else the CPU "
+            "affinity mask, divided among the CPU processes of one machine",
+        )
+
+    def before_instantiate_classes(self) -> None:
+        """Set the thread count (``--threads``, see :func:`choose_threads`) before any
+        model is built; the processes DDP starts inherit it through OMP_NUM_THREADS."""
+        config = self.config.get(self.subcommand) if self.subcommand else self.config
+        requested = config.get("threads") if config else None
+        trainer = config.get("trainer") if config else None
+        processes = 1
+        if trainer is not None and str(trainer.get("accelerator")) == "cpu":
+            devices = trainer.get("devices")
+            processes = devices if isinstance(devices, int) and devices > 1 else 1
+        try:
+            n = choose_threads(requested, processes=processes)
+        except ValueError as err:
+            raise UserError(str(err)) from err
+        torch.set_num_threads(n)
+        os.environ["OMP_NUM_THREADS"] = str(n)  # DDP ranks; Lightning then leaves it
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         """Parse, with every parse error as one :class:`UserError` line naming the key
@@ -124,6 +150,49 @@ class Ex2CLI(ConfigFirstCLI):
             text = text.replace("`model.n_chains`", "`data.n_chains`")
             text = text.replace("model.n_chains ", "data.n_chains ")
             raise UserError(f"invalid configuration: {text}") from err
+
+
+def choose_threads(
+    requested: int | None = None,
+    processes: int = 1,
+    environ: dict[str, str] | None = None,
+    affinity: int | None = None,
+) -> int:
+    """The CPU threads one process should use.
+
+    ``requested`` (``--threads``) if given; else ``OMP_NUM_THREADS`` if set (the
+    user's or the launcher's choice); else the CPUs this process may run on (its
+    affinity mask, e.g. a container's or scheduler's cpuset), at most
+    ``SLURM_CPUS_PER_TASK``, divided among ``processes`` CPU processes (DDP on CPU).
+
+    Example:
+        >>> choose_threads(environ={"SLURM_CPUS_PER_TASK": "4"}, affinity=64)
+        4
+        >>> choose_threads(environ={}, affinity=8, processes=2)
+        4
+        >>> choose_threads(3, environ={"OMP_NUM_THREADS": "1"}, affinity=8)
+        3
+    """
+    env = os.environ if environ is None else environ
+    if requested is not None:
+        if requested < 1:
+            raise ValueError(f"--threads must be an int >= 1, got {requested}")
+        return requested
+    omp = env.get("OMP_NUM_THREADS", "").strip()
+    if omp:
+        if not omp.isdigit() or int(omp) < 1:
+            raise ValueError(f"OMP_NUM_THREADS must be an int >= 1, got {omp!r}")
+        return int(omp)
+    if affinity is None:
+        try:
+            affinity = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):  # not Linux
+            affinity = os.cpu_count() or 1
+    n = affinity
+    slurm = env.get("SLURM_CPUS_PER_TASK", "").strip()
+    if slurm.isdigit() and int(slurm) > 0:
+        n = min(n, int(slurm))
+    return max(1, n // max(1, processes))
 
 
 def _config_paths(argv: list[str]) -> list[str]:
@@ -384,6 +453,7 @@ def main(args: list[str] | None = None) -> None:
         sys.argv = [sys.argv[0], *argv]
     interrupt.clear()
     restore = interrupt.install()
+    threads, omp = torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
     try:
         build_cli(None if args is None else argv)
         close_process_group()
@@ -406,6 +476,11 @@ def main(args: list[str] | None = None) -> None:
         )
     finally:
         restore()
+        torch.set_num_threads(threads)  # as before the command (in-process callers)
+        if omp is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = omp
     reason = interrupt.requested()
     if reason is not None:  # the signal came after the last step: the run is complete
         _fail(f"interrupted: {reason} received; the run had completed", 128 + _signum(reason))

@@ -887,3 +887,38 @@ def test_sample_never_creates_a_log_version(tmp_path, main, recwarn):
     assert not [w for w in recwarn if "dirpath has changed" in str(w.message)]
     events = list((root / "version_0" / "samples").glob("events.out.tfevents.*"))
     assert len(events) == 1  # sample's TensorBoard scalars and figures, in its set
+
+
+# ------------------------------------------------------------------ threads
+@pytest.mark.parametrize(
+    ("env", "flag", "expected"),
+    [
+        ({"SLURM_CPUS_PER_TASK": "1"}, (), 1),
+        ({"OMP_NUM_THREADS": "2", "SLURM_CPUS_PER_TASK": "1"}, (), 2),
+        ({"OMP_NUM_THREADS": "2"}, ("--threads", "1"), 1),
+    ],
+    ids=["slurm", "omp_wins", "flag_wins"],
+)
+def test_thread_count_is_a_setting_chosen_from_the_environment(
+    tmp_path, monkeypatch, env, flag, expected
+):
+    cfg = write_config(tmp_path)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("SLURM_CPUS_PER_TASK", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    before = torch.get_num_threads()
+    try:
+        cli.build_cli(["--config", str(cfg), *flag], run=False)
+        assert torch.get_num_threads() == expected
+        assert os.environ["OMP_NUM_THREADS"] == str(expected)  # for the ranks DDP starts
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_thread_count_from_the_affinity_mask():
+    assert cli.choose_threads(environ={}, affinity=3) == 3
+    assert cli.choose_threads(environ={"SLURM_CPUS_PER_TASK": "8"}, affinity=3) == 3
+    assert cli.choose_threads(environ={}, affinity=3, processes=2) == 1
+    with pytest.raises(ValueError, match="OMP_NUM_THREADS"):
+        cli.choose_threads(environ={"OMP_NUM_THREADS": "many"}, affinity=3)
