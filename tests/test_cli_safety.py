@@ -922,3 +922,18 @@ def test_thread_count_from_the_affinity_mask():
     assert cli.choose_threads(environ={}, affinity=3, processes=2) == 1
     with pytest.raises(ValueError, match="OMP_NUM_THREADS"):
         cli.choose_threads(environ={"OMP_NUM_THREADS": "many"}, affinity=3)
+
+
+def test_stop_during_overwrite_says_the_complete_set_was_replaced(
+    tmp_path, main, capsys, fitted, monkeypatch
+):
+    """The documented choice: with --overwrite true a stopped run's partial set replaces
+    the complete one (the draws just made are kept), and its last line says so."""
+    cfg, ckpt = fitted
+    out = tmp_path / "out"
+    assert main(*sample_args(cfg, ckpt, out)) == 0
+    capsys.readouterr()
+    stop_after(monkeypatch, 30)
+    assert main(*sample_args(cfg, ckpt, out, "--n_steps", 1000, "--overwrite", "true")) == 143
+    one_line_error(capsys, "partial outputs", "replaced the complete set", str(out))
+    assert json.loads((out / "summary.json").read_text())["complete"] is False
