@@ -4,7 +4,11 @@ any work, and a clean stop on SIGTERM/SIGINT.
 * Before a run: the checkpoint (``ckpt_path``) is read and compared with the
   configured model (:func:`~lightning_ex2.runcheck.check_checkpoint`), the initial
   points and ``log_prob`` are probed, ``fit`` refuses a log folder that holds
-  another run, ``sample`` checks its output folder.
+  another run (:meth:`Ex2Trainer._check_fresh_folder`: one run per folder, a run
+  that left no checkpoint restartable by its own config), ``sample`` checks its
+  output folder.
+* At the end of ``fit``: ``last.ckpt`` is saved at the final step when the periodic
+  checkpoints missed it (:meth:`RunGuard.on_train_end`).
 * During a run: when :mod:`lightning_ex2.interrupt` has a stop request (the CLI's
   signal handlers), ``fit`` stops after the current step, saves ``last.ckpt`` in
   the checkpoint folder and raises :class:`~lightning_ex2.errors.Interrupted`;
@@ -98,6 +102,8 @@ class RunGuard(Callback):
       rank: a reduced decision, so all ranks stop at the same step), raise
       :class:`~lightning_ex2.errors.Interrupted`; ``on_exception`` then saves
       :func:`interrupt_checkpoint_path` (also for Lightning's own SIGTERM stop).
+    * ``on_train_end``: ``last.ckpt`` of every ``ModelCheckpoint(save_last=True)``
+      holds the final step (saved again when the file on disk is older).
     * ``on_save_checkpoint``: stores :attr:`spec` (the configured model's
       :func:`~lightning_ex2.runcheck.model_spec`) under ``"lightning_ex2_spec"``.
     * With ``override`` tensors (``--override_ckpt``), the config's setting tensors

@@ -15,7 +15,9 @@ file is registered there):
 * ``config.yaml``: the run's configuration, when the CLI gave it (:attr:`config_text`);
 * ``scatter.png`` and ``trace.png``;
 
-and logs the summary scalars and the figures to TensorBoard (``sample/...``).
+and logs the summary scalars and the figures to TensorBoard (``sample/...``): to the
+trainer's ``TensorBoardLogger`` if it has one, else (the ``sample`` command, which
+runs without loggers) to an events file in the set itself.
 Multi-device runs gather every rank's chains first; rank 0 writes.
 """
 
@@ -74,7 +76,8 @@ class SampleWriter(Callback):
     """Collects ``predict_step`` outputs, writes ``samples.npz`` and ``summary.json``.
 
     Args:
-        output_dir: folder of the outputs (default: ``<log_dir>/samples``).
+        output_dir: folder of the outputs (default: ``<log_dir>/samples``; the
+            ``sample`` command sets it: :func:`lightning_ex2.trainer.default_output_dir`).
         n_reference: exact target samples for the EMD (when the target has ``sample``).
         save_figures: also write and log the scatter and trace figures.
         scorers: callables ``(trainer, pl_module, samples [B, T, D]) -> dict`` scoring this
