@@ -26,6 +26,7 @@ import pytorch_lightning as pl
 import torch
 import yaml
 from jsonargparse import ArgumentError
+from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
 from lightning_ex2 import interrupt
@@ -84,6 +85,15 @@ class Ex2CLI(ConfigFirstCLI):
             "process may use: OMP_NUM_THREADS, else SLURM_CPUS_PER_TASK, else the CPU "
             "affinity mask, divided among the CPU processes of one machine",
         )
+
+    def before_sample(self) -> None:
+        """``sample`` never creates a log version (``version_N``, ``hparams.yaml``) nor
+        restores the fit run's checkpoint callbacks (Lightning's "dirpath has changed"):
+        it runs without the config's loggers and ``ModelCheckpoint``s; its record is
+        the output set, TensorBoard events included (the writer's own events file)."""
+        trainer = self.trainer
+        trainer.loggers = []
+        trainer.callbacks = [cb for cb in trainer.callbacks if not isinstance(cb, ModelCheckpoint)]
 
     def before_instantiate_classes(self) -> None:
         """Set the thread count (``--threads``, see :func:`choose_threads`) before any

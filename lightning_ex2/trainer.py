@@ -553,23 +553,15 @@ class Ex2Trainer(pl.Trainer):
         model.sampling.burn_in = burn_in
         model.sampling.thin = thin
         model.sampling.progress = progress
-        # sample never creates a log version (hparams.yaml, events) nor touches the fit
-        # run's checkpoint callbacks: its record is the output set (TensorBoard included)
-        loggers, callbacks = self.loggers, self.callbacks
-        self.loggers = []
-        self.callbacks = [cb for cb in callbacks if not isinstance(cb, ModelCheckpoint)]
-        try:
-            self._run_guarded(
-                super().predict,
-                model,
-                datamodule,
-                model,
-                datamodule=datamodule,
-                ckpt_path=ckpt_path,
-                return_predictions=False,
-            )
-        finally:
-            self.loggers, self.callbacks = loggers, callbacks
+        self._run_guarded(
+            super().predict,
+            model,
+            datamodule,
+            model,
+            datamodule=datamodule,
+            ckpt_path=ckpt_path,
+            return_predictions=False,
+        )
         reason = interrupt.requested()
         if reason is not None:
             interrupt.clear()  # handled here: a later run in this process starts afresh

@@ -17,7 +17,7 @@ file is registered there):
 
 and logs the summary scalars and the figures to TensorBoard (``sample/...``): to the
 trainer's ``TensorBoardLogger`` if it has one, else (the ``sample`` command, which
-runs without loggers) to an events file in the set itself.
+runs without loggers) to an events file in the set itself (``events.out.tfevents.*``).
 Multi-device runs gather every rank's chains first; rank 0 writes.
 """
 
@@ -258,7 +258,7 @@ class SampleWriter(Callback):
         summary: dict[str, Any],
     ) -> None:
         logger = next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
-        # the CLI's sample runs without loggers: its TensorBoard events join the set
+        # the sample command runs without loggers: its TensorBoard events join the set
         tb = logger.experiment if logger is not None else _set_events(out)
         try:
             self._log_to(tb, out, samples, reference, summary, int(trainer.global_step))
