@@ -28,6 +28,7 @@ import yaml
 from jsonargparse import ArgumentError
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from pytorch_lightning.loggers import TensorBoardLogger
 
 from lightning_ex2 import interrupt
 from lightning_ex2.callbacks.writer import SampleWriter
@@ -92,6 +93,10 @@ class Ex2CLI(ConfigFirstCLI):
         it runs without the config's loggers and ``ModelCheckpoint``s; its record is
         the output set, TensorBoard events included (the writer's own events file)."""
         trainer = self.trainer
+        # the TensorBoard record moves into the set (when the config asked for one)
+        trainer.events_in_output_set = any(
+            isinstance(lg, TensorBoardLogger) for lg in trainer.loggers
+        )
         trainer.loggers = []
         trainer.callbacks = [cb for cb in trainer.callbacks if not isinstance(cb, ModelCheckpoint)]
 

@@ -17,7 +17,8 @@ file is registered there):
 
 and logs the summary scalars and the figures to TensorBoard (``sample/...``): to the
 trainer's ``TensorBoardLogger`` if it has one, else (the ``sample`` command, which
-runs without loggers) to an events file in the set itself (``events.out.tfevents.*``).
+runs without the config's loggers and sets ``trainer.events_in_output_set``) to an
+events file in the set itself (``events.out.tfevents.*``).
 Multi-device runs gather every rank's chains first; rank 0 writes.
 """
 
@@ -259,11 +260,12 @@ class SampleWriter(Callback):
     ) -> None:
         logger = next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
         # the sample command runs without loggers: its TensorBoard events join the set
-        tb = logger.experiment if logger is not None else _set_events(out)
+        own = logger is None and getattr(trainer, "events_in_output_set", False)
+        tb = logger.experiment if logger is not None else (_set_events(out) if own else None)
         try:
             self._log_to(tb, out, samples, reference, summary, int(trainer.global_step))
         finally:
-            if logger is None and tb is not None:
+            if own and tb is not None:
                 tb.close()
 
     def _log_to(
