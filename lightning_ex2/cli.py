@@ -13,6 +13,7 @@ status 143/130 (see :func:`main`). Examples::
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
@@ -22,8 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 import yaml
+from jsonargparse import ArgumentError
+from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from pytorch_lightning.loggers import TensorBoardLogger
 
 from lightning_ex2 import interrupt
 from lightning_ex2.callbacks.writer import SampleWriter
@@ -73,11 +78,60 @@ class Ex2CLI(ConfigFirstCLI):
         # GAN training configs name an image DataModule instead.
         parser.set_defaults({"data": {"class_path": "lightning_ex2.data.ChainDataModule"}})
         parser.link_arguments("data.init_args.n_chains", "model.init_args.n_chains")
+        parser.add_argument(
+            "--threads",
+            type=int | None,
+            default=None,
+            help="CPU threads per process (torch.set_num_threads); default: what the "
+            "process may use: OMP_NUM_THREADS, else SLURM_CPUS_PER_TASK, else the CPU "
+            "affinity mask, divided among the CPU processes of one machine",
+        )
+
+    def before_sample(self) -> None:
+        """``sample`` never creates a log version (``version_N``, ``hparams.yaml``) nor
+        restores the fit run's checkpoint callbacks (Lightning's "dirpath has changed"):
+        it runs without the config's loggers and ``ModelCheckpoint``s; its record is
+        the output set, TensorBoard events included (the writer's own events file)."""
+        trainer = self.trainer
+        # the TensorBoard record moves into the set (when the config asked for one)
+        trainer.events_in_output_set = any(
+            isinstance(lg, TensorBoardLogger) for lg in trainer.loggers
+        )
+        trainer.loggers = []
+        trainer.callbacks = [cb for cb in trainer.callbacks if not isinstance(cb, ModelCheckpoint)]
+
+    def before_instantiate_classes(self) -> None:
+        """Set the thread count (``--threads``, see :func:`choose_threads`) before any
+        model is built; the processes DDP starts inherit it through OMP_NUM_THREADS."""
+        config = self.config.get(self.subcommand) if self.subcommand else self.config
+        requested = config.get("threads") if config else None
+        trainer = config.get("trainer") if config else None
+        processes = 1
+        if trainer is not None and str(trainer.get("accelerator")) == "cpu":
+            devices = trainer.get("devices")
+            processes = devices if isinstance(devices, int) and devices > 1 else 1
+        try:
+            n = choose_threads(requested, processes=processes)
+        except ValueError as err:
+            raise UserError(str(err)) from err
+        torch.set_num_threads(n)
+        os.environ["OMP_NUM_THREADS"] = str(n)  # DDP ranks; Lightning then leaves it
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
-        """Parse, then refuse top-level keys of a ``--config`` file that no option takes
-        (jsonargparse drops a key that holds an empty mapping, e.g. ``foo: {}``)."""
-        super().parse_arguments(parser, args)
+        """Parse, with every parse error as one :class:`UserError` line naming the key
+        (and the closest valid key or class); refuse a ``--config`` file with a duplicated
+        key, and top-level keys that no option takes (jsonargparse drops a key that holds
+        an empty mapping, e.g. ``foo: {}``)."""
+        argv = sys.argv[1:] if args is None else args
+        if isinstance(argv, list | tuple):
+            for path in _config_paths([str(a) for a in argv]):
+                check_duplicate_keys(path)
+        for p in _all_parsers(parser):
+            p.exit_on_error = False  # raise ArgumentError: condensed below
+        try:
+            super().parse_arguments(parser, args)
+        except ArgumentError as err:
+            raise UserError(condense_parse_error(str(err), parser)) from err
         subcommand = self.config.get("subcommand")
         if not subcommand:
             return
@@ -107,7 +161,218 @@ class Ex2CLI(ConfigFirstCLI):
                 raise UserError(memory_message(err, chains=chains)) from err
             if isinstance(err, RuntimeError) and "Does not validate" not in str(err):
                 raise
+            # data.n_chains feeds model.n_chains (link_arguments): name the key users set
+            text = text.replace("`model.n_chains`", "`data.n_chains`")
+            text = text.replace("model.n_chains ", "data.n_chains ")
             raise UserError(f"invalid configuration: {text}") from err
+
+
+def choose_threads(
+    requested: int | None = None,
+    processes: int = 1,
+    environ: dict[str, str] | None = None,
+    affinity: int | None = None,
+) -> int:
+    """The CPU threads one process should use.
+
+    ``requested`` (``--threads``) if given; else ``OMP_NUM_THREADS`` if set (the
+    user's or the launcher's choice); else the CPUs this process may run on (its
+    affinity mask, e.g. a container's or scheduler's cpuset), at most
+    ``SLURM_CPUS_PER_TASK``, divided among ``processes`` CPU processes (DDP on CPU).
+
+    Example:
+        >>> choose_threads(environ={"SLURM_CPUS_PER_TASK": "4"}, affinity=64)
+        4
+        >>> choose_threads(environ={}, affinity=8, processes=2)
+        4
+        >>> choose_threads(3, environ={"OMP_NUM_THREADS": "1"}, affinity=8)
+        3
+    """
+    env = os.environ if environ is None else environ
+    if requested is not None:
+        if requested < 1:
+            raise ValueError(f"--threads must be an int >= 1, got {requested}")
+        return requested
+    omp = env.get("OMP_NUM_THREADS", "").strip()
+    if omp:
+        if not omp.isdigit() or int(omp) < 1:
+            raise ValueError(f"OMP_NUM_THREADS must be an int >= 1, got {omp!r}")
+        return int(omp)
+    if affinity is None:
+        try:
+            affinity = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):  # not Linux
+            affinity = os.cpu_count() or 1
+    n = affinity
+    slurm = env.get("SLURM_CPUS_PER_TASK", "").strip()
+    if slurm.isdigit() and int(slurm) > 0:
+        n = min(n, int(slurm))
+    return max(1, n // max(1, processes))
+
+
+def _config_paths(argv: list[str]) -> list[str]:
+    """The files given to ``--config``/``-c`` on a command line."""
+    out = []
+    for i, arg in enumerate(argv):
+        if arg in ("--config", "-c") and i + 1 < len(argv):
+            out.append(argv[i + 1])
+        elif arg.startswith("--config="):
+            out.append(arg.split("=", 1)[1])
+    return out
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that refuses a mapping with the same key twice."""
+
+
+def _unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        line = key_node.start_mark.line + 1
+        if key in seen:
+            raise UserError(
+                f"{key_node.start_mark.name}:{line}: key {key!r} appears twice (first at line "
+                f"{seen[key]}); YAML would keep only the last value: remove one"
+            )
+        seen[key] = line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _unique_mapping,  # type: ignore[arg-type]
+)
+
+
+def check_duplicate_keys(path: str) -> None:
+    """Raise :class:`UserError` when the YAML file at ``path`` repeats a key in a mapping
+    (unreadable files are left to the parser, which names them)."""
+    try:
+        with open(path) as stream:
+            yaml.load(stream, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return  # the parser reports it
+
+
+def _all_parsers(parser: Any) -> list[Any]:
+    """``parser`` and its subcommand parsers."""
+    out = [parser]
+    action = getattr(parser, "_subcommands_action", None)
+    for sub in getattr(action, "_name_parser_map", {}).values():
+        out.extend(_all_parsers(sub))
+    return out
+
+
+def _closest(word: str, candidates: Any) -> str:
+    """``"; did you mean X?"`` for the closest candidate, or ``""``."""
+    import difflib
+
+    found = difflib.get_close_matches(word, sorted(set(candidates)), n=1, cutoff=0.6)
+    return f"; did you mean {found[0]}?" if found else ""
+
+
+def _init_params(class_path: str) -> list[str]:
+    import importlib
+    import inspect
+
+    module, _, name = class_path.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+        return [
+            p.name
+            for c in inspect.getmro(cls)
+            if "__init__" in vars(c)
+            for p in inspect.signature(c.__init__).parameters.values()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"
+        ]
+    except Exception:  # not importable: no suggestion
+        return []
+
+
+def _class_path_hint(class_path: str, problem: str) -> str:
+    """``"; did you mean <class_path with its wrong part corrected>?"`` or ``""``."""
+    import difflib
+    import importlib
+    import pkgutil
+
+    wrong = re.search(r"module '([^']+)' has no attribute '([^']+)'", problem)
+    if wrong:
+        module, name = wrong.groups()
+    else:
+        missing = re.search(r"No module named '([^']+)'", problem)
+        if missing is None:
+            return ""
+        module, _, name = missing.group(1).rpartition(".")
+    try:
+        names = [n for n in dir(importlib.import_module(module)) if not n.startswith("_")]
+        names += [m.name for m in pkgutil.iter_modules(importlib.import_module(module).__path__)]
+    except Exception:  # not a package, or not importable either
+        names = [] if module else [m.name for m in pkgutil.iter_modules()]
+    found = difflib.get_close_matches(name, sorted(set(names)), n=1, cutoff=0.6)
+    if not found:
+        return ""
+    wrong_path = f"{module}.{name}" if module else name
+    right_path = f"{module}.{found[0]}" if module else found[0]
+    return f"; did you mean {class_path.replace(wrong_path, right_path, 1)}?"
+
+
+def condense_parse_error(message: str, parser: Any) -> str:
+    """jsonargparse's parse error (a usage dump and nested Union explanations) as one
+    line: the full key, what is wrong, and the closest valid key or class."""
+    keys: list[str] = []
+    class_path = None
+    problem = None
+    for raw in message.splitlines():
+        line = raw.strip().removeprefix("- ").strip()
+        if not line or line.startswith(("Does not validate", "Subtypes:", "Errors:")):
+            continue
+        if line.startswith(("Expected a <class 'NoneType'>", "Given value")):
+            break
+        key = re.match(r'Parser key "([^"]+)":\s*(.*)$', line)
+        if key:
+            keys.append(key.group(1))
+            if key.group(2):
+                problem = key.group(2)
+                break
+            continue
+        cls = re.match(r"Problem with given class_path '([^']+)':\s*(.*)$", line)
+        if cls:
+            class_path = cls.group(1)
+            keys.append("init_args")
+            if cls.group(2):
+                problem = cls.group(2)
+                break
+            continue
+        problem = line
+        break
+    problem = problem or message.strip().splitlines()[-1]
+    where = ".".join(keys)
+    unrecognized = re.match(r"unrecognized arguments: (--[\w.]+)", problem)
+    if unrecognized:
+        option = unrecognized.group(1)
+        flags = [f for p in _all_parsers(parser) for a in p._actions for f in a.option_strings]
+        return f"{problem}{_closest(option, flags)}"
+    unknown = re.search(r"does not accept option '([^']+)'", problem) or re.search(
+        r"Option '([^']+)' is not accepted", problem
+    )
+    if unknown:
+        option = unknown.group(1)
+        full = f"{where}.{option}" if where else option
+        if class_path is not None:
+            hint = _closest(option, _init_params(class_path))
+            return f"{full}: not an argument of {class_path}{hint}"
+        subs = _all_parsers(parser)
+        dests = [a.dest for p in subs for a in getattr(p, "_actions", [])]
+        return f"unknown option {full}{_closest(option, dests)}"
+    if class_path is not None and re.search(r"has no attribute|No module named", problem):
+        where = where.removesuffix(".init_args")
+        hint = _class_path_hint(class_path, problem)
+        return f"{where}: class_path {class_path!r} does not resolve ({problem}){hint}"
+    expected = re.match(r"Expected a <class '(\w+)'>\. Got value: (.*)$", problem)
+    if expected:
+        return f"{where}: expected {expected.group(1)}, got {expected.group(2)!r}"
+    return f"{where}: {problem}" if where else problem
 
 
 def _first_error(err: BaseException) -> str:
@@ -203,6 +468,7 @@ def main(args: list[str] | None = None) -> None:
         sys.argv = [sys.argv[0], *argv]
     interrupt.clear()
     restore = interrupt.install()
+    threads, omp = torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
     try:
         build_cli(None if args is None else argv)
         close_process_group()
@@ -214,11 +480,29 @@ def main(args: list[str] | None = None) -> None:
         if debug:
             raise
         _fail(f"error: {err}", 2)
+    except OSError as err:
+        if debug or err.errno not in _MACHINE_FULL:
+            raise
+        where = f" writing {err.filename}" if err.filename else ""
+        _fail(
+            f"error: {err.strerror or err}{where}; free space there or write elsewhere "
+            "(an output set is published only whole; a fit resumes from its last checkpoint)",
+            2,
+        )
     finally:
         restore()
+        torch.set_num_threads(threads)  # as before the command (in-process callers)
+        if omp is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = omp
     reason = interrupt.requested()
     if reason is not None:  # the signal came after the last step: the run is complete
         _fail(f"interrupted: {reason} received; the run had completed", 128 + _signum(reason))
+
+
+#: ``errno`` values of a full disk or quota: the machine, not the program (one line)
+_MACHINE_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 def close_process_group() -> None:

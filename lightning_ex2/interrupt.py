@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections.abc import Callable
@@ -51,12 +52,18 @@ _forward: Callable[[int], None] | None = None
 
 def _handler(signum: int, frame: Any) -> None:
     name = signal.Signals(signum).name
+    if _reason is not None:
+        # a second signal (SIGTERM then Ctrl-C, Ctrl-C twice, or one passed back by
+        # another rank): the stop under way stays the one stop, and keeps its outputs
+        os.write(
+            2,
+            f"lightning-ex2: {name} received while stopping on {_reason}; finishing the "
+            "current step and saving (SIGKILL stops at once, saving nothing)\n".encode(),
+        )
+        return
+    request(name)
     if _forward is not None:
         _forward(signum)
-    if signum == signal.SIGINT and _reason is not None:
-        # a second Ctrl-C: the user does not want to wait for the clean stop
-        raise KeyboardInterrupt
-    request(name)
 
 
 def install(forward: Callable[[int], None] | None = None) -> Callable[[], None]:
@@ -64,10 +71,11 @@ def install(forward: Callable[[int], None] | None = None) -> Callable[[], None]:
     function that restores the previous handlers.
 
     Args:
-        forward: also called with the signal number (e.g. to pass the signal on to
-            the processes a DDP launcher started).
+        forward: also called with the signal number on the first signal (e.g. to pass
+            it on to the processes a DDP launcher started, or to their launcher).
 
-    A second SIGINT raises ``KeyboardInterrupt`` (stop now, nothing saved).
+    A second signal changes nothing: the stop under way finishes and saves (one line
+    on stderr says so); only SIGKILL stops at once.
     """
     global _forward
     if threading.current_thread() is not threading.main_thread():

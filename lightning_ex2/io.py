@@ -2,9 +2,11 @@
 
 * Single files: written to a temporary file in the same folder, then renamed
   (:func:`save_npz`, :func:`save_text`, :func:`save_json`).
-* A set of files (``sample``'s outputs): built in a hidden staging folder next to
-  the destination, then renamed into place as a whole (:class:`OutputSet`); a
-  reader sees the previous set, nothing, or the new set, never a mix.
+* A set of files (``sample``'s outputs, the names in :data:`SET_FILES`): built in
+  a hidden staging folder inside the destination, then moved into place file by
+  file with its marker ``summary.json`` last (:class:`OutputSet`); a reader that
+  finds ``summary.json`` finds the complete set it describes, never a mix. The
+  destination folder itself is never renamed (symbolic links and mount points work).
 
 Files and folders get the permissions the process's umask allows (``0666``/``0777``
 masked), as ``open()``/``mkdir`` would give, not the ``0600``/``0700`` of ``tempfile``.
@@ -12,6 +14,7 @@ masked), as ``open()``/``mkdir`` would give, not the ``0600``/``0700`` of ``temp
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import shutil
@@ -94,17 +97,68 @@ def save_json(path: str | os.PathLike, data: dict[str, Any]) -> Path:
 
 # --------------------------------------------------------------------- output sets
 #: the file that marks a folder as a complete output set of ``lightning-ex2 sample``
-#: (written last into the staging folder)
+#: (published last, removed first when a set is replaced)
 SET_MARKER = "summary.json"
+
+#: THE files of an output set, by name: the writer writes only these into a set,
+#: ``--overwrite true`` removes only these, and a folder holding anything else is
+#: refused. A new output file joins the set by adding its name here (e.g.
+#: ``"samples.nc"``); :meth:`OutputSet.publish` refuses a staged file that is not listed.
+SET_FILES: tuple[str, ...] = (
+    "samples.npz",
+    "samples.nc",
+    "config.yaml",
+    "scatter.png",
+    "trace.png",
+    "rank.png",
+    "pair.png",
+    SET_MARKER,
+)
+
+#: further files of a set by ``fnmatch`` pattern: its TensorBoard events (file names
+#: with host and pid), a family of figures (e.g. ``"rank_*.png"``); keep them narrow:
+#: a matching file of the user's is replaced
+SET_PATTERNS: tuple[str, ...] = ("events.out.tfevents.*",)
+
+#: prefix of the hidden staging folder a run builds its set in (inside ``--output_dir``)
+STAGING_PREFIX = ".lightning-ex2-staging-"
+
+
+def is_set_file(name: str) -> bool:
+    """Whether a file called ``name`` belongs to an output set (:data:`SET_FILES`,
+    :data:`SET_PATTERNS`).
+
+    Example:
+        >>> is_set_file("samples.npz"), is_set_file("notes.txt")
+        (True, False)
+    """
+    return name in SET_FILES or any(fnmatch.fnmatchcase(name, pat) for pat in SET_PATTERNS)
+
+
+def _staging_pid(name: str) -> int | None:
+    if not name.startswith(STAGING_PREFIX):
+        return None
+    pid = name[len(STAGING_PREFIX) :].split("-", 1)[0]
+    return int(pid) if pid.isdigit() else None
+
+
+def _contents(folder: Path) -> list[Path]:
+    """Entries of ``folder`` other than staging folders of output sets."""
+    return [p for p in folder.iterdir() if _staging_pid(p.name) is None]
+
+
+def foreign_files(folder: Path) -> list[str]:
+    """Names in ``folder`` that are not files of an output set (sorted)."""
+    return sorted(
+        p.name + ("/" if p.is_dir() else "")
+        for p in _contents(folder)
+        if p.is_dir() or not is_set_file(p.name)
+    )
 
 
 def is_output_set(folder: Path) -> bool:
-    """Whether ``folder`` holds a set written by :class:`OutputSet` (and nothing else)."""
-    return (
-        (folder / SET_MARKER).is_file()
-        and (folder / "samples.npz").is_file()
-        and not any(p.is_dir() for p in folder.iterdir())
-    )
+    """Whether ``folder`` holds a complete output set (its marker) and nothing else."""
+    return (folder / SET_MARKER).is_file() and not foreign_files(folder)
 
 
 def _alive(pid: int) -> bool:
@@ -117,16 +171,36 @@ def _alive(pid: int) -> bool:
     return True
 
 
-class OutputSet:
-    """A folder of outputs that appears whole or not at all.
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
-    ``check`` before any work refuses a destination that cannot be written or
-    holds something else; ``begin`` creates the hidden staging folder
-    ``.<name>.tmp-<pid>-*`` next to it; the caller writes into :attr:`staging`;
-    ``publish`` renames it into place (a previous set, allowed by ``overwrite``,
-    is first moved aside, then deleted); ``abort`` deletes the staging folder.
+
+class OutputSet:
+    """A folder of outputs whose marker (``summary.json``) is there only when the
+    files beside it are one complete, consistent set.
+
+    ``check`` before any work refuses a destination that cannot be written or holds
+    anything but an output set (naming the foreign files); ``begin`` creates the
+    folder and a hidden staging folder inside it (``.lightning-ex2-staging-<pid>-*``);
+    the caller writes into :attr:`staging`; ``publish`` moves the files into the
+    folder one by one (each an atomic rename within one file system): the old
+    marker is removed first, the set's files replace their namesakes, files of the
+    old set that the new one lacks are removed, and the new marker comes last;
+    ``abort`` deletes the staging folder. The folder itself is never renamed, so a
+    symbolic link, a mount point (a Docker volume, a tmpfs, a cluster's scratch
+    folder) or a folder whose parent is read-only works as well as a new folder.
     Staging folders of killed runs (their process gone) are deleted by the next
-    ``begin`` for the same destination.
+    ``begin``; only files listed in :data:`SET_FILES`/:data:`SET_PATTERNS` are ever
+    replaced or removed.
 
     Args:
         dest: the destination folder (``--output_dir``).
@@ -141,25 +215,43 @@ class OutputSet:
         self.overwrite = overwrite
         self.option = option
         self.staging: Path | None = None
+        #: whether :meth:`publish` replaced a complete previous set
+        self.replaced_complete = False
 
     def check(self) -> None:
         """Raise :class:`~lightning_ex2.errors.UserError` unless ``dest`` can take the set."""
         dest, opt = self.dest, self.option
+        if dest.is_symlink() and not dest.exists():
+            raise UserError(
+                f"{opt} {dest} is a symbolic link to {os.readlink(dest)}, which does not "
+                "exist; create that folder or choose another path"
+            )
         if dest.exists() and not dest.is_dir():
             raise UserError(f"{opt} {dest} exists and is not a folder; choose a folder path")
-        if dest.is_dir() and any(dest.iterdir()):
-            if not is_output_set(dest):
+        if dest.is_dir():
+            foreign = foreign_files(dest)
+            if foreign:
+                more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
                 raise UserError(
-                    f"{opt} {dest} already holds files that are not a sample output set "
-                    "(e.g. a fit run's log folder); choose an empty or new folder"
+                    f"{opt} {dest} holds files that are not part of a sample output set "
+                    f"({', '.join(foreign[:3])}{more}; e.g. a fit run's log folder); "
+                    "--overwrite replaces only an output set's own files "
+                    f"({', '.join(SET_FILES)}): move those away, or choose an empty or new folder"
                 )
-            if not self.overwrite:
+            if _contents(dest) and not self.overwrite:
+                what = (
+                    "the outputs of a previous run"
+                    if (dest / SET_MARKER).is_file()
+                    else f"an incomplete output set (no {SET_MARKER}: a run stopped while "
+                    "publishing it)"
+                )
                 raise UserError(
-                    f"{opt} {dest} holds the outputs of a previous run; pass --overwrite true "
-                    "to replace them as a whole, or choose another folder"
+                    f"{opt} {dest} holds {what}; pass --overwrite true to replace them as a "
+                    "whole, or choose another folder"
                 )
-        parent = dest.parent
-        existing = parent
+            self._probe(dest)
+            return
+        existing = dest.parent
         while not existing.exists() and existing != existing.parent:
             existing = existing.parent
         if not existing.is_dir():
@@ -167,29 +259,46 @@ class OutputSet:
         if not os.access(existing, os.W_OK | os.X_OK):
             raise UserError(f"{opt} {dest}: {existing} is not writable; choose another folder")
 
+    def _probe(self, folder: Path) -> None:
+        """Create and delete a file in ``folder`` (a read-only mount, a full disk...)."""
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-probe", dir=folder)
+            os.close(fd)
+            os.unlink(tmp)
+        except OSError as err:
+            raise UserError(
+                f"{self.option} {self.dest}: cannot write there ({err.strerror or err}); "
+                "choose another folder"
+            ) from err
+
     def _stale(self) -> list[Path]:
         out: list[Path] = []
-        if not self.dest.parent.is_dir():
-            return out
-        for p in self.dest.parent.iterdir():
-            for prefix in (f".{self.dest.name}.tmp-", f".{self.dest.name}.old-"):
-                if p.name.startswith(prefix) and p.is_dir():
-                    pid = p.name[len(prefix) :].split("-", 1)[0]
-                    if pid.isdigit() and not _alive(int(pid)):
-                        out.append(p)
+        if self.dest.is_dir():
+            for p in self.dest.iterdir():
+                pid = _staging_pid(p.name)
+                if pid is not None and pid != os.getpid() and not _alive(pid):
+                    out.append(p)
+        if self.dest.parent.is_dir():  # left by versions that staged next to the folder
+            for p in self.dest.parent.iterdir():
+                for prefix in (f".{self.dest.name}.tmp-", f".{self.dest.name}.old-"):
+                    if p.name.startswith(prefix) and p.is_dir():
+                        pid = p.name[len(prefix) :].split("-", 1)[0]
+                        if pid.isdigit() and not _alive(int(pid)):
+                            out.append(p)
         return out
 
     def begin(self) -> Path:
-        """Check, clear stale staging folders, create the staging folder; returns it."""
+        """Check, create ``dest``, clear stale staging folders, create the staging folder."""
         self.check()
         try:
-            self.dest.parent.mkdir(parents=True, exist_ok=True, mode=dir_mode())
+            self.dest.mkdir(parents=True, exist_ok=True, mode=dir_mode())
             for stale in self._stale():
-                shutil.rmtree(stale, ignore_errors=True)
+                if stale.is_dir():
+                    shutil.rmtree(stale, ignore_errors=True)
+                else:
+                    stale.unlink(missing_ok=True)
             self.staging = Path(
-                tempfile.mkdtemp(
-                    prefix=f".{self.dest.name}.tmp-{os.getpid()}-", dir=self.dest.parent
-                )
+                tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=self.dest)
             )
             os.chmod(self.staging, dir_mode())
         except OSError as err:
@@ -197,22 +306,32 @@ class OutputSet:
         return self.staging
 
     def publish(self) -> Path:
-        """Rename the staging folder to ``dest`` (replacing a previous set)."""
+        """Move the staged files into ``dest`` (replacing a previous set, marker last)."""
         assert self.staging is not None, "begin() first"
-        old = None
-        if self.dest.exists():
-            if not self.overwrite and any(self.dest.iterdir()):
-                raise UserError(f"{self.option} {self.dest} was filled during the run")
-            old = Path(
-                tempfile.mkdtemp(
-                    prefix=f".{self.dest.name}.old-{os.getpid()}-", dir=self.dest.parent
-                )
+        staged = sorted(p.name for p in self.staging.iterdir())
+        unlisted = [n for n in staged if not is_set_file(n)]
+        if unlisted or SET_MARKER not in staged:
+            raise RuntimeError(
+                f"output set: staged {unlisted or 'no ' + SET_MARKER}; every file of a set "
+                "is listed in lightning_ex2.io.SET_FILES (or SET_PATTERNS), the marker last"
             )
-            os.replace(self.dest, old)  # onto the empty folder just made
-        os.replace(self.staging, self.dest)
+        old = [p for p in _contents(self.dest) if p.is_file() and is_set_file(p.name)]
+        if old and not self.overwrite:
+            raise UserError(f"{self.option} {self.dest} was filled during the run")
+        marker = self.dest / SET_MARKER
+        self.replaced_complete = marker.is_file()
+        marker.unlink(missing_ok=True)  # from here on the folder is not a complete set
+        for name in staged:
+            if name != SET_MARKER:
+                os.replace(self.staging / name, self.dest / name)
+        for p in old:
+            if p.name not in staged:
+                p.unlink(missing_ok=True)
+        _fsync_dir(self.dest)
+        os.replace(self.staging / SET_MARKER, marker)
+        os.rmdir(self.staging)
         self.staging = None
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        _fsync_dir(self.dest)
         return self.dest
 
     def abort(self) -> None:

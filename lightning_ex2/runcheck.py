@@ -30,6 +30,8 @@ from lightning_ex2.errors import UserError
 
 #: key of the model spec in a checkpoint
 SPEC_KEY = "lightning_ex2_spec"
+#: state_dict key of the chains' positions ``[n_chains, D]`` (MCMCSampler.state.x)
+CHAIN_POSITIONS = "state.x"
 _PLAIN = (bool, int, float, str, type(None))
 
 
@@ -52,9 +54,9 @@ def model_spec(model: nn.Module) -> dict[str, str]:
 
     For every child module (``target``, ``kernel`` and what they hold, e.g.
     ``kernel.proposal``): its class path and its public plain settings (numbers,
-    strings, tuples of them). For ``target``, also a digest of each tensor: the
-    target is fixed, so its numbers (e.g. a mixture's means) are part of what a
-    checkpoint was trained for.
+    strings, tuples of them); and a digest of each of :func:`setting_tensors` (the
+    target's tensors, the kernel's buffers such as a proposal's ``scale``), as the
+    config built them.
     """
     spec: dict[str, str] = {}
     for child_name, child in model.named_children():
@@ -64,13 +66,32 @@ def model_spec(model: nn.Module) -> dict[str, str]:
                 if key.startswith("_") or key == "training" or not _plain(value):
                     continue
                 spec[f"{name}.{key}"] = repr(value)
+    for name, t in setting_tensors(model).items():
+        spec[name] = f"<tensor {digest(t)}>"
+    return spec
+
+
+def setting_tensors(model: nn.Module) -> dict[str, Tensor]:
+    """The tensors that are settings, by state_dict key: every buffer and parameter of
+    ``model.target`` (a target is fixed), and every buffer of ``model.kernel`` and what
+    it holds (e.g. ``kernel.isir.proposal.scale``, a flow's masks). A kernel's
+    parameters (a flow's weights) are trained state, not settings."""
+    tensors: dict[str, Tensor] = {}
     target = getattr(model, "target", None)
     if isinstance(target, nn.Module):
-        tensors = dict(target.named_buffers(prefix="target"))
+        tensors.update(target.named_buffers(prefix="target"))
         tensors.update(target.named_parameters(prefix="target"))
-        for name, t in tensors.items():
-            spec[name] = f"<tensor {digest(t)}>"
-    return spec
+    kernel = getattr(model, "kernel", None)
+    if isinstance(kernel, nn.Module):
+        tensors.update(kernel.named_buffers(prefix="kernel"))
+    return tensors
+
+
+def _values(t: Any) -> str | None:
+    """A small tensor's values for a message (``None`` when large or not a tensor)."""
+    if not isinstance(t, Tensor) or t.numel() > 8:
+        return None
+    return repr(t.detach().cpu().tolist())
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -139,10 +160,10 @@ def shape_problems(model: nn.Module, state: dict[str, Any]) -> list[str]:
             f"{len(reshaped)} tensor(s) of other shapes (checkpoint vs config: "
             f"{_examples(details)})"
         )
-        if any(k.startswith("chain_") for k in reshaped):
+        if CHAIN_POSITIONS in reshaped:
             problems.append(
                 "the chains differ (data.n_chains or the target's dim): checkpoint "
-                f"{_shape(state.get('chain_x'))}, config {_shape(own.get('chain_x'))}"
+                f"{_shape(state[CHAIN_POSITIONS])}, config {_shape(own[CHAIN_POSITIONS])}"
             )
     if missing:
         problems.append(f"{len(missing)} tensor(s) the checkpoint lacks ({_examples(missing)})")
@@ -157,26 +178,38 @@ def spec_differences(model: nn.Module, ckpt: dict[str, Any], spec: dict[str, str
     """Entries of ``spec`` (the config's model) that differ from the checkpoint's."""
     stored = ckpt.get(SPEC_KEY)
     out: dict[str, str] = {}
+    state = ckpt["state_dict"]
+    tensors = setting_tensors(model)
+
+    def differ(key: str) -> str:
+        theirs, ours = _values(state.get(key)), _values(tensors.get(key))
+        if theirs is not None and ours is not None:
+            return f"{key}: checkpoint {theirs}, config {ours}"
+        return f"{key}: values differ"
+
     if isinstance(stored, dict):
         for key in sorted(set(stored) | set(spec)):
             a, b = stored.get(key, "<absent>"), spec.get(key, "<absent>")
-            if a == b:
-                continue
+            if a == b or (a == "<absent>" and key in tensors):
+                continue  # a tensor an older checkpoint did not record: compared below
             if a.startswith("<tensor") and b.startswith("<tensor"):
-                out[key] = f"{key}: values differ"
+                out[key] = differ(key)
             else:
                 out[key] = f"{key}: checkpoint {a}, config {b}"
-    # the target's persistent tensors themselves (also in checkpoints without a spec)
+    # the setting tensors themselves (also in checkpoints without a spec, or whose spec
+    # predates kernel buffers); the target's persistent ones always
+    recorded = set(stored) if isinstance(stored, dict) else set()
     own = model.state_dict()
-    state = ckpt["state_dict"]
-    for key in sorted(own):
-        if not key.startswith("target.") or key not in state or key in out:
+    for key in sorted(tensors):
+        if key not in state or key not in own or key in out:
             continue
+        if key.startswith("kernel.") and key in recorded:
+            continue  # compared as recorded at construction (the state may have moved)
         theirs = state[key]
         if tuple(theirs.shape) != tuple(own[key].shape):
             continue  # reported as a shape problem
         if not torch.equal(theirs.to(own[key].dtype), own[key].cpu()):
-            out[key] = f"{key}: values differ"
+            out[key] = differ(key)
     return list(out.values())
 
 
@@ -222,7 +255,8 @@ def _ndim_error(x: Tensor, out: Any, name: str) -> str | None:
 
 
 def check_model_data(model: pl.LightningModule, datamodule: Any) -> None:
-    """Initial points of the configured dim; a ``log_prob`` of the documented shape.
+    """Initial points of the configured dim; a ``log_prob`` of the documented shape and
+    of the points' dtype, differentiable in ``x`` when the kernel uses gradients.
 
     Raises:
         UserError: naming ``data.init_loc``/``data.init_path`` and the target's dim,
@@ -250,6 +284,21 @@ def check_model_data(model: pl.LightningModule, datamodule: Any) -> None:
     problem = _ndim_error(x, out, name)
     if problem:
         raise UserError(problem)
+    if out.dtype != x.dtype:
+        raise UserError(
+            f"{name}.log_prob(x) must return x's dtype: for x of dtype "
+            f"{str(x.dtype).removeprefix('torch.')} it returned "
+            f"{str(out.dtype).removeprefix('torch.')}; compute it in x's dtype "
+            "(e.g. no .double()/.long(), tensors created with dtype=x.dtype)"
+        )
+    kernel = getattr(model, "kernel", None)
+    if getattr(kernel, "uses_grad", False):
+        from lightning_ex2.kernels.base import log_prob_and_grad
+
+        try:
+            log_prob_and_grad(target, x)
+        except TypeError as err:  # not differentiable: the kernel's own message
+            raise UserError(f"model.target: {err}") from err
 
 
 def is_out_of_memory(err: BaseException) -> bool:

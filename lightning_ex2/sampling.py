@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -126,20 +126,39 @@ def summarize_info(sums: dict[str, Tensor], n_steps: int) -> dict[str, Tensor]:
     return {k: v if k in COUNT_FIELDS else v / max(n_steps, 1) for k, v in sums.items()}
 
 
-def warn_nonfinite(nonfinite: Tensor | None, where: str) -> None:
-    """One warning when any NaN/+inf log-density was met (one host sync; end of a run)."""
+def warn_nonfinite(nonfinite: Tensor | None, where: str, target: Any = None) -> None:
+    """One warning when any NaN/+inf log-density was met (one host sync; end of a run).
+
+    With ``target``, the warning points at its ``log_prob`` (file and line), where the
+    fix belongs; else at the caller's caller.
+    """
     if nonfinite is None:
         return
     total = int(nonfinite.sum())
     if total:
         chains = int((nonfinite > 0).sum())
-        warnings.warn(
-            f"{where}: target.log_prob returned NaN or +inf {total} times (in {chains} of "
+        name = "target" if target is None else type(target).__name__
+        message = (
+            f"{where}: {name}.log_prob returned NaN or +inf {total} times (in {chains} of "
             f"{nonfinite.numel()} chains); those points were rejected, so the chains never "
-            "visit that region: check the target's log_prob there",
-            RuntimeWarning,
-            stacklevel=3,
+            "visit that region: check the target's log_prob there"
         )
+        source = _source_of(getattr(type(target), "log_prob", None)) if target is not None else None
+        if source is None:
+            warnings.warn(message, RuntimeWarning, stacklevel=3)
+        else:
+            warnings.warn_explicit(message, RuntimeWarning, *source)
+
+
+def _source_of(fn: Any) -> tuple[str, int] | None:
+    """``(file, line)`` of a Python function, else ``None``."""
+    import inspect
+
+    try:
+        lines = inspect.getsourcelines(fn)
+        return inspect.getsourcefile(fn) or "<unknown>", lines[1]
+    except (TypeError, OSError):
+        return None
 
 
 def run_chains(

@@ -194,7 +194,9 @@ def test_flex2mcmc_fit_sample_resume_two_processes(tmp_path):
     assert list(data["chain_index"]) == list(range(11))
     summary = json.loads((out / "summary.json").read_text())
     assert summary["n_chains"] == 11 and summary["world_size"] == 2
-    assert sorted(p.name for p in out.iterdir()) == [
+    names = sorted(p.name for p in out.iterdir())
+    assert len([n for n in names if n.startswith("events.out.tfevents.")]) == 1  # the set's TB
+    assert [n for n in names if not n.startswith("events.out.tfevents.")] == [
         "config.yaml",
         "pair.png",
         "rank.png",

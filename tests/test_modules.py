@@ -227,8 +227,15 @@ def test_nonfinite_log_densities_are_counted_logged_and_returned(tmp_path):
     model = MCMCSampler(_Holey(), lx.MALA(0.8), n_chains=8, seed=0)
     dm = ChainDataModule(n_chains=8, init_loc=[-0.5, 0.0], init_scale=0.1)
     trainer = _trainer(tmp_path, max_steps=30)
-    with pytest.warns(RuntimeWarning, match=r"fit .*NaN or \+inf \d+ times"):
+    with pytest.warns(
+        RuntimeWarning, match=r"fit .*_Holey.log_prob .*NaN or \+inf \d+ times"
+    ) as rec:
         trainer.fit(model, datamodule=dm)
+    # attributed to the target's log_prob (where the fix belongs), not to a Lightning file
+    (warning,) = [w for w in rec if "NaN or +inf" in str(w.message)]
+    assert (
+        warning.filename == __file__ and warning.lineno == _Holey.log_prob.__code__.co_firstlineno
+    )
     assert model.nonfinite.shape == (8,) and model.nonfinite.sum() > 0
     assert float(trainer.callback_metrics["nonfinite"]) == float(model.nonfinite.sum())
     with pytest.warns(RuntimeWarning, match=r"sample .*NaN or \+inf"):

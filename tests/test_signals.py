@@ -53,6 +53,8 @@ data:
 """
 
 TARGET = '''
+import os
+import time
 from pathlib import Path
 
 import torch
@@ -60,7 +62,8 @@ from torch import nn
 
 
 class Marked(nn.Module):
-    """A standard 2-D Gaussian that creates ``marker`` after ``after`` log_prob calls."""
+    """A standard 2-D Gaussian that creates ``marker`` after ``after`` log_prob calls
+    (and from then on sleeps ``$MARKED_DELAY`` seconds per call, when set)."""
 
     def __init__(self, marker: str, after: int = 50):
         super().__init__()
@@ -73,6 +76,8 @@ class Marked(nn.Module):
         self.calls += 1
         if self.calls == self.after:
             Path(self.marker).touch()
+        if self.calls >= self.after:
+            time.sleep(float(os.environ.get("MARKED_DELAY", "0")))
         return -0.5 * (x**2).sum(-1)
 '''
 
@@ -87,18 +92,21 @@ def write(root: Path, steps: int = 10**6, after: int = 10**9, devices: int = 1) 
     return path
 
 
-def start(root: Path, *args: str) -> subprocess.Popen:
+def start(
+    root: Path, *args: str, command: list[str] | None = None, **extra_env: str
+) -> subprocess.Popen:
     env = {
         **os.environ,
         "PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
         "OMP_NUM_THREADS": "1",
         "CUDA_VISIBLE_DEVICES": "",
+        **extra_env,
     }
     env.pop("LIGHTNING_EX2_DEBUG", None)
     # output to files: a full pipe would block the run while the test waits for it
     log = open(root / "run.log", "w")  # noqa: SIM115 - closed when the process ends
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lightning_ex2.cli", *args],
+        command or [sys.executable, "-m", "lightning_ex2.cli", *args],
         cwd=root,
         env=env,
         stdout=log,
@@ -126,6 +134,19 @@ def signal_when(root: Path, proc: subprocess.Popen, ready: Path, signum: int) ->
     finally:
         kill_group(proc)
     return proc.returncode, output(root)
+
+
+def children(pid: int) -> list[int]:
+    """The pids of the processes whose parent is ``pid`` (from /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
 
 
 def run(root: Path, *args: str) -> str:
@@ -225,14 +246,114 @@ def test_two_processes_stop_together(tmp_path):
     assert state["lightning_ex2_rng"].shape[0] == 2 and state["global_step"] == stopped_at
     assert bool(state["state_dict"]["chain_ready"].all())
 
+    # sample: SIGTERM to rank 1 only (not the process that launched it): it passes the
+    # signal to rank 0, which passes it to all; one consistent partial set
     (tmp_path / "marker").unlink(missing_ok=True)
     out = tmp_path / "samples"
     proc = start(tmp_path, "sample", "--config", str(cfg), "--ckpt_path", str(ckpt),
                  "--n_steps", "200000", "--output_dir", str(out), "--progress", "false")  # fmt: skip
-    code, err = signal_when(tmp_path, proc, tmp_path / "marker", signal.SIGTERM)
+    try:
+        deadline = time.monotonic() + WAIT
+        while not (tmp_path / "marker").exists():
+            assert proc.poll() is None, output(tmp_path)
+            assert time.monotonic() < deadline, "the marker never appeared"
+            time.sleep(0.1)
+        (rank1,) = children(proc.pid)
+        os.kill(rank1, signal.SIGTERM)
+        proc.wait(timeout=WAIT)
+    finally:
+        kill_group(proc)
+    code, err = proc.returncode, output(tmp_path)
     assert code == 143, err[-3000:]
+    assert "Traceback" not in err, err[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["complete"] is False and summary["world_size"] == 2
+    assert summary["stopped_by"] == "SIGTERM"
     data = np.load(out / "samples.npz")
     assert data["samples"].shape == (8, summary["n_draws"], 2) and summary["n_draws"] > 0
     assert list(data["chain_index"]) == list(range(8))
+
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def slurm_recipe(cfg: Path, ckpt: Path) -> str:
+    """The README's SLURM requeue recipe (the lines from ``CKPT=`` to ``exit``), made to
+    run here: no srun/scontrol, one CPU process, this test's config and folder."""
+    text = README.read_text()
+    section = text[text.index("### Stopping, preemption and SLURM") :]
+    block = section[section.index("```bash") : section.index("```", section.index("```bash") + 7)]
+    lines = block[block.index("CKPT=") : block.index('exit "$rc"') + len('exit "$rc"')]
+    subs = [
+        (r"^CKPT=\S+", f"CKPT={ckpt}"),
+        (r"srun lightning-ex2 ", f"{sys.executable} -m lightning_ex2.cli "),
+        (r"--config \S+", f"--config {cfg}"),
+        (r" \\\n\s*--trainer\.accelerator gpu[^\n]*", ""),
+        (r'scontrol requeue "\$SLURM_JOB_ID"', "echo REQUEUE"),
+    ]
+    for pattern, repl in subs:
+        lines, n = re.subn(pattern, repl, lines, count=1, flags=re.M)
+        assert n == 1, f"the README recipe changed: {pattern!r} not found in {lines}"
+    return lines
+
+
+def test_slurm_recipe_restarts_a_run_killed_before_its_first_checkpoint(tmp_path):
+    """SIGKILL (OOM killer, node failure) before the first checkpoint: config.yaml
+    exists, no checkpoint; the recipe's command, run again, restarts the run."""
+    cfg = write(tmp_path, steps=10, after=3)
+    ckpt = tmp_path / "logs" / "run" / "fit" / "checkpoints" / "last.ckpt"
+    script = tmp_path / "job.sh"
+    script.write_text("#!/bin/bash\n" + slurm_recipe(cfg, ckpt) + "\n")
+    proc = start(tmp_path, command=["bash", str(script)], MARKED_DELAY="5")
+    try:
+        deadline = time.monotonic() + WAIT
+        while not (tmp_path / "marker").exists():
+            assert proc.poll() is None, output(tmp_path)
+            assert time.monotonic() < deadline, "the run never started its steps"
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)  # the whole job, as a node failure would
+        proc.wait(timeout=WAIT)
+    finally:
+        kill_group(proc)
+    assert (ckpt.parent.parent / "config.yaml").is_file() and not ckpt.exists()
+    (tmp_path / "marker").unlink()
+    proc = start(tmp_path, command=["bash", str(script)])  # the requeued job
+    try:
+        proc.wait(timeout=WAIT)
+    finally:
+        kill_group(proc)
+    assert proc.returncode == 0, output(tmp_path)[-3000:]
+    assert "REQUEUE" not in output(tmp_path)
+    assert torch.load(ckpt, weights_only=True)["global_step"] == 10
+
+
+@pytest.mark.parametrize("second", [signal.SIGINT, signal.SIGTERM])
+def test_a_second_signal_keeps_the_one_stop(tmp_path, second):
+    """SIGINT then SIGTERM/SIGINT again while the stop is under way (each step slow):
+    one stop, the first signal's status, the partial set, one line per extra signal."""
+    cfg = write(tmp_path, steps=4, after=10**9)
+    run(tmp_path, "fit", "--config", str(cfg))
+    ckpt = tmp_path / "logs" / "run" / "fit" / "checkpoints" / "last.ckpt"
+    cfg = write(tmp_path, steps=4, after=40)
+    out = tmp_path / "samples"
+    proc = start(tmp_path, "sample", "--config", str(cfg), "--ckpt_path", str(ckpt),
+                 "--n_steps", "100000", "--output_dir", str(out), "--progress", "false",
+                 "--override_ckpt", "true", MARKED_DELAY="0.3")  # fmt: skip
+    try:
+        deadline = time.monotonic() + WAIT
+        while not (tmp_path / "marker").exists():
+            assert proc.poll() is None, output(tmp_path)
+            assert time.monotonic() < deadline, "the marker never appeared"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.05)
+        proc.send_signal(second)
+        proc.wait(timeout=WAIT)
+    finally:
+        kill_group(proc)
+    err = output(tmp_path)
+    assert proc.returncode == 130, err[-3000:]
+    assert "KeyboardInterrupt" not in err and "received while stopping on SIGINT" in err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["complete"] is False and summary["stopped_by"] == "SIGINT"
+    assert summary["n_draws"] > 0

@@ -24,10 +24,16 @@ class SweepProgressBar(TQDMProgressBar):
         return isinstance(pl_module, MCMCSampler)
 
     def _batches_done(self, trainer: pl.Trainer, batch_idx: int = -1) -> int:
-        """Batches of the run done: whole epochs before this one, plus this one's."""
+        """Steps of the run done: MCMC moves (``global_step``) for samplers; for other
+        modules whole epochs before this one (their size as first seen: Lightning
+        reports a smaller or zero count for an epoch that ``max_steps`` cuts short),
+        plus this one's batches."""
+        if self._counts_moves(trainer.lightning_module):
+            return int(trainer.global_step)
         per_epoch = self.total_train_batches
-        per_epoch = per_epoch if isinstance(per_epoch, int) else 0
-        return trainer.current_epoch * per_epoch + batch_idx + 1
+        if isinstance(per_epoch, int) and per_epoch > 0 and not hasattr(self, "_per_epoch"):
+            self._per_epoch = per_epoch
+        return trainer.current_epoch * getattr(self, "_per_epoch", 0) + batch_idx + 1
 
     def _run_total(self, trainer: pl.Trainer) -> int | None:
         per_epoch = self.total_train_batches

@@ -1,7 +1,9 @@
 """``SampleWriter``: gathers the draws of ``predict`` and writes the run's outputs.
 
 Writes one output set under ``output_dir`` (see :class:`~lightning_ex2.io.OutputSet`:
-built in a hidden staging folder, renamed into place whole, ``summary.json`` last):
+built in a hidden staging folder, moved into place with ``summary.json`` last; the
+files of a set are the names in :data:`lightning_ex2.io.SET_FILES`, and a new output
+file is registered there):
 
 * ``samples.npz``: ``samples`` ``(chain, draw, dim)`` in chain-index order and the
   run's dtype, ``log_prob`` ``(chain, draw)``, ``chain_index`` and every per-chain
@@ -19,7 +21,10 @@ built in a hidden staging folder, renamed into place whole, ``summary.json`` las
 
 A run that fails the convergence rule ends with a ``RuntimeWarning``.
 
-and logs the summary scalars and the figures to TensorBoard (``sample/...``).
+and logs the summary scalars and the figures to TensorBoard (``sample/...``): to the
+trainer's ``TensorBoardLogger`` if it has one, else (the ``sample`` command, which
+runs without the config's loggers and sets ``trainer.events_in_output_set``) to an
+events file in the set itself (``events.out.tfevents.*``).
 Multi-device runs gather every rank's chains first; rank 0 writes.
 """
 
@@ -82,7 +87,8 @@ class SampleWriter(Callback):
     """Collects ``predict_step`` outputs, writes ``samples.npz`` and ``summary.json``.
 
     Args:
-        output_dir: folder of the outputs (default: ``<log_dir>/samples``).
+        output_dir: folder of the outputs (default: ``<log_dir>/samples``; the
+            ``sample`` command sets it: :func:`lightning_ex2.trainer.default_output_dir`).
         n_reference: exact target samples for the EMD (when the target has ``sample``).
         save_figures: also write and log the scatter and trace figures.
         scorers: callables ``(trainer, pl_module, samples [B, T, D]) -> dict`` scoring this
@@ -112,6 +118,8 @@ class SampleWriter(Callback):
         self.complete: bool | None = None
         #: the folder written by the last run (``None`` if nothing was written)
         self.written: Path | None = None
+        #: whether the last run's set replaced a complete previous set (``--overwrite``)
+        self.replaced_complete = False
         self._outputs: list[dict[str, Any]] = []
         self._set: OutputSet | None = None
 
@@ -127,6 +135,7 @@ class SampleWriter(Callback):
 
     def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.summary = self.complete = self.written = None
+        self.replaced_complete = False
         if trainer.is_global_zero:
             self.output_set(trainer).check()  # before any step
 
@@ -276,6 +285,7 @@ class SampleWriter(Callback):
         self._log(trainer, staging, samples, reference, summary)
         save_json(staging / "summary.json", summary)  # last: it marks a complete set
         self.written = output.publish()
+        self.replaced_complete = output.replaced_complete
         self._set = None
         self.summary = summary
         warn_convergence(summary, f"sample ({self.written})")
@@ -288,15 +298,32 @@ class SampleWriter(Callback):
         reference: np.ndarray | None,
         summary: dict[str, Any],
     ) -> None:
-        tb = next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
-        step = int(trainer.global_step)
+        logger = next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
+        # the sample command runs without loggers: its TensorBoard events join the set
+        own = logger is None and getattr(trainer, "events_in_output_set", False)
+        tb = logger.experiment if logger is not None else (_set_events(out) if own else None)
+        try:
+            self._log_to(tb, out, samples, reference, summary, int(trainer.global_step))
+        finally:
+            if own and tb is not None:
+                tb.close()
+
+    def _log_to(
+        self,
+        tb: Any,
+        out: Path,
+        samples: np.ndarray,
+        reference: np.ndarray | None,
+        summary: dict[str, Any],
+        step: int,
+    ) -> None:
         if tb is not None:
             for key, value in summary.items():
                 numeric = isinstance(value, int | float) and not isinstance(value, bool)
                 if numeric and np.isfinite(value):
-                    tb.experiment.add_scalar(f"sample/{key}", value, step)
+                    tb.add_scalar(f"sample/{key}", value, step)
             if isinstance(summary.get("converged"), bool):
-                tb.experiment.add_scalar("sample/converged", float(summary["converged"]), step)
+                tb.add_scalar("sample/converged", float(summary["converged"]), step)
         if not self.save_figures:
             return
         from lightning_ex2.callbacks.plots import (
@@ -321,6 +348,17 @@ class SampleWriter(Callback):
         for name, fig in figures.items():
             save_figure(fig, out / f"{name}.png")
             if tb is not None:
-                tb.experiment.add_figure(f"sample/{name}", fig, step)
+                tb.add_figure(f"sample/{name}", fig, step)
         if tb is not None:
-            tb.experiment.flush()
+            tb.flush()
+
+
+def _set_events(folder: Path) -> Any:
+    """A TensorBoard writer whose events file is in ``folder`` (an output set's staging
+    folder; ``events.out.tfevents.*`` is in :data:`lightning_ex2.io.SET_PATTERNS`), or
+    ``None`` without TensorBoard."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(log_dir=str(folder))

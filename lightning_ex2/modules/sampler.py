@@ -362,7 +362,7 @@ class MCMCSampler(pl.LightningModule):
 
     def on_train_end(self) -> None:
         self.freeze_step_size()
-        warn_nonfinite(self.nonfinite, f"fit (rank {self.global_rank})")
+        warn_nonfinite(self.nonfinite, f"fit (rank {self.global_rank})", self.target)
 
     def log_info(self, info: Any, batch_size: int) -> None:
         for name, value in info._asdict().items():
@@ -470,7 +470,9 @@ class MCMCSampler(pl.LightningModule):
                 progress=cfg.progress and self.trainer.is_global_zero, desc="Sampling",
             )  # fmt: skip
             self.state.put(idx, chains.state)
-        warn_nonfinite(chains.info.get("nonfinite"), f"sample (rank {self.global_rank})")
+        warn_nonfinite(
+            chains.info.get("nonfinite"), f"sample (rank {self.global_rank})", self.target
+        )
         return {
             **chains.info,
             "index": idx,
