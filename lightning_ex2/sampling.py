@@ -436,13 +436,16 @@ def superchain_ids(starts: Tensor) -> list[int] | None:
     return [int(i) for i in renumber[inverse]]
 
 
-def warn_convergence(summary: dict, where: str) -> None:
-    """A ``RuntimeWarning`` naming the failed checks when ``summary["converged"]`` is false."""
+def warn_convergence(summary: dict, where: str, stacklevel: int = 3) -> None:
+    """A ``RuntimeWarning`` naming the failed checks when ``summary["converged"]`` is false.
+
+    ``stacklevel`` as in :func:`warnings.warn`, counted from the caller of this function
+    (the default points at the caller's caller: the user's ``lx.sample`` line)."""
     if summary.get("converged") is False:
         warnings.warn(
             f"{where}: the chains have not converged: {'; '.join(summary['failed_checks'])} "
             f"(rule: {summary['convergence_rule']}); run longer, start the chains "
             "dispersed, or use a kernel that moves between modes",
             RuntimeWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )

@@ -171,7 +171,7 @@ def test_sample_never_writes_into_the_fit_folder(tmp_path, main, capsys, fitted,
         "summary.json",
         "trace.png",
     ]
-    assert len(names) == 6  # and the set's own TensorBoard events
+    assert len(names) == 9  # and the set's own TensorBoard events
     assert "n_steps: 6" not in before["config.yaml"].decode()
 
 

@@ -288,7 +288,8 @@ class SampleWriter(Callback):
         self.replaced_complete = output.replaced_complete
         self._set = None
         self.summary = summary
-        warn_convergence(summary, f"sample ({self.written})")
+        # attributed to this line, not to the Lightning hook that called it
+        warn_convergence(summary, f"sample ({self.written})", stacklevel=2)
 
     def _log(
         self,
