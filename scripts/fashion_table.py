@@ -130,9 +130,9 @@ def render_table(rows: Sequence[Row], seeds: Sequence[int]) -> str:
     """Markdown table: method, steps, evals, FID, IS, wall time, and the diagnostics."""
     lines = [
         "| method | fit + sample steps | target evals / chain | FID ↓ | IS ↑ "
-        "| wall s (commands) | of which sampling s | accept (global / local) "
+        "| wall s (commands) | of which sampling s | accept (global / local) | MALA step h "
         "| particle ESS / N | energy start → end | mean d(G(z)) start → end |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         steps = "–" if r.method == "none" else f"{r.fit_steps} + {r.sample_steps}"
@@ -149,6 +149,7 @@ def render_table(rows: Sequence[Row], seeds: Sequence[int]) -> str:
             f"| {LABELS[r.method]} | {steps} | {r.evals} | {mean_spread(r.fid)} | "
             f"{mean_spread(r.inception_score)} | {mean_spread(r.wall, 0)} | "
             f"{_diag(r.diagnostics, 'sample_seconds', '{:.0f}')} | {accept} | "
+            f"{_diag(r.diagnostics, 'step_size', '{:.3g}')} | "
             f"{_diag(r.diagnostics, 'particle_ess_mean')} | {energy} | {logit} |"
         )
     return "\n".join(lines) + "\n"
@@ -299,6 +300,21 @@ def plain_generator(config: str, n_chains: int, seeds: Sequence[int], overrides:
         res["d_mean"] = logit_curve(log_prob[:, None], z.numpy()[:, None])[0]
         results.append(res)
     return results, target, metric
+
+
+def sampled_step(ckpt: Path) -> float | None:
+    """Mean over chains of the step size ``sample`` runs with, from the fit checkpoint
+    (frozen step, or the dual-averaging average a frozen run would keep); ``None`` if the
+    checkpoint holds no step-size tuning (i-SIR)."""
+    sd = torch.load(ckpt, map_location="cpu", weights_only=False).get("state_dict", {})
+    if "tuning.step_size" not in sd:
+        return None
+    step = sd["tuning.step_size"].double()
+    if "tuning.frozen" in sd and "tuning.da.log_step_avg" in sd:
+        step = torch.where(
+            sd["tuning.frozen"].bool(), step, sd["tuning.da.log_step_avg"].double().exp()
+        )
+    return float(step.mean())
 
 
 def derived_config(config: str, out: Path, data_dir: str | None, n_real: int | None) -> str:
@@ -484,9 +500,12 @@ def main(argv: list[str] | None = None) -> int:
                 "energy_start": e0, "energy_end": e1, "d_start": d0, "d_end": d1,
                 "sample_seconds": summary["wall_seconds"],
             })  # fmt: skip
+            row.diagnostics[-1]["step_size"] = sampled_step(ROOT / ckpt)
             fid, iscore = score_draws(metric, target, draws["samples"])
             fit_evals = fit_steps * FIT_COST[method]
             x = [fit_evals + (t + 1) * thin * COST[method] for t in range(len(fid))]
+            k = args.seeds.index(seed)  # every chain starts at the prior: the plain generator
+            x, fid, iscore = [0, *x], [plain[k]["fid"], *fid], [plain[k]["is"], *iscore]
             curves.setdefault(method, []).append({"evals": x, "fid": fid, "is": iscore})
             if seed == args.seeds[0]:
                 trajectory_png(draws["samples"], target.decode, args.figures / f"{method}.png")

@@ -50,10 +50,18 @@ def test_importance_diagnostics_on_known_weights() -> None:
     g = torch.Generator().manual_seed(1)
     log_w = 1.5 * torch.randn(200000, generator=g, dtype=torch.float64)
     assert importance_ess_fraction(log_w) == pytest.approx(math.exp(-(1.5**2)), rel=0.1)
-    # one dominant particle: i-SIR never leaves it
-    spike = torch.zeros(1000, dtype=torch.float64)
+    # one dominant draw in a pool of n: i-SIR leaves it only for one of K fresh copies of it,
+    # K ~ Binomial(N - 1, 1/n): acceptance E[K / (1 + K)], checked within 4 Monte Carlo SE
+    n, N, trials = 1000, 10, 20000
+    spike = torch.zeros(n, dtype=torch.float64)
     spike[0] = 100.0
-    assert isir_acceptance(spike, 10, 2000, g) < 1e-6
+    binom = torch.distributions.Binomial(N - 1, torch.tensor(1.0 / n, dtype=torch.float64))
+    k = torch.arange(N, dtype=torch.float64)
+    p_k = binom.log_prob(k).exp()
+    mean = float((p_k * k / (1 + k)).sum())
+    se = math.sqrt(float((p_k * (k / (1 + k)) ** 2).sum()) - mean**2) / math.sqrt(trials)
+    assert abs(isir_acceptance(spike, N, trials, g) - mean) < 4 * se
+    assert mean < 0.01
 
 
 @pytest.fixture
@@ -111,13 +119,19 @@ def test_calibration_trains_writes_a_checkpoint_the_target_loads(
 
 
 def test_calibration_early_stops_and_keeps_the_best_weights(data: Path, tmp_path: Path) -> None:
-    out = tmp_path / "d.pt"
+    first = tmp_path / "first.pt"  # a discriminator that ranks reals above fakes
+    _trainer(tmp_path, 20).fit(
+        _module(data, first, lr=2e-3, val_every_n_steps=10, patience=100),
+        FashionMNISTDataModule(data_dir=str(data), batch_size=32),
+    )
     # a learning rate too small to improve the held-out loss: stops after `patience` checks
-    module = _module(data, out, lr=1e-12, val_every_n_steps=2, patience=3, min_delta=1e-3)
+    module = _module(
+        data, tmp_path / "d.pt", discriminator_ckpt=str(first), lr=1e-12, val_every_n_steps=2,
+        patience=3, min_delta=1e-3,
+    )  # fmt: skip
     start = {k: v.clone() for k, v in module.discriminator.state_dict().items()}
-    dm = FashionMNISTDataModule(data_dir=str(data), batch_size=32)
     trainer = _trainer(tmp_path, 1000)
-    trainer.fit(module, dm)
+    trainer.fit(module, FashionMNISTDataModule(data_dir=str(data), batch_size=32))
     assert module.report["stopped_early"] and trainer.global_step == 6
     assert module.report["best_step"] == 0
     for k, v in module.discriminator.state_dict().items():

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_table_script_end_to_end_toy_scale(table, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     data = tmp_path / "fashion"
+    data.mkdir()
     write_idx(data, "train", *synthetic(96))
     write_idx(data, "t10k", *synthetic(100, seed=1))
     out, figures = tmp_path / "out", tmp_path / "figures"

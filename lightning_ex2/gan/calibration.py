@@ -67,12 +67,15 @@ def accuracy(logits: Tensor, labels: Tensor) -> float:
     return float(((logits > 0).double() == labels.double()).double().mean())
 
 
-def fit_logistic_scale(logits: Tensor, labels: Tensor, iters: int = 100) -> tuple[float, float]:
+def fit_logistic_scale(
+    logits: Tensor, labels: Tensor, iters: int = 100, ridge: float = 1e-6
+) -> tuple[float, float]:
     """``(a, b)`` minimising the log-loss of ``sigmoid(a * logits + b)`` (Newton's method).
 
-    The problem is a 2-parameter logistic regression, convex; Newton steps with a small ridge
-    converge in a few iterations. Raises ``ValueError`` unless ``a`` comes out positive
-    (a discriminator that ranks fakes above reals cannot be calibrated).
+    The problem is a 2-parameter logistic regression, convex; Newton steps converge in a few
+    iterations. A ridge ``ridge (a - 1)^2 / 2`` keeps ``a`` finite on perfectly separated
+    splits. Raises ``ValueError`` unless ``a`` comes out positive (a discriminator that ranks
+    fakes above reals cannot be calibrated).
     """
     x = logits.detach().double().reshape(-1)
     y = labels.detach().double().reshape(-1)
@@ -80,8 +83,11 @@ def fit_logistic_scale(logits: Tensor, labels: Tensor, iters: int = 100) -> tupl
     w = torch.tensor([1.0, 0.0], dtype=torch.float64)
     for _ in range(iters):
         p = torch.sigmoid(X @ w)
-        grad = X.T @ (p - y) / len(y)
-        hess = (X.T * (p * (1 - p))) @ X / len(y) + 1e-9 * torch.eye(2, dtype=torch.float64)
+        penalty = torch.tensor([ridge * (float(w[0]) - 1.0), 0.0], dtype=torch.float64)
+        grad = X.T @ (p - y) / len(y) + penalty
+        hess = (X.T * (p * (1 - p))) @ X / len(y) + torch.diag(
+            torch.tensor([ridge, 1e-9], dtype=torch.float64)
+        )
         step = torch.linalg.solve(hess, grad)
         w = w - step
         if float(step.abs().max()) < 1e-10:
@@ -203,12 +209,17 @@ class DiscriminatorCalibration(pl.LightningModule):
         images, labels = self._splits[name]
         return self.logits(images), labels
 
-    def _evaluate(self, name: str) -> dict[str, float]:
+    def _evaluate(self, name: str, strict: bool = False) -> dict[str, float | None]:
         d, y = self.split_logits(name)
-        a, b = fit_logistic_scale(d, y)
+        out: dict[str, float | None] = {"log_loss": log_loss(d, y), "accuracy": accuracy(d, y)}
+        try:
+            a, b = fit_logistic_scale(d, y)
+        except ValueError:
+            if strict:
+                raise
+            return {**out, "log_loss_scaled": None, "logit_scale": None, "logit_bias": None}
         return {
-            "log_loss": log_loss(d, y),
-            "accuracy": accuracy(d, y),
+            **out,
             "log_loss_scaled": log_loss(a * d + b, y),
             "accuracy_scaled": accuracy(a * d + b, y),
             "logit_scale": a,
@@ -276,7 +287,7 @@ class DiscriminatorCalibration(pl.LightningModule):
         assert self._best is not None
         best_loss, best_step, state = self._best
         self.discriminator.load_state_dict(state)
-        after = self._evaluate("calib")
+        after = self._evaluate("calib", strict=True)
         self.report.update(
             after=after,
             best_step=best_step,
