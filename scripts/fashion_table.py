@@ -386,7 +386,7 @@ def render_diagnostics(d: dict[str, Any]) -> str:
         else "–"
     )
     return (
-        f"tilt std {d['tilt_std']:.2f}, importance ESS {d['importance_ess_fraction']:.3f} n, "
+        f"tilt std {d['tilt_std']:.2f}, importance ESS {d['importance_ess_fraction']:.2g} n, "
         f"implied i-SIR acceptance (N = {n}) {d[acc]:.3f} (log-normal approximation "
         f"{d[acc + '_lognormal']:.3f}), adapted MALA step of a pilot {step}; "
         f"{d['n']} prior draws; in the paper's regime (ESS <= 0.1 n and tilt std >= 2): "
