@@ -12,7 +12,8 @@ FashionClassifier as feature network. Every step is a documented command::
     lightning-ex2 fit --config configs/gan/fashion_<method>.yaml --trainer.max_steps W ...
     lightning-ex2 sample --config configs/gan/fashion_<method>.yaml --ckpt_path ... --n_steps S
 
-    python scripts/fashion_table.py           # all of it; rewrites the README section
+    python scripts/fashion_table.py --prefix fashion_calibrated   # all of it (README section)
+    python scripts/fashion_table.py --prefix fashion              # the uncalibrated control
 
 Budget: one target evaluation = one log pi with or without its gradient, per chain. Per step
 ULA/MALA cost 1, i-SIR N - 1 = 9, Ex2MCMC/FlEx2MCMC 9 + 1 + 3 = 13 (FlEx2MCMC 14 while its
@@ -21,9 +22,15 @@ spends ``warmup_fraction`` of the budget in ``fit`` (step-size adaptation, flow 
 the rest in ``sample``. The GAN is the shipped one (``lightning_ex2/gan/weights/
 fashion_gan_{generator,discriminator}.pt``, which the configs load) unless ``--train_gan``.
 
-Writes ``<out>/<method>/seed<k>/`` (samples.npz, summary.json), ``<out>/table.md``, the
-trajectory grids and the energy-landscape figure under ``--figures`` (PNG), and the README
-section between the markers ``<!-- fashion-table:start -->`` / ``<!-- fashion-table:end -->``.
+Writes ``<out>/<method>/seed<k>/`` (the output sets of ``sample``; their logs beside them in
+``<out>/<method>/logs/``, the fit runs in ``<out>/fits/``; the script deletes its own earlier
+runs of a method and seed first), ``<out>/table.md``, ``<out>/target_diagnostics.json`` (the
+target's tilt std, importance ESS, implied i-SIR acceptance, pilot MALA step),
+``<out>/curves.json`` (FID/IS of every kept draw against target evaluations per chain), under
+``--figures`` the FID curves (one per method, mean over seeds, band min..max), trajectory
+grids and the energy landscape (PNG), and the README section between
+``<!-- <prefix>-table:start -->`` / ``<!-- <prefix>-table:end -->``. ``--data_dir``/``--n_real``
+point the FID's real images elsewhere (the CI test's synthetic files).
 """
 
 from __future__ import annotations
