@@ -12,7 +12,8 @@ FashionClassifier as feature network. Every step is a documented command::
     lightning-ex2 fit --config configs/gan/fashion_<method>.yaml --trainer.max_steps W ...
     lightning-ex2 sample --config configs/gan/fashion_<method>.yaml --ckpt_path ... --n_steps S
 
-    python scripts/fashion_table.py           # all of it; rewrites the README section
+    python scripts/fashion_table.py --prefix fashion_calibrated   # all of it (README section)
+    python scripts/fashion_table.py --prefix fashion              # the uncalibrated control
 
 Budget: one target evaluation = one log pi with or without its gradient, per chain. Per step
 ULA/MALA cost 1, i-SIR N - 1 = 9, Ex2MCMC/FlEx2MCMC 9 + 1 + 3 = 13 (FlEx2MCMC 14 while its
@@ -21,9 +22,15 @@ spends ``warmup_fraction`` of the budget in ``fit`` (step-size adaptation, flow 
 the rest in ``sample``. The GAN is the shipped one (``lightning_ex2/gan/weights/
 fashion_gan_{generator,discriminator}.pt``, which the configs load) unless ``--train_gan``.
 
-Writes ``<out>/<method>/seed<k>/`` (samples.npz, summary.json), ``<out>/table.md``, the
-trajectory grids and the energy-landscape figure under ``--figures`` (PNG), and the README
-section between the markers ``<!-- fashion-table:start -->`` / ``<!-- fashion-table:end -->``.
+Writes ``<out>/<method>/seed<k>/`` (the output sets of ``sample``; their logs beside them in
+``<out>/<method>/logs/``, the fit runs in ``<out>/fits/``; the script deletes its own earlier
+runs of a method and seed first), ``<out>/table.md``, ``<out>/target_diagnostics.json`` (the
+target's tilt std, importance ESS, implied i-SIR acceptance, pilot MALA step),
+``<out>/curves.json`` (FID/IS of every kept draw against target evaluations per chain), under
+``--figures`` the FID curves (one per method, mean over seeds, band min..max), trajectory
+grids and the energy landscape (PNG), and the README section between
+``<!-- <prefix>-table:start -->`` / ``<!-- <prefix>-table:end -->``. ``--data_dir``/``--n_real``
+point the FID's real images elsewhere (the CI test's synthetic files).
 """
 
 from __future__ import annotations
@@ -42,20 +49,32 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-METHODS = ("ula", "mala", "isir", "ex2mcmc", "flex2mcmc")
+METHODS = ("ula", "mala", "mala_fixed", "isir", "ex2mcmc", "flex2mcmc")
+#: what runs without ``--methods``
+DEFAULT_METHODS = ("mala", "mala_fixed", "isir", "ex2mcmc", "flex2mcmc")
 LABELS = {
     "none": "plain generator",
     "ula": "ULA",
-    "mala": "MALA",
+    "mala": "MALA (adapted)",
+    "mala_fixed": "MALA (h = 0.01 fixed)",
     "isir": "i-SIR",
     "ex2mcmc": "Ex2MCMC",
     "flex2mcmc": "FlEx2MCMC",
 }
 #: Target evaluations per chain and step while sampling (N = 10 particles, 3 local steps).
-COST = {"ula": 1, "mala": 1, "isir": 9, "ex2mcmc": 13, "flex2mcmc": 13}
+COST = {"ula": 1, "mala": 1, "mala_fixed": 1, "isir": 9, "ex2mcmc": 13, "flex2mcmc": 13}
 #: ... and during ``fit`` (FlEx2MCMC: + 1 backward-KL flow sample per chain).
 FIT_COST = {**COST, "flex2mcmc": 14}
 START, END = "<!-- fashion-table:start -->", "<!-- fashion-table:end -->"
+
+
+def markers(prefix: str) -> tuple[str, str]:
+    """The README markers of ``prefix``'s section.
+
+    >>> markers("fashion_calibrated")
+    ('<!-- fashion_calibrated-table:start -->', '<!-- fashion_calibrated-table:end -->')
+    """
+    return f"<!-- {prefix}-table:start -->", f"<!-- {prefix}-table:end -->"
 
 
 # ------------------------------------------------------------------------------ planning
@@ -118,9 +137,9 @@ def render_table(rows: Sequence[Row], seeds: Sequence[int]) -> str:
     """Markdown table: method, steps, evals, FID, IS, wall time, and the diagnostics."""
     lines = [
         "| method | fit + sample steps | target evals / chain | FID ↓ | IS ↑ "
-        "| wall s (commands) | of which sampling s | accept (global / local) "
+        "| wall s (commands) | of which sampling s | accept (global / local) | MALA step h "
         "| particle ESS / N | energy start → end | mean d(G(z)) start → end |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         steps = "–" if r.method == "none" else f"{r.fit_steps} + {r.sample_steps}"
@@ -137,21 +156,22 @@ def render_table(rows: Sequence[Row], seeds: Sequence[int]) -> str:
             f"| {LABELS[r.method]} | {steps} | {r.evals} | {mean_spread(r.fid)} | "
             f"{mean_spread(r.inception_score)} | {mean_spread(r.wall, 0)} | "
             f"{_diag(r.diagnostics, 'sample_seconds', '{:.0f}')} | {accept} | "
+            f"{_diag(r.diagnostics, 'step_size', '{:.3g}')} | "
             f"{_diag(r.diagnostics, 'particle_ess_mean')} | {energy} | {logit} |"
         )
     return "\n".join(lines) + "\n"
 
 
-def replace_section(text: str, section: str) -> str:
-    """``text`` with everything between :data:`START` and :data:`END` replaced by ``section``.
+def replace_section(text: str, section: str, start: str = START, end: str = END) -> str:
+    """``text`` with everything between ``start`` and ``end`` replaced by ``section``.
 
     >>> replace_section("a\\n<!-- fashion-table:start -->\\nold\\n<!-- fashion-table:end -->\\nb", "new\\n")
     'a\\n<!-- fashion-table:start -->\\nnew\\n<!-- fashion-table:end -->\\nb'
     """
-    i, j = text.find(START), text.find(END)
+    i, j = text.find(start), text.find(end)
     if i < 0 or j < i:
-        raise ValueError(f"README has no {START} ... {END} markers")
-    return text[: i + len(START)] + "\n" + section + text[j:]
+        raise ValueError(f"README has no {start} ... {end} markers")
+    return text[: i + len(start)] + "\n" + section + text[j:]
 
 
 # ------------------------------------------------------------------------------ figures
@@ -170,7 +190,7 @@ def trajectory_png(
     """
     from PIL import Image
 
-    from lightning_ex2.callbacks.trajectory import trajectory_grid
+    from lightning_ex2.figures import trajectory_grid
     from lightning_ex2.io import _atomic
 
     if samples.ndim != 3:
@@ -203,7 +223,7 @@ def small_png(path: Path, colors: int = 64) -> Path:
 def landscape_png(target: Any, finals: dict[str, np.ndarray], path: Path) -> Path:
     """The energy-landscape figure: prior draws and each method's final latents ``[C, D]``
     (``finals``, keyed by method) over ``-log pi`` on a 2-D plane of the latent space."""
-    from lightning_ex2.callbacks import energy_landscape_figure, save_figure
+    from lightning_ex2.figures import energy_landscape_figure, save_figure
 
     prior = target.prior_sample(1000, generator=torch.Generator().manual_seed(0)).numpy()
     fig = energy_landscape_figure(
@@ -244,6 +264,22 @@ def run(cmd: list[str], log: Path) -> float:
     return time.perf_counter() - start
 
 
+def remove_previous(*paths: Path) -> None:
+    """Delete this script's own earlier outputs (an output set, a fit's log folder) at ``paths``.
+
+    Only folders the script itself creates are passed here, so a failed or older run never
+    makes the next one refuse its folder.
+    """
+    import shutil
+
+    for path in paths:
+        path = ROOT / path
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
 def config_path(prefix: str, method: str) -> str:
     return f"configs/gan/{prefix}_{method}.yaml"
 
@@ -270,27 +306,126 @@ def plain_generator(config: str, n_chains: int, seeds: Sequence[int], overrides:
             log_prob = torch.cat([target.log_prob(c) for c in z.split(1000)]).numpy()
         res["d_mean"] = logit_curve(log_prob[:, None], z.numpy()[:, None])[0]
         results.append(res)
-    return results, target
+    return results, target, metric
+
+
+def sampled_step(ckpt: Path) -> float | None:
+    """Mean over chains of the step size ``sample`` runs with, from the fit checkpoint
+    (frozen step, or the dual-averaging average a frozen run would keep); ``None`` if the
+    checkpoint holds no step-size tuning (i-SIR)."""
+    sd = torch.load(ckpt, map_location="cpu", weights_only=False).get("state_dict", {})
+    if "tuning.step_size" not in sd:
+        return None
+    step = sd["tuning.step_size"].double()
+    if "tuning.frozen" in sd and "tuning.da.log_step_avg" in sd:
+        step = torch.where(
+            sd["tuning.frozen"].bool(), step, sd["tuning.da.log_step_avg"].double().exp()
+        )
+    return float(step.mean())
+
+
+def derived_config(config: str, out: Path, data_dir: str | None, n_real: int | None) -> str:
+    """``config`` as is, or (``data_dir``/``n_real`` given) a copy under ``<out>/configs`` whose
+    image metrics read their real images from ``data_dir`` (``n_real`` of them): for tests
+    and for Fashion-MNIST files outside ``/usr/share/datasets/fashion-mnist``."""
+    if data_dir is None and n_real is None:
+        return config
+    import yaml
+
+    cfg = yaml.safe_load((ROOT / config).read_text())
+    for cb in cfg["trainer"].get("callbacks", []):
+        if cb["class_path"].endswith("ImageQualityMetrics"):
+            args = cb["init_args"]
+            if n_real is not None:
+                args["n_real"] = n_real
+            if data_dir is not None:
+                args["real_data"].setdefault("init_args", {})["data_dir"] = data_dir
+    path = ROOT / out / "configs" / Path(config).name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return str(path)
+
+
+def score_draws(metric: Any, target: Any, samples: np.ndarray) -> tuple[list[float], list[float]]:
+    """FID and IS of every kept draw ``samples [C, T, D]`` (each draw: all chains' images),
+    with the same scorer as the table's endpoint."""
+    fid, iscore = [], []
+    for t in range(samples.shape[1]):
+        res = metric.evaluate(torch.as_tensor(samples[:, t], dtype=torch.float32), target.decode)
+        fid.append(float(res["fid"]))
+        iscore.append(float(res["is"]))
+    return fid, iscore
+
+
+def curves_png(
+    curves: dict[str, list[dict[str, list[float]]]], plain: list[float], path: Path, title: str
+) -> Path:
+    """FID against target evaluations per chain: one curve per method (mean over seeds, band =
+    min..max over seeds); the plain generator as a dashed line."""
+    from lightning_ex2.figures import _new_figure, save_figure
+
+    fig = _new_figure(6.5, 4.0)
+    ax = fig.subplots()
+    for method, runs in curves.items():
+        x = np.asarray(runs[0]["evals"], dtype=float)
+        n = min(len(r["fid"]) for r in runs)
+        y = np.array([r["fid"][:n] for r in runs])
+        ax.plot(x[:n], y.mean(0), marker="o", ms=3, label=LABELS[method])
+        if len(runs) > 1:
+            ax.fill_between(x[:n], y.min(0), y.max(0), alpha=0.2)
+    if plain:
+        ax.axhline(float(np.mean(plain)), color="k", ls="--", lw=1, label=LABELS["none"])
+    ax.set_xlabel("target evaluations per chain (fit + sample)")
+    ax.set_ylabel("FID (fashion-classifier features)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    save_figure(fig, path)
+    return small_png(path, colors=128)
+
+
+def render_diagnostics(d: dict[str, Any]) -> str:
+    """One Markdown line of :func:`lightning_ex2.gan.diagnostics.target_diagnostics`."""
+    acc = next(k for k in d if k.startswith("isir_accept_") and not k.endswith("lognormal"))
+    n = acc.rsplit("_", 1)[1]
+    step = (
+        f"{d['mala_step']:.3g} (pilot acceptance {d['mala_pilot_accept']:.2f})"
+        if "mala_step" in d
+        else "–"
+    )
+    return (
+        f"tilt std {d['tilt_std']:.2f}, importance ESS {d['importance_ess_fraction']:.2g} n, "
+        f"implied i-SIR acceptance (N = {n}) {d[acc]:.3f} (log-normal approximation "
+        f"{d[acc + '_lognormal']:.3f}), adapted MALA step of a pilot {step}; "
+        f"{d['n']} prior draws; in the paper's regime (ESS <= 0.1 n and tilt std >= 2): "
+        f"{'yes' if d['in_paper_regime'] else 'no'}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--budget", type=int, default=100, help="target evaluations per chain (fit + sample)"
+        "--budget", type=int, default=1000, help="target evaluations per chain (fit + sample)"
     )
     parser.add_argument("--warmup_fraction", type=float, default=0.2)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
-    parser.add_argument("--n_chains", type=int, default=1000)
+    parser.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS), choices=METHODS)
+    parser.add_argument("--n_chains", type=int, default=300)
     parser.add_argument("--prefix", default="fashion", help="configs/gan/<prefix>_<method>.yaml")
     parser.add_argument("--train_gan", action="store_true", help="train the GAN first")
-    parser.add_argument("--out", type=Path, default=Path("logs/tables/fashion"))
-    parser.add_argument("--figures", type=Path, default=Path("docs/fashion"))
+    parser.add_argument("--out", type=Path, default=None, help="default logs/tables/<prefix>")
+    parser.add_argument("--figures", type=Path, default=None, help="default docs/fashion/<prefix>")
     parser.add_argument("--readme", type=Path, default=Path("README.md"))
+    parser.add_argument("--data_dir", default=None, help="Fashion-MNIST folder of the FID images")
+    parser.add_argument("--n_real", type=int, default=None, help="real images of FID/IS")
+    parser.add_argument("--diagnostics_n", type=int, default=4000, help="prior draws")
     args = parser.parse_args(argv)
     if len(args.seeds) < 1 or args.budget < 1:
         raise SystemExit("need at least one seed and a positive --budget")
-    from lightning_ex2.io import save_text
+    args.out = args.out or Path("logs/tables") / args.prefix
+    args.figures = args.figures or Path("docs/fashion") / args.prefix
+    torch.set_num_threads(1)
+    from lightning_ex2.gan.diagnostics import target_diagnostics
+    from lightning_ex2.io import save_json, save_text
 
     exe = str(Path(sys.executable).with_name("lightning-ex2"))
     quiet = ["--trainer.enable_progress_bar", "false"]
@@ -307,9 +442,17 @@ def main(argv: list[str] | None = None) -> int:
                 f"--model.init_args.target.init_args.{name}_ckpt=logs/gan/{args.prefix}_gan/{name}.pt"
             )
 
-    first = config_path(args.prefix, args.methods[0])
+    configs = {
+        m: derived_config(config_path(args.prefix, m), args.out, args.data_dir, args.n_real)
+        for m in args.methods
+    }
+    plain, target, metric = plain_generator(
+        configs[args.methods[0]], args.n_chains, args.seeds, common
+    )
+    diagnostics = target_diagnostics(target, n=args.diagnostics_n)
+    save_json(args.out / "target_diagnostics.json", diagnostics)
+    print("target diagnostics:", render_diagnostics(diagnostics), flush=True)
     rows = [Row("none")]
-    plain, target = plain_generator(first, args.n_chains, args.seeds, common)
     for m in plain:
         rows[0].diagnostics.append({"d_start": m["d_mean"], "d_end": m["d_mean"]})
         rows[0].fid.append(m["fid"])
@@ -317,39 +460,37 @@ def main(argv: list[str] | None = None) -> int:
         rows[0].wall.append(0.0)
     extractor = plain[0].get("feature_extractor", "")
     finals: dict[str, np.ndarray] = {}
+    curves: dict[str, list[dict[str, list[float]]]] = {}
     for method in args.methods:
         fit_steps, sample_steps, evals = plan(method, args.budget, args.warmup_fraction)
         row = Row(method, fit_steps, sample_steps, evals)
-        config = config_path(args.prefix, method)
+        config = configs[method]
+        thin = max(1, sample_steps // 10)
         for seed in args.seeds:
             name = f"{args.prefix}_{method}"
+            out = args.out / method / f"seed{seed}"
+            logs = args.out / method / "logs"  # beside the output set, never inside it
+            fits = args.out / "fits"  # the fit runs' TensorBoard logs and checkpoints
             seeded = [
                 *common,
                 f"--seed_everything={seed}",
                 f"--model.init_args.seed={seed}",
                 f"--data.seed={seed}",
+                f"--trainer.logger.init_args.save_dir={fits}",
                 f"--trainer.logger.init_args.version=seed{seed}",
             ]
-            out = args.out / method / f"seed{seed}"
+            remove_previous(out, fits / name / f"seed{seed}")
             fit_s = run(
-                [
-                    exe,
-                    "fit",
-                    "--config",
-                    config,
-                    f"--trainer.max_steps={fit_steps}",
-                    *seeded,
-                    *quiet,
-                ],
-                out / "fit.log",
-            )
-            ckpt = f"logs/gan/{name}/seed{seed}/checkpoints/last.ckpt"
-            thin = max(1, sample_steps // 10)
+                [exe, "fit", "--config", config, f"--trainer.max_steps={fit_steps}",
+                 *seeded, *quiet],
+                logs / f"seed{seed}.fit.log",
+            )  # fmt: skip
+            ckpt = str(fits / name / f"seed{seed}" / "checkpoints" / "last.ckpt")
             sample_s = run(
                 [exe, "sample", "--config", config, *seeded, "--ckpt_path", ckpt,
                  f"--n_steps={sample_steps}", f"--thin={thin}", "--output_dir", str(out),
                  "--progress", "false", *quiet],
-                out / "sample.log",
+                logs / f"seed{seed}.sample.log",
             )  # fmt: skip
             summary = json.loads((ROOT / out / "summary.json").read_text())
             draws = np.load(ROOT / out / "samples.npz")
@@ -361,30 +502,53 @@ def main(argv: list[str] | None = None) -> int:
             row.wall.append(fit_s + sample_s)
             row.diagnostics.append({
                 **{k: summary.get(k) for k in
-                   ("accept_global_mean", "accept_local_mean", "particle_ess_mean")},
+                   ("accept_global_mean", "accept_local_mean", "particle_ess_mean",
+                    "step_size_mean")},
                 "energy_start": e0, "energy_end": e1, "d_start": d0, "d_end": d1,
                 "sample_seconds": summary["wall_seconds"],
             })  # fmt: skip
+            row.diagnostics[-1]["step_size"] = sampled_step(ROOT / ckpt)
+            fid, iscore = score_draws(metric, target, draws["samples"])
+            fit_evals = fit_steps * FIT_COST[method]
+            x = [fit_evals + (t + 1) * thin * COST[method] for t in range(len(fid))]
+            k = args.seeds.index(seed)  # every chain starts at the prior: the plain generator
+            x, fid, iscore = [0, *x], [plain[k]["fid"], *fid], [plain[k]["is"], *iscore]
+            curves.setdefault(method, []).append({"evals": x, "fid": fid, "is": iscore})
             if seed == args.seeds[0]:
                 trajectory_png(draws["samples"], target.decode, args.figures / f"{method}.png")
                 finals[method] = draws["samples"][:, -1]
         rows.append(row)
         print(render_table(rows, args.seeds), flush=True)
 
-    landscape = None
+    save_json(args.out / "curves.json", {"curves": curves, "plain_fid": rows[0].fid})
+    landscape = curve_fig = None
     if finals:
         landscape = landscape_png(target, finals, args.figures / "energy_landscape.png")
+        curve_fig = curves_png(
+            curves, rows[0].fid, args.figures / "fid_curves.png",
+            f"{args.prefix}: FID of all {args.n_chains} chains' images vs budget "
+            f"(mean over seeds {', '.join(map(str, args.seeds))}, band min..max)",
+        )  # fmt: skip
     total = time.perf_counter() - start_all
     table = render_table(rows, args.seeds)
+    command = "python scripts/fashion_table.py " + " ".join(
+        argv if argv is not None else sys.argv[1:]
+    )
     body = [
+        f"Target (`{args.prefix}`): " + render_diagnostics(diagnostics) + ".\n",
         table,
         f"Seeds {', '.join(map(str, args.seeds))} (mean ± half-range); {args.n_chains} chains "
-        f"per run, FID/IS of their final images against the 10000 test images; feature "
-        f"network: {extractor}. Budget {args.budget} target evaluations per chain, "
-        f"{args.warmup_fraction:.0%} of it in `fit`. Whole run {total / 60:.1f} min"
+        f"per run, FID/IS of their images at the last draw (the endpoint: the whole budget) "
+        f"against {metric.scorer.n_real} test images; feature network: {extractor}. Budget "
+        f"{args.budget} target evaluations per chain, {args.warmup_fraction:.0%} of it in "
+        f"`fit`. Whole run {total / 60:.1f} min"
         + (f" (GAN training {gan_s / 60:.1f} min)" if gan_s is not None else "")
-        + ".\n",
+        + f". Command: `{command.strip()}`.\n",
     ]
+    if curve_fig is not None:
+        body.append(
+            f"FID against target evaluations per chain: ![FID curves]({curve_fig.as_posix()})\n"
+        )
     figs = [f"![{LABELS[m]}]({(args.figures / f'{m}.png').as_posix()})" for m in finals]
     if figs:
         body.append(
@@ -398,8 +562,9 @@ def main(argv: list[str] | None = None) -> int:
     section = "\n".join(body)
     save_text(args.out / "table.md", section)
     readme = ROOT / args.readme
-    if readme.is_file() and START in readme.read_text():
-        save_text(readme, replace_section(readme.read_text(), section))
+    start, end = markers(args.prefix)
+    if readme.is_file() and start in readme.read_text():
+        save_text(readme, replace_section(readme.read_text(), section, start, end))
         print(f"README section rewritten ({readme})")
     print(section)
     return 0

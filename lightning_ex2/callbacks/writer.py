@@ -264,6 +264,11 @@ class SampleWriter(Callback):
             summary["step_size"] = float(np.nanmean(draw_stats["step_size"][:, 0]))
         if image_metrics:
             summary["image_metrics"] = image_metrics
+        # Target diagnostics hook (GAN latent targets: lightning_ex2/gan/diagnostics.py): the
+        # target's own dict, merged under one key; other targets have no such method.
+        diagnose = getattr(target, "target_diagnostics", None)
+        if callable(diagnose):
+            summary["target_diagnostics"] = diagnose()
         self._set = output = self.output_set(trainer)
         staging = output.begin()
         save_npz(

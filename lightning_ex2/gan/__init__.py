@@ -4,6 +4,11 @@
   ``state_dict`` keys), the paper's MNIST GAN, and small 8×8 digits GANs for CPU demos;
 * :func:`load_gan_checkpoint` — mimicry checkpoints, plain state dicts, Lightning checkpoints;
 * :class:`GANLatentTarget` — ``log pi(z) = log N(z; 0, I) + d(G(z))``, a sampling target;
+* :class:`DiscriminatorCalibration` — trains a discriminator alone against its frozen generator
+  and fits a logistic scale, so ``d`` estimates ``log p_data / p_G``
+  (``lightning-ex2 fit --config configs/gan/<data>_calibrate.yaml``);
+* :mod:`~lightning_ex2.gan.diagnostics` — tilt std, importance ESS, implied i-SIR acceptance,
+  pilot MALA step of a GAN latent target;
 * :class:`GANModule` — trains those GANs (``lightning-ex2 fit --config configs/gan/...``);
 * :func:`image_grid` — image grids without torchvision;
 * :class:`DigitsClassifier` — the small classifier whose features/logits give FID/IS
@@ -22,6 +27,7 @@ from lightning_ex2.gan.architectures import (
     SNGANDiscriminator32,
     SNGANGenerator32,
 )
+from lightning_ex2.gan.calibration import DiscriminatorCalibration
 from lightning_ex2.gan.checkpoints import load_gan_checkpoint
 from lightning_ex2.gan.classifier import (
     DigitsClassifier,
@@ -47,6 +53,7 @@ __all__ = [
     "DigitsClassifier",
     "DigitsDiscriminator",
     "DigitsGenerator",
+    "DiscriminatorCalibration",
     "FIDFeatures",
     "FashionClassifier",
     "FashionDiscriminator",

@@ -3,9 +3,10 @@
 Che et al. 2020 ("Your GAN is secretly an energy-based model", DDLS) and
 Samsonov et al. 2022 (arXiv 2111.02702, Sec. 5) sample the latent density
 
-    log pi(z) = log N(z; 0, s^2 I) + d(G(z)) / T,
+    log pi(z) = log N(z; 0, s^2 I) + (a d(G(z)) + b) / T,
 
-``d`` the discriminator's logit, ``G`` the generator, ``s`` the prior scale and ``T``
+``d`` the discriminator's logit (``a``, ``b`` its logistic calibration, 1 and 0 unless the
+discriminator checkpoint was written by :class:`~lightning_ex2.gan.DiscriminatorCalibration`), ``G`` the generator, ``s`` the prior scale and ``T``
 a temperature; pushing pi through ``G`` corrects the generator's distribution toward
 the data. :class:`GANLatentTarget` is a target like any other (``dim``, ``log_prob``),
 so every kernel and LightningModule of this package samples it.
@@ -32,6 +33,7 @@ Example:
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
@@ -43,7 +45,7 @@ __all__ = ["GANLatentTarget"]
 
 
 class GANLatentTarget(Target):
-    """``log pi(z) = log N(z; 0, prior_scale^2 I) + d(G(z)) / temperature`` on ``z [..., D]``.
+    """``log pi(z) = log N(z; 0, prior_scale^2 I) + (a d(G(z)) + b) / temperature`` on ``z [..., D]``.
 
     Args:
         generator: ``z [B, D] -> images [B, C, H, W]`` in ``[-1, 1]``.
@@ -56,6 +58,11 @@ class GANLatentTarget(Target):
             flattened leading dims (i-SIR calls it on ``[chains * particles, D]``).
         generator_ckpt, discriminator_ckpt: checkpoint files loaded into the networks
             (see :func:`~lightning_ex2.gan.load_gan_checkpoint`).
+        logit_scale, logit_bias: the calibration ``a``, ``b`` of the logit; default: the
+            ``logit_scale``/``logit_bias`` stored in ``discriminator_ckpt`` by
+            :class:`~lightning_ex2.gan.DiscriminatorCalibration` (``lightning-ex2 fit
+            --config configs/gan/<data>_calibrate.yaml``), else 1 and 0. ``b`` only shifts
+            ``log pi`` by a constant; it makes ``sigmoid(discriminator_logit)`` a probability.
 
     Both networks are frozen (``requires_grad_(False)``) and stay in eval mode whatever
     ``train()`` is called with, so BatchNorm uses its running statistics, spectral norm
@@ -75,6 +82,8 @@ class GANLatentTarget(Target):
         batch_size: int = 4096,
         generator_ckpt: str | None = None,
         discriminator_ckpt: str | None = None,
+        logit_scale: float | None = None,
+        logit_bias: float | None = None,
     ) -> None:
         super().__init__()
         cls = type(self).__name__
@@ -91,8 +100,16 @@ class GANLatentTarget(Target):
         self.batch_size = check_int(batch_size, "batch_size", cls, 1)
         if generator_ckpt is not None:
             load_gan_checkpoint(generator, generator_ckpt, prefix=None)
+        stored: dict[str, float] = {}
         if discriminator_ckpt is not None:
             load_gan_checkpoint(discriminator, discriminator_ckpt, prefix=None)
+            stored = read_calibration(discriminator_ckpt)
+        scale = stored.get("logit_scale", 1.0) if logit_scale is None else logit_scale
+        bias = stored.get("logit_bias", 0.0) if logit_bias is None else logit_bias
+        self.logit_scale = check_positive(float(scale), "logit_scale", cls)
+        self.logit_bias = float(bias)
+        if not math.isfinite(self.logit_bias):
+            raise ValueError(f"{cls}: logit_bias must be finite, got {bias!r}")
         self.generator = generator.requires_grad_(False)
         self.discriminator = discriminator.requires_grad_(False)
         self.train(False)
@@ -125,15 +142,19 @@ class GANLatentTarget(Target):
         return -0.5 * (z / s).square().sum(-1) - self.dim * (math.log(s) + 0.5 * LOG_2PI)
 
     def discriminator_logit(self, z: Tensor) -> Tensor:
-        """``d(G(z))``: ``[..., D] -> [...]`` in ``z``'s dtype, chunked, differentiable in ``z``."""
+        """Calibrated logit ``a d(G(z)) + b``: ``[..., D] -> [...]`` in ``z``'s dtype, chunked,
+        differentiable in ``z`` (``a = 1, b = 0`` for an uncalibrated discriminator)."""
         lead, chunks = self._chunks(z)
         if not chunks:
             return z.new_zeros(lead)
         logits = [self.discriminator(self.generator(c)).reshape(-1) for c in chunks]
-        return torch.cat(logits).to(z.dtype).reshape(lead)
+        d = torch.cat(logits).to(z.dtype).reshape(lead)
+        if self.logit_scale == 1.0 and self.logit_bias == 0.0:
+            return d
+        return self.logit_scale * d + self.logit_bias
 
     def log_prob(self, z: Tensor) -> Tensor:
-        """``log N(z; 0, s^2 I) + d(G(z)) / T``: ``[..., D] -> [...]``, differentiable in ``z``."""
+        """``log N(z; 0, s^2 I) + (a d(G(z)) + b) / T``: ``[..., D] -> [...]``, differentiable in ``z``."""
         return self.prior_log_prob(z) + self.discriminator_logit(z) / self.temperature
 
     # ------------------------------------------------------------------ images
@@ -162,5 +183,28 @@ class GANLatentTarget(Target):
     def extra_repr(self) -> str:
         return (
             f"dim={self.dim}, prior_scale={self.prior_scale}, temperature={self.temperature}, "
-            f"batch_size={self.batch_size}"
+            f"batch_size={self.batch_size}, logit_scale={self.logit_scale:.4g}, "
+            f"logit_bias={self.logit_bias:.4g}"
         )
+
+    def target_diagnostics(self) -> dict[str, float]:
+        """How hard this target is for i-SIR and MALA (:func:`~lightning_ex2.gan.diagnostics.
+        target_diagnostics` with its defaults); computed once per target object and cached.
+
+        The sample writer merges it into ``summary.json`` as ``target_diagnostics``.
+        """
+        if getattr(self, "_diagnostics", None) is None:
+            from lightning_ex2.gan.diagnostics import target_diagnostics
+
+            self._diagnostics = target_diagnostics(self)
+        return dict(self._diagnostics)
+
+
+def read_calibration(path: str) -> dict[str, float]:
+    """``logit_scale``/``logit_bias`` stored in a discriminator checkpoint (``{}`` if none)."""
+    from lightning_ex2.gan.checkpoints import _read
+
+    checkpoint = _read(Path(path).expanduser())
+    if not isinstance(checkpoint, dict):
+        return {}
+    return {k: float(checkpoint[k]) for k in ("logit_scale", "logit_bias") if k in checkpoint}
