@@ -83,16 +83,25 @@ def log_prob_only(target: nn.Module, x: Tensor) -> Tensor:
         return target.log_prob(x)
 
 
-def count_nonfinite(log_prob: Tensor, x: Tensor) -> Tensor:
-    """Per-chain count of NaN or ``+inf`` log-densities at finite points ``x [C, ..., D]``:
-    ``log_prob [C, ...] -> [C]`` (``log_prob``'s dtype).
+def count_nonfinite(log_prob: Tensor, point_finite: Tensor) -> Tensor:
+    """Per-chain count of NaN or ``+inf`` log-densities at finite points:
+    ``log_prob [C, ...]``, ``point_finite [C, ...]`` bool ``-> [C]`` (``log_prob``'s dtype).
 
     ``-inf`` (outside the support) is legitimate and not counted, and neither is a point
     that is itself not finite (a diverged HMC trajectory, an overflowing ULA move):
-    what is counted is a target returning NaN/+inf where it should not.
+    what is counted is a target returning NaN/+inf where it should not. The caller
+    says which points are finite from a reduction it already has (i-SIR: the fresh
+    particles' ``log q``, finite iff the particle is; local kernels: their ``[C, D]``
+    proposal), never from an extra pass over the ``[C, N, D]`` particle array.
     """
-    bad = (torch.isnan(log_prob) | (log_prob == torch.inf)) & torch.isfinite(x).all(-1)
+    bad = (torch.isnan(log_prob) | (log_prob == torch.inf)) & point_finite
     return bad.reshape(bad.shape[0], -1).sum(-1).to(log_prob.dtype)
+
+
+def finite_rows(x: Tensor) -> Tensor:
+    """``x [..., D] -> [...]`` bool: whether every coordinate is finite (local kernels'
+    ``[C, D]`` proposals; see :func:`count_nonfinite`)."""
+    return torch.isfinite(x).all(-1)
 
 
 def check_start(x: Tensor, log_prob: Tensor, grad: Tensor | None = None) -> None:

@@ -24,6 +24,7 @@ from lightning_ex2.kernels.base import (
     GradientKernel,
     Step,
     count_nonfinite,
+    finite_rows,
     log_prob_and_grad,
     metropolis_accept,
     rand,
@@ -102,4 +103,4 @@ class HMC(GradientKernel):
             log_prob=select(accepted, lp_q, log_prob),
             grad=select(accepted, g_q, grad),
         )
-        return new, LocalInfo(accept_prob, count_nonfinite(lp_q, q))
+        return new, LocalInfo(accept_prob, count_nonfinite(lp_q, finite_rows(q)))

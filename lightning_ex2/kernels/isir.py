@@ -164,7 +164,7 @@ class ISIR(Kernel):
         info = ISIRInfo(
             accept_global=1.0 - weights[:, 0],
             particle_ess=1.0 / (weights.square().sum(1) * self.n_particles),
-            nonfinite=count_nonfinite(log_pi_fresh, fresh),
+            nonfinite=count_nonfinite(log_pi_fresh, torch.isfinite(log_q_fresh)),
         )
         # The point moved: any cached gradient is stale, drop it (the reference kept it).
         new_state = state._replace(x=new_x, log_prob=new_log_prob, grad=None)

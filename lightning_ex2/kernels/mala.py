@@ -28,6 +28,7 @@ from lightning_ex2.kernels.base import (
     GradientKernel,
     Step,
     count_nonfinite,
+    finite_rows,
     metropolis_accept,
     select,
 )
@@ -79,4 +80,4 @@ class MALA(GradientKernel):
             log_prob=select(accepted, log_prob_y, log_prob),
             grad=select(accepted, grad_y, grad),
         )
-        return new, LocalInfo(accept_prob, count_nonfinite(log_prob_y, y))
+        return new, LocalInfo(accept_prob, count_nonfinite(log_prob_y, finite_rows(y)))

@@ -23,6 +23,7 @@ from lightning_ex2.kernels.base import (
     GradientKernel,
     Step,
     count_nonfinite,
+    finite_rows,
 )
 from lightning_ex2.kernels.mala import LocalInfo
 
@@ -57,4 +58,4 @@ class ULA(GradientKernel):
             log_prob=torch.where(ok, log_prob_y, log_prob),
             grad=torch.where(mask, grad_y, grad),
         )
-        return new, LocalInfo(ok.to(x.dtype), count_nonfinite(log_prob_y, y))
+        return new, LocalInfo(ok.to(x.dtype), count_nonfinite(log_prob_y, finite_rows(y)))
