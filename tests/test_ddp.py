@@ -87,7 +87,7 @@ class DumpFlow(Callback):
     def on_train_end(self, trainer, pl_module):
         self.folder.mkdir(parents=True, exist_ok=True)
         params = {n: p.detach().cpu() for n, p in pl_module.named_parameters()}
-        torch.save({"params": params, "step_size": pl_module.tuning.step_size.cpu()},
+        torch.save({"params": params, "step_size": pl_module.step_size.cpu()},
                    self.folder / f"rank{trainer.global_rank}.pt")
 '''
 

@@ -111,11 +111,11 @@ def test_mala_cannot_cross_modes():
 class StaleGradientEx2MCMC(Ex2MCMC):
     """The reference implementation's bug: MALA reuses the gradient of the old point."""
 
-    def step(self, state, target, generator=None, step_size=None):
+    def step(self, state, target, generator=None, params=None):
         moved, info, _ = self.isir.explore(state, target, generator)
         s = moved._replace(grad=state.grad)
         for _ in range(self.n_local_steps):
-            s, _ = self.mala.step(s, target, generator, step_size)
+            s, _ = self.local_kernel.step(s, target, generator, params)
         return s, info
 
 
@@ -186,8 +186,8 @@ def test_cached_log_prob_and_grad_match_recomputation(name):
     warmup = lx.kernels.Warmup(kernel)
     tuning = warmup.init(16, state.x)
     for _ in range(5):
-        state, info = kernel.step(state, target, step_size=warmup.step_size(tuning))
-        tuning = warmup.update(tuning, info)
+        state, info = kernel.step(state, target, params=warmup.params(tuning))
+        tuning = warmup.update(tuning, info, x=state.x)
     lp, grad = log_prob_and_grad(target, state.x)
     torch.testing.assert_close(state.log_prob, lp, rtol=1e-5, atol=1e-5)
     if kernel.uses_grad:
@@ -244,13 +244,13 @@ def test_adaptation_reaches_target_and_then_freezes():
     warmup = lx.kernels.Warmup(kernel)
     tuning = warmup.init(64, state.x)
     for _ in range(400):
-        state, info = kernel.step(state, target, step_size=tuning.step_size)
-        tuning = warmup.update(tuning, info)
+        state, info = kernel.step(state, target, params=tuning.params)
+        tuning = warmup.update(tuning, info, x=state.x)
     tuning = warmup.freeze(tuning)
     frozen = tuning.step_size.clone()
     accept = []
     for _ in range(200):
-        state, info = kernel.step(state, target, step_size=tuning.step_size)
+        state, info = kernel.step(state, target, params=tuning.params)
         accept.append(info.accept_local.mean())
     assert torch.equal(tuning.step_size, frozen), "step size changed after warm-up"
     assert torch.equal(warmup.freeze(tuning).step_size, frozen), "freeze is not idempotent"

@@ -49,7 +49,7 @@ def test_fit_moves_chains_trains_flow_and_freezes(tmp_path):
     torch.testing.assert_close(model.chain_log_prob, model.target.log_prob(model.chain_x))
     assert any(not torch.equal(a, b) for a, b in zip(before, model.proposal.parameters()))
     assert bool(model.tuning.frozen)  # step size frozen at the end of fit
-    torch.testing.assert_close(model.tuning.step_size, model.tuning.da.log_step_avg.exp())
+    torch.testing.assert_close(model.step_size, model.tuning.da.log_step_avg.exp())
 
 
 def test_flow_stops_training_after_flow_train_epochs(tmp_path):
@@ -274,7 +274,7 @@ def test_state_buffers_are_named_by_the_state_tuples():
     )
     keys = set(model.state_dict())
     assert {"state.x", "state.log_prob", "state.grad", "chain_ready", "nonfinite"} <= keys
-    assert {"tuning.step_size", "tuning.frozen", "tuning.da.log_step_avg"} <= keys
+    assert {"tuning.params.step_size", "tuning.frozen", "tuning.da.log_step_avg"} <= keys
     assert not [k for k in keys if k.startswith("da_")]
     isir = MCMCSampler(
         Gaussian(torch.zeros(2), torch.eye(2)), lx.ISIR(GaussianProposal(2)), n_chains=4

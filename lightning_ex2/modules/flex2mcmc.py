@@ -26,10 +26,10 @@ import torch
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
-from lightning_ex2.kernels.base import Kernel
-from lightning_ex2.kernels.isir import Particles
 from lightning_ex2.lightning_compat import MoveCounter
 from lightning_ex2.modules.sampler import MCMCSampler
+from lightning_ex2.protocols import Kernel
+from lightning_ex2.types import Particles
 
 
 def _adam(params) -> torch.optim.Optimizer:  # type: ignore[no-untyped-def]
@@ -140,6 +140,7 @@ class FlEx2MCMC(MCMCSampler):
             scheduler.step()
 
     def on_train_start(self) -> None:
+        super().on_train_start()
         if bool(self.warm_start_done):
             return
         with torch.no_grad():
