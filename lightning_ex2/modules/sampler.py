@@ -29,10 +29,10 @@ from torch import Tensor, nn
 from lightning_ex2.kernels.adaptation import Tuning, Warmup
 from lightning_ex2.kernels.base import select
 from lightning_ex2.lightning_compat import MoveCounter, attached_trainer, autograd_enabled
+from lightning_ex2.protocols import Kernel
 from lightning_ex2.random import make_generator
 from lightning_ex2.sampling import check_kernel_target, run_chains, warn_nonfinite
 from lightning_ex2.sharding import chain_shards
-from lightning_ex2.protocols import Kernel
 from lightning_ex2.targets.base import check_target, target_dim
 from lightning_ex2.types import ChainState, Particles
 from lightning_ex2.validation import check_int
