@@ -68,7 +68,7 @@ FLOW_KERNEL = """
 
 MALA_KERNEL = """
       class_path: lightning_ex2.kernels.MALA
-      init_args: {step_size: 0.3, target_accept: 0.574}"""
+      init_args: {step_size: 0.3, target_accept: 0.574, mass_matrix: diagonal}"""
 
 PROBE = '''
 import os

@@ -28,7 +28,6 @@ from torch import Tensor, nn
 
 from lightning_ex2.lightning_compat import MoveCounter
 from lightning_ex2.modules.sampler import MCMCSampler
-from lightning_ex2.protocols import Kernel
 from lightning_ex2.types import Particles
 
 
@@ -61,7 +60,7 @@ class FlEx2MCMC(MCMCSampler):
     def __init__(
         self,
         target: nn.Module,
-        kernel: Kernel,
+        kernel: nn.Module,
         n_chains: int = 100,
         adapt_epochs: int | None = None,
         seed: int = 0,

@@ -156,7 +156,7 @@ class MCMCSampler(pl.LightningModule):
     def __init__(
         self,
         target: nn.Module,
-        kernel: Kernel,
+        kernel: nn.Module,
         n_chains: int = 100,
         adapt_epochs: int | None = None,
         seed: int = 0,
