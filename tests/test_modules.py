@@ -326,3 +326,20 @@ def test_fit_adapts_the_diagonal_mass_matrix_and_resumes_exactly(tmp_path):
     straight.sampling.n_steps, straight.sampling.progress = 4, False
     (out,) = _trainer(tmp_path / "c").predict(straight, datamodule=dm)
     torch.testing.assert_close(out["step_size"], straight.step_size.expand(12))
+
+
+def test_flex2mcmc_with_an_hmc_local_kernel(tmp_path):
+    """FlEx2MCMC follows Ex2MCMC's general form: flow trained, HMC parameters adapted."""
+    torch.manual_seed(0)
+    target = Gaussian(torch.tensor([1.0, -1.0]), torch.eye(2))
+    flow = FlowProposal(2, flow="realnvp", n_blocks=2, hidden_features=16, scale=3.0)
+    hmc = lx.HMC(0.2, n_leapfrog=3, target_accept=0.7, mass_matrix="diagonal")
+    kernel = lx.Ex2MCMC(flow, n_particles=8, local_kernel=hmc, n_local_steps=1)
+    model = FlEx2MCMC(target, kernel, n_chains=16, backward_kl_weight=0.5)
+    before = [p.detach().clone() for p in flow.parameters()]
+    _trainer(tmp_path, max_steps=30).fit(model, datamodule=ChainDataModule(n_chains=16))
+    assert any(not torch.equal(a, b) for a, b in zip(before, flow.parameters()))
+    assert bool(model.tuning.frozen) and int(model.n_warmup) == 30
+    m = model.params.inverse_mass_matrix
+    assert m.shape == (1, 2) and not torch.equal(m, torch.ones_like(m))
+    torch.testing.assert_close(model.chain_log_prob, target.log_prob(model.chain_x))
