@@ -1,7 +1,8 @@
 """Assemble ``benchmarks/RESULTS.md`` from ``benchmarks/out/*.md`` / ``*.csv``.
 
-Run after ``floor.py``, ``targets.py``, ``reference.py`` (1 and 2 threads) and
-``quality.py`` (``run_all.sh`` does all of them). A ``quality`` table that was not
+Run after ``floor.py``, ``targets.py``, ``reference.py`` (1 and 2 threads),
+``quality.py`` and ``rematch.py`` (``run_all.sh`` does all of them but
+``rematch.py``, which takes hours at full scale; its table is optional). A ``quality`` table that was not
 regenerated is carried over from the current RESULTS.md, marked as such.
 """
 
@@ -143,6 +144,9 @@ def main() -> None:
         "{{QUALITY}}": (OUT / "quality.md").read_text(),
         "{{NUTS_SUMMARY}}": nuts_summary(),
         "{{RUN_NOTE}}": optional("run_note", "").strip(),
+        "{{REMATCH}}": optional("rematch", "(not run: `.venv/bin/python benchmarks/rematch.py`)")
+        + "\n\n"
+        + optional("rematch_banana", ""),  # a second, banana-only run (see the note)
     }
     for k, v in parts.items():
         template = template.replace(k, v.strip())
