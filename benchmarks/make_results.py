@@ -102,6 +102,15 @@ def optional(name: str, missing: str) -> str:
     return path.read_text() if path.exists() else missing
 
 
+def rematch_tables() -> str:
+    """``out/rematch*.md`` (one full run, or the parts a reduced run was split into),
+    the toy-scale CI run excluded."""
+    parts = sorted(p for p in OUT.glob("rematch*.md") if p.stem != "rematch_toy")
+    if not parts:
+        return "(not run: `.venv/bin/python benchmarks/rematch.py`)"
+    return "\n\n".join(p.read_text().strip() for p in parts)
+
+
 def nuts_summary() -> str:
     """FlEx2MCMC (or Ex2MCMC) vs. NUTS per problem: ESS/s and EMD, from quality.csv."""
     q = rows("quality")
@@ -144,9 +153,7 @@ def main() -> None:
         "{{QUALITY}}": (OUT / "quality.md").read_text(),
         "{{NUTS_SUMMARY}}": nuts_summary(),
         "{{RUN_NOTE}}": optional("run_note", "").strip(),
-        "{{REMATCH}}": optional("rematch", "(not run: `.venv/bin/python benchmarks/rematch.py`)")
-        + "\n\n"
-        + optional("rematch_banana", ""),  # a second, banana-only run (see the note)
+        "{{REMATCH}}": rematch_tables(),
     }
     for k, v in parts.items():
         template = template.replace(k, v.strip())
