@@ -94,6 +94,7 @@ def carried_over(name: str, heading: str, end: str) -> None:
         for ln in table[2:]:
             w.writerow([c.strip() for c in ln.strip("|").split("|")])
     note = f"*(carried over from the previous RESULTS.md: `{name}.py` was not rerun.)* "
+    header = header.replace(note, "")  # carried over more than once: one note
     (OUT / f"{name}.md").write_text(note + header + "\n\n" + "\n".join(table) + "\n")
 
 
