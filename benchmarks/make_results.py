@@ -1,7 +1,8 @@
 """Assemble ``benchmarks/RESULTS.md`` from ``benchmarks/out/*.md`` / ``*.csv``.
 
-Run after ``floor.py``, ``targets.py``, ``reference.py`` (1 and 2 threads) and
-``quality.py`` (``run_all.sh`` does all of them). A ``quality`` table that was not
+Run after ``floor.py``, ``targets.py``, ``reference.py`` (1 and 2 threads),
+``quality.py`` and ``rematch.py`` (``run_all.sh`` does all of them but
+``rematch.py``, which takes hours at full scale; its table is optional). A ``quality`` table that was not
 regenerated is carried over from the current RESULTS.md, marked as such.
 """
 
@@ -93,12 +94,22 @@ def carried_over(name: str, heading: str, end: str) -> None:
         for ln in table[2:]:
             w.writerow([c.strip() for c in ln.strip("|").split("|")])
     note = f"*(carried over from the previous RESULTS.md: `{name}.py` was not rerun.)* "
+    header = header.replace(note, "")  # carried over more than once: one note
     (OUT / f"{name}.md").write_text(note + header + "\n\n" + "\n".join(table) + "\n")
 
 
 def optional(name: str, missing: str) -> str:
     path = OUT / f"{name}.md"
     return path.read_text() if path.exists() else missing
+
+
+def rematch_tables() -> str:
+    """``out/rematch*.md`` (one full run, or the parts a reduced run was split into),
+    the toy-scale CI run excluded."""
+    parts = sorted(p for p in OUT.glob("rematch*.md") if p.stem != "rematch_toy")
+    if not parts:
+        return "(not run: `.venv/bin/python benchmarks/rematch.py`)"
+    return "\n\n".join(p.read_text().strip() for p in parts)
 
 
 def nuts_summary() -> str:
@@ -143,6 +154,7 @@ def main() -> None:
         "{{QUALITY}}": (OUT / "quality.md").read_text(),
         "{{NUTS_SUMMARY}}": nuts_summary(),
         "{{RUN_NOTE}}": optional("run_note", "").strip(),
+        "{{REMATCH}}": rematch_tables(),
     }
     for k, v in parts.items():
         template = template.replace(k, v.strip())

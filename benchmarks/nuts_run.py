@@ -6,8 +6,9 @@ Called by ``quality.py`` as a subprocess (it needs its own environment):
         --chains 100 --warmup 200 --samples 300 --out /tmp/nuts.npz
 
 Writes ``draws`` (chain, draw, dim), ``warmup_s`` (includes JIT compilation),
-``sample_s`` and ``compile_s`` (the time of a 2-step dry run, also compiled) to
-the ``.npz``. Chains are vectorized (``chain_method="vectorized"``), start from
+``sample_s``, ``compile_s`` (the time of a 2-step dry run, also compiled) and
+``n_grad`` (per chain: the leapfrog steps, i.e. gradient evaluations, of the
+sampling phase) to the ``.npz``. Chains are vectorized (``chain_method="vectorized"``), start from
 ``N(0, I)``, adapt a diagonal mass matrix and the step size (target 0.8). The
 log-densities equal ours: ``Funnel(a=2, b=0.5)``, ``Banana(b=0.02, sigma=5)``,
 ``GridMixture(k=5, spacing=5, scale=1)``.
@@ -99,10 +100,19 @@ def main() -> None:
     jax.block_until_ready(mcmc.last_state)
     warmup_s = time.perf_counter() - t
     t = time.perf_counter()
-    mcmc.run(mcmc.post_warmup_state.rng_key)
+    mcmc.run(mcmc.post_warmup_state.rng_key, extra_fields=("num_steps",))
     draws = np.asarray(mcmc.get_samples(group_by_chain=True))
     sample_s = time.perf_counter() - t
-    np.savez(a.out, draws=draws, warmup_s=warmup_s, sample_s=sample_s, compile_s=compile_s)
+    # leapfrog steps (= gradient evaluations) of the sampling phase, per chain
+    steps = np.asarray(mcmc.get_extra_fields(group_by_chain=True)["num_steps"])
+    np.savez(
+        a.out,
+        draws=draws,
+        warmup_s=warmup_s,
+        sample_s=sample_s,
+        compile_s=compile_s,
+        n_grad=steps.reshape(steps.shape[0], -1).sum(-1),
+    )
     print(
         f"NUTS {a.kind} d={a.dim}: warmup {warmup_s:.1f}s, sampling {sample_s:.1f}s, "
         f"dry run (compile) {compile_s:.1f}s",

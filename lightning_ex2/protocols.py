@@ -1,9 +1,12 @@
 """The contracts between layers, in one place: ``Target``, ``Proposal``, ``Kernel``.
 
 They are :class:`typing.Protocol` s: a user's class satisfies one by having the
-members, no base class needed. Optional capabilities are explicit members with
-a default on the built-in base classes (``Kernel.step_size_adaptable``,
-``Kernel.is_global``, ...), never probed with ``hasattr``.
+members, no base class needed, and the run-time checks (:func:`lightning_ex2.sample`,
+the modules, ``Ex2MCMC(local_kernel=...)``) test these protocols, not a base class.
+Optional capabilities are explicit members with a default on the built-in base
+classes (:class:`~lightning_ex2.kernels.base.KernelBase`: ``step_size_adaptable``,
+``is_global``, ...), never probed with ``hasattr``. This module imports only
+:mod:`lightning_ex2.types`, never an algorithm.
 
 Shapes: ``C`` chains, ``D`` the event dimension, ``N`` i-SIR particles per chain.
 
@@ -20,16 +23,12 @@ Example:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
 
-Gen = torch.Generator | None
-
-if TYPE_CHECKING:
-    from lightning_ex2.kernels.base import ChainState
-    from lightning_ex2.kernels.isir import ISIRInfo, Particles
+from lightning_ex2.types import ChainState, Gen, ISIRInfo, Particles
 
 
 @runtime_checkable
@@ -100,10 +99,13 @@ class Kernel(Protocol):
     """How to move: pure functions of their inputs, no chain state inside.
 
     * ``init(x [C, D], target) -> ChainState`` (log-density, gradient cached);
-    * ``step(state, target, generator=None, step_size=None) -> (ChainState, info)``:
+    * ``init_params(n_chains, like [C, D]) -> params``: the kernel's NamedTuple of tuned
+      parameters (e.g. ``MALAParams(step_size, inverse_mass_matrix)``), or ``None``;
+    * ``step(state, target, generator=None, params=None) -> (ChainState, info)``:
       ``info`` a NamedTuple of per-chain ``[C]`` tensors, among them ``nonfinite``
-      (NaN/``+inf`` log-densities met by this step). ``step_size`` (``[]`` or ``[C]``)
-      is a step argument; ``None`` means the kernel's configured ``step_size``.
+      (NaN/``+inf`` log-densities met by this step). ``params`` is what
+      ``init_params`` returned, as the warm-up adapted it; ``None`` means the kernel's
+      configured values.
 
     Capabilities (plain attributes):
 
@@ -112,6 +114,8 @@ class Kernel(Protocol):
     * ``step_size_adaptable``: the warm-up may adapt ``step_size`` toward
       ``target_accept`` from ``info.accept_local`` (see :class:`~lightning_ex2.
       kernels.adaptation.Warmup`); ``per_chain_step_size`` chooses ``[C]`` over ``[]``;
+    * ``mass_matrix``: ``"identity"`` or ``"diagonal"`` (``params.inverse_mass_matrix``,
+      adapted during warm-up);
     * ``is_global``: the kernel also satisfies :class:`GlobalKernel`.
     """
 
@@ -120,16 +124,19 @@ class Kernel(Protocol):
     target_accept: float | None
     per_chain_step_size: bool
     step_size_adaptable: bool
+    mass_matrix: str
     is_global: bool
 
     def init(self, x: Tensor, target: Target) -> ChainState: ...
+
+    def init_params(self, n_chains: int, like: Tensor) -> NamedTuple | None: ...
 
     def step(
         self,
         state: ChainState,
         target: Target,
         generator: torch.Generator | None = None,
-        step_size: Tensor | None = None,
+        params: Any = None,
     ) -> tuple[ChainState, NamedTuple]: ...
 
     def initial_points(
@@ -165,5 +172,5 @@ class GlobalKernel(Kernel, Protocol):
         state: ChainState,
         target: Target,
         generator: torch.Generator | None = None,
-        step_size: Tensor | None = None,
+        params: Any = None,
     ) -> tuple[ChainState, NamedTuple, Particles]: ...

@@ -59,6 +59,7 @@ __all__ = [
     "make_generator",
     "rand",
     "randn",
+    "randn_rows",
 ]
 
 #: streams besides the main one: the most chunks (and threads) one draw can use
@@ -67,6 +68,9 @@ DEFAULT_STREAMS = 32
 DEFAULT_MIN_CHUNK = 1 << 15
 
 _STATE_BYTES = int(torch.Generator().get_state().numel())  # one mt19937 state
+
+#: ``row_fn(rows [R, D], start, stop)`` of :func:`randn_rows` (may modify ``rows``)
+RowFn = Callable[[Tensor, int, int], None]
 
 
 def stream_seed(seed: int, k: int) -> int:
@@ -213,20 +217,34 @@ class StreamGenerator(torch.Generator):
         """Fill CPU tensor ``out`` (any shape) with ``U[0, 1)`` draws in place; returns it."""
         return self._fill(out, "uniform_")
 
-    def _fill(self, out: Tensor, method: str) -> Tensor:
+    def _fill(self, out: Tensor, method: str, row_fn: RowFn | None = None) -> Tensor:
+        """Fill ``out`` in the generator's layout. With ``row_fn``, call
+        ``row_fn(rows, start, stop)`` on each run of complete rows of ``out.view(-1, D)``
+        (``D = out.shape[-1]``) right after they are drawn, while they are in cache;
+        the draws are the same numbers whether or not ``row_fn`` is given."""
         if out.device.type != "cpu":
             raise ValueError(f"StreamGenerator: cannot fill a tensor on {out.device}")
         numel = out.numel()
         chunks = self.n_chunks(numel)
         if chunks == 1 or not out.is_contiguous():
             getattr(out, method)(generator=self)
+            if row_fn is not None and numel:
+                rows = out.view(-1, out.shape[-1])
+                row_fn(rows, 0, rows.shape[0])
             return out
         flat = out.view(-1)
+        width = out.shape[-1] if out.ndim else 1
+        rows = flat.view(-1, width)
         bounds = [numel * k // chunks for k in range(chunks + 1)]
 
         def fill(first: int, last: int) -> None:
+            done = -(-bounds[first] // width)  # first row that starts inside this range
             for k in range(first, last):
                 getattr(flat[bounds[k] : bounds[k + 1]], method)(generator=self._streams[k])
+                complete = bounds[k + 1] // width
+                if row_fn is not None and complete > done:
+                    row_fn(rows[done:complete], done, complete)
+                    done = complete
 
         workers = max(1, min(torch.get_num_threads(), chunks))
         if workers == 1:
@@ -240,6 +258,12 @@ class StreamGenerator(torch.Generator):
         finally:
             for f in futures:
                 f.result()
+        if row_fn is not None:  # rows that straddle two workers' ranges
+            for w in range(1, workers):
+                start = bounds[split[w]]
+                if start % width:
+                    r = start // width
+                    row_fn(rows[r : r + 1], r, r + 1)
         return out
 
 
@@ -297,3 +321,40 @@ def rand(
     """``U[0, 1)`` draws of ``shape``; parallel streams when ``generator`` is a
     :class:`StreamGenerator` (on the CPU), else ``torch.rand``."""
     return _draw("uniform_", torch.rand, shape, generator, device, dtype)
+
+
+def randn_rows(
+    shape: Sequence[int],
+    row_fn: RowFn,
+    *,
+    generator: torch.Generator | None = None,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+) -> Tensor:
+    """:func:`randn` of ``shape [..., D]`` (the same numbers) with ``row_fn(rows, start,
+    stop)`` applied to each run of complete rows of the ``[R, D]`` view as soon as they
+    are drawn (on the CPU with a :class:`StreamGenerator`: chunk by chunk, in cache, in
+    the drawing threads; else once, on all rows). ``row_fn`` may transform ``rows`` in
+    place and write per-row results into arrays of its own (disjoint rows per call);
+    returns the tensor drawn, as ``row_fn`` left it.
+
+    Example:
+        >>> g = StreamGenerator().manual_seed(0)
+        >>> norms = torch.empty(300 * 200)
+        >>> def shift(rows, a, b):
+        ...     torch.linalg.vector_norm(rows, dim=-1, out=norms[a:b])
+        ...     rows.add_(1.0)
+        >>> x = randn_rows((300, 200, 3), shift, generator=g)
+        >>> z = randn((300, 200, 3), generator=StreamGenerator().manual_seed(0))
+        >>> torch.equal(x, z + 1.0), torch.equal(norms, z.norm(dim=-1).flatten())
+        (True, True)
+    """
+    shape = tuple(int(s) for s in shape)
+    dev = torch.device("cpu") if device is None else torch.device(device)
+    if isinstance(generator, StreamGenerator) and dev.type == "cpu":
+        return generator._fill(torch.empty(shape, device=dev, dtype=dtype), "normal_", row_fn)
+    out = torch.randn(shape, generator=generator, device=device, dtype=dtype)
+    if out.numel():
+        rows = out.view(-1, shape[-1])
+        row_fn(rows, 0, rows.shape[0])
+    return out

@@ -25,9 +25,11 @@ from tqdm.auto import tqdm
 
 from lightning_ex2 import interrupt
 from lightning_ex2.kernels.adaptation import Tuning, Warmup
-from lightning_ex2.kernels.base import COUNT_FIELDS, ChainState, Kernel
+from lightning_ex2.kernels.base import COUNT_FIELDS
+from lightning_ex2.protocols import Kernel
 from lightning_ex2.random import make_generator
 from lightning_ex2.targets.base import check_target, target_dim
+from lightning_ex2.types import ChainState
 from lightning_ex2.validation import check_int
 
 #: seeds ``torch.Generator.manual_seed`` accepts
@@ -47,7 +49,10 @@ class Run:
             ``nonfinite`` (the count of NaN/+inf log-densities met over the whole run,
             burn-in included), and the final ``step_size`` for kernels that have one.
         state: the final :class:`ChainState` (continue with ``kernel.step``).
-        tuning: the final (frozen) step-size tuning, ``None`` for kernels without one.
+        tuning: the final (frozen) :class:`~lightning_ex2.kernels.Tuning`: the kernel's
+            parameters (``tuning.params``, e.g. ``MALAParams(step_size,
+            inverse_mass_matrix)``) and their adaptation state; ``None`` for kernels
+            without parameters. See also :attr:`params` and :attr:`step_size`.
         wall_seconds: wall time of burn-in + sampling.
         complete: ``False`` when a stop was requested
             (:mod:`lightning_ex2.interrupt`) before the last step.
@@ -71,6 +76,19 @@ class Run:
     complete: bool = True
     meta: dict = field(default_factory=dict)
     draw_info: dict[str, Tensor] = field(default_factory=dict)
+
+    @property
+    def params(self) -> NamedTuple | None:
+        """The kernel's frozen parameters (pass them to ``kernel.step`` to continue)."""
+        return None if self.tuning is None else self.tuning.params
+
+    @property
+    def step_size(self) -> Tensor | None:
+        """The step size the draws were made with, ``[C]`` (``None`` without one); the
+        same for every post-burn-in draw (frozen)."""
+        if self.tuning is None:
+            return None
+        return self.tuning.params.step_size.expand(self.samples.shape[0])
 
     def numpy(self) -> np.ndarray:
         """Draws as a float64 NumPy array ``(chain, draw, dim)``."""
@@ -177,7 +195,8 @@ def run_chains(
 ) -> Chains:
     """The step loop shared by :func:`sample` and ``lightning-ex2 sample``.
 
-    ``burn_in`` steps (with ``adapt``: warm-up, the step size adapts, then
+    ``burn_in`` steps (with ``adapt``: warm-up, the parameters adapt -- step size,
+    diagonal mass matrix over windows placed in those ``burn_in`` steps -- then
     :meth:`Warmup.freeze`; draws discarded), then ``n_steps`` steps with the tuning
     fixed, keeping every ``thin``-th draw in a preallocated buffer on the chains'
     device; nothing is copied to the host inside the loop. ``draw_info`` holds, per
@@ -187,7 +206,7 @@ def run_chains(
     polls :func:`lightning_ex2.interrupt.requested` (a Python read) and stops early
     when a stop was requested, keeping the draws completed (``complete=False``).
     """
-    warmup = Warmup(kernel)
+    warmup = Warmup(kernel, n_warmup=burn_in)
     n_chains, dim = state.x.shape
     n_draws = n_steps // thin
     draws = state.x.new_empty((n_draws, n_chains, dim))
@@ -200,10 +219,10 @@ def run_chains(
     with tqdm(total=burn_in + n_steps, disable=not progress, dynamic_ncols=True,
               desc=desc or type(kernel).__name__) as bar:  # fmt: skip
         for _ in range(burn_in):
-            state, info = kernel.step(state, target, generator, Warmup.step_size(tuning))
+            state, info = kernel.step(state, target, generator, Warmup.params(tuning))
             nonfinite = info.nonfinite if nonfinite is None else nonfinite + info.nonfinite
             if adapt:
-                tuning = warmup.update(tuning, info)
+                tuning = warmup.update(tuning, info, x=state.x)
             bar.update()
             if interrupt.requested():
                 stopped = True
@@ -211,7 +230,7 @@ def run_chains(
         if adapt:
             tuning = warmup.freeze(tuning)
         for t in range(0 if stopped else n_steps):
-            state, info = kernel.step(state, target, generator, Warmup.step_size(tuning))
+            state, info = kernel.step(state, target, generator, Warmup.params(tuning))
             for name, value in info._asdict().items():
                 sums[name] = sums[name] + value if name in sums else value.clone()
                 if name not in per_draw:
@@ -325,8 +344,9 @@ def sample(
 ) -> Run:
     """Run ``n_chains`` chains of ``kernel`` on ``target``.
 
-    The run is ``burn_in`` warm-up steps (step-size adaptation on, draws
-    discarded), then the step size is frozen (:class:`~lightning_ex2.kernels.Warmup`),
+    The run is ``burn_in`` warm-up steps (adaptation of the kernel's parameters on:
+    step size, and a diagonal mass matrix for ``mass_matrix="diagonal"``; draws
+    discarded), then the parameters are frozen (:class:`~lightning_ex2.kernels.Warmup`),
     then ``n_steps`` steps with the kernel fixed, keeping every ``thin``-th draw in
     a preallocated buffer on the chains' device. Nothing in the step loop copies to
     the host. A stop request (:mod:`lightning_ex2.interrupt`) ends the run early
@@ -334,7 +354,8 @@ def sample(
 
     Args:
         target: module with ``log_prob(x [..., D]) -> [...]`` and ``dim``.
-        kernel: a :class:`~lightning_ex2.kernels.Kernel`; moved to the chains' device/dtype.
+        kernel: anything with the members of :class:`~lightning_ex2.protocols.Kernel`
+            (no base class needed); an ``nn.Module`` is moved to the chains' device/dtype.
         n_chains: number of chains ``C``.
         n_steps: post-burn-in steps.
         burn_in: warm-up steps before them.
@@ -359,7 +380,10 @@ def sample(
     n_chains = check_int(n_chains, "n_chains", "sample", 1)
     check_run(n_steps, burn_in, thin)
     if not isinstance(kernel, Kernel):
-        raise TypeError(f"`kernel` must be a lightning_ex2 Kernel, got {type(kernel).__name__}")
+        raise TypeError(
+            f"`kernel` must be a lightning_ex2 Kernel (the members of "
+            f"lightning_ex2.protocols.Kernel), got {type(kernel).__name__}"
+        )
     if seed is not None and (
         isinstance(seed, bool)
         or not isinstance(seed, int | np.integer)
@@ -374,7 +398,8 @@ def sample(
     else:
         init = _check_init(init, n_chains, dim, target)
         device, dtype = init.device, init.dtype
-    kernel.to(device=device, dtype=dtype)
+    if isinstance(kernel, nn.Module):
+        kernel.to(device=device, dtype=dtype)
     generator = make_generator(device)
     if seed is None:
         generator.seed()

@@ -68,7 +68,7 @@ FLOW_KERNEL = """
 
 MALA_KERNEL = """
       class_path: lightning_ex2.kernels.MALA
-      init_args: {step_size: 0.3, target_accept: 0.574}"""
+      init_args: {step_size: 0.3, target_accept: 0.574, mass_matrix: diagonal}"""
 
 PROBE = '''
 import os
@@ -87,7 +87,7 @@ class DumpFlow(Callback):
     def on_train_end(self, trainer, pl_module):
         self.folder.mkdir(parents=True, exist_ok=True)
         params = {n: p.detach().cpu() for n, p in pl_module.named_parameters()}
-        torch.save({"params": params, "step_size": pl_module.tuning.step_size.cpu()},
+        torch.save({"params": params, "step_size": pl_module.step_size.cpu()},
                    self.folder / f"rank{trainer.global_rank}.pt")
 '''
 

@@ -21,19 +21,30 @@ def _kernel(name: str, dim: int):
         return lx.ISIR(q, n_particles=20)
     if name == "Ex2MCMC":
         return lx.Ex2MCMC(q, 20, 0.3, n_local_steps=2)
+    if name == "MALA-diagonal":
+        return lx.MALA(0.3, target_accept=0.574, mass_matrix="diagonal")
+    if name == "Ex2MCMC-HMC-diagonal":
+        hmc = lx.HMC(0.3, 3, target_accept=0.7, mass_matrix="diagonal")
+        return lx.Ex2MCMC(q, 20, local_kernel=hmc)
     flow = lx.proposals.FlowProposal(dim, flow="realnvp", n_blocks=2, hidden_features=16)
     return lx.Ex2MCMC(flow, 20, 0.3, n_local_steps=2)
 
 
-@pytest.mark.parametrize("name", ["ULA", "MALA", "i-SIR", "Ex2MCMC", "FlEx2MCMC"])
+@pytest.mark.parametrize(
+    "name",
+    ["ULA", "MALA", "i-SIR", "Ex2MCMC", "FlEx2MCMC", "MALA-diagonal", "Ex2MCMC-HMC-diagonal"],
+)
 def test_sample_stays_on_the_device_and_is_reproducible(device, name):
     torch.manual_seed(0)  # the flow's weights
     target = lx.targets.Gaussian(torch.tensor([1.0, -1.0, 0.5]), torch.eye(3)).to(device)
     kernel = _kernel(name, 3)
     runs = [
-        lx.sample(target, kernel, n_chains=32, n_steps=40, burn_in=20, seed=3, progress=False)
+        lx.sample(target, kernel, n_chains=32, n_steps=40, burn_in=30, seed=3, progress=False)
         for _ in range(2)
     ]
+    if "diagonal" in name:  # adapted over the burn-in, on the device
+        m = runs[0].params.inverse_mass_matrix
+        assert m.device.type == device.type and not torch.equal(m, torch.ones_like(m))
     a, b = runs
     assert a.samples.device.type == device.type and a.samples.shape == (32, 40, 3)
     assert torch.isfinite(a.samples).all()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 
@@ -49,7 +50,7 @@ def test_fit_moves_chains_trains_flow_and_freezes(tmp_path):
     torch.testing.assert_close(model.chain_log_prob, model.target.log_prob(model.chain_x))
     assert any(not torch.equal(a, b) for a, b in zip(before, model.proposal.parameters()))
     assert bool(model.tuning.frozen)  # step size frozen at the end of fit
-    torch.testing.assert_close(model.tuning.step_size, model.tuning.da.log_step_avg.exp())
+    torch.testing.assert_close(model.step_size, model.tuning.da.log_step_avg.exp())
 
 
 def test_flow_stops_training_after_flow_train_epochs(tmp_path):
@@ -284,9 +285,71 @@ def test_state_buffers_are_named_by_the_state_tuples():
     )
     keys = set(model.state_dict())
     assert {"state.x", "state.log_prob", "state.grad", "chain_ready", "nonfinite"} <= keys
-    assert {"tuning.step_size", "tuning.frozen", "tuning.da.log_step_avg"} <= keys
+    assert {"tuning.params.step_size", "tuning.frozen", "tuning.da.log_step_avg"} <= keys
     assert not [k for k in keys if k.startswith("da_")]
     isir = MCMCSampler(
         Gaussian(torch.zeros(2), torch.eye(2)), lx.ISIR(GaussianProposal(2)), n_chains=4
     )
     assert "state.grad" not in isir.state_dict() and isir.tuning is None
+
+
+def _diagonal_model():
+    target = Gaussian(torch.zeros(3), torch.diag(torch.tensor([0.01, 1.0, 25.0])))
+    hmc = lx.HMC(0.05, n_leapfrog=3, target_accept=0.7, mass_matrix="diagonal")
+    kernel = lx.Ex2MCMC(GaussianProposal(3, scale=3.0), 8, local_kernel=hmc, n_local_steps=1)
+    return MCMCSampler(target, kernel, n_chains=12, seed=5)
+
+
+def test_fit_adapts_the_diagonal_mass_matrix_and_resumes_exactly(tmp_path):
+    """The mass matrix, its window moments and the schedule travel in checkpoints:
+    fit 40 steps, stop at 20 (inside a window), resume == fit 40 straight."""
+    dm = ChainDataModule(n_chains=12)
+    straight = _diagonal_model()
+    _trainer(tmp_path / "a", max_steps=40).fit(straight, datamodule=dm)
+    keys = set(straight.state_dict())
+    assert {"tuning.params.inverse_mass_matrix", "tuning.variance.m2", "n_warmup"} <= keys
+    assert int(straight.n_warmup) == 40
+    m = straight.params.inverse_mass_matrix
+    assert m.shape == (1, 3) and not torch.equal(m, torch.ones_like(m))
+    assert m[0, 0] < m[0, 1] < m[0, 2]  # it follows the scales 0.1, 1, 5
+
+    ckpt = ModelCheckpoint(
+        dirpath=tmp_path / "ckpt", save_last=True, save_top_k=0, every_n_train_steps=20
+    )
+
+    class StopAt20(pl.Callback):  # an interruption of the 40-step fit (same schedule)
+        def on_train_batch_end(self, trainer, *args):
+            trainer.should_stop = trainer.should_stop or trainer.global_step == 20
+
+    interrupted = _diagonal_model()
+    _trainer(
+        tmp_path / "b", max_steps=40, enable_checkpointing=True, callbacks=[StopAt20(), ckpt]
+    ).fit(interrupted, datamodule=dm)
+    assert interrupted.global_step == 20
+    resumed = _diagonal_model()
+    _trainer(tmp_path / "b", max_steps=40).fit(
+        resumed, datamodule=dm, ckpt_path=str(tmp_path / "ckpt" / "last.ckpt")
+    )
+    for name, a in straight.state_dict().items():
+        assert torch.equal(a, resumed.state_dict()[name]), name
+    # predict returns the frozen step size per chain
+    straight.sampling.n_steps, straight.sampling.progress = 4, False
+    (out,) = _trainer(tmp_path / "c").predict(straight, datamodule=dm)
+    torch.testing.assert_close(out["step_size"], straight.step_size.expand(12))
+
+
+def test_flex2mcmc_with_an_hmc_local_kernel(tmp_path):
+    """FlEx2MCMC follows Ex2MCMC's general form: flow trained, HMC parameters adapted."""
+    torch.manual_seed(0)
+    target = Gaussian(torch.tensor([1.0, -1.0]), torch.eye(2))
+    flow = FlowProposal(2, flow="realnvp", n_blocks=2, hidden_features=16, scale=3.0)
+    hmc = lx.HMC(0.2, n_leapfrog=3, target_accept=0.7, mass_matrix="diagonal")
+    kernel = lx.Ex2MCMC(flow, n_particles=8, local_kernel=hmc, n_local_steps=1)
+    model = FlEx2MCMC(target, kernel, n_chains=16, backward_kl_weight=0.5)
+    before = [p.detach().clone() for p in flow.parameters()]
+    _trainer(tmp_path, max_steps=30).fit(model, datamodule=ChainDataModule(n_chains=16))
+    assert any(not torch.equal(a, b) for a, b in zip(before, flow.parameters()))
+    assert bool(model.tuning.frozen) and int(model.n_warmup) == 30
+    m = model.params.inverse_mass_matrix
+    assert m.shape == (1, 2) and not torch.equal(m, torch.ones_like(m))
+    torch.testing.assert_close(model.chain_log_prob, target.log_prob(model.chain_x))

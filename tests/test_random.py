@@ -210,3 +210,28 @@ def test_module_exact_resume_restores_every_stream(tmp_path):
     assert not torch.equal(first.chain_x, straight.chain_x)
     assert torch.equal(resumed.chain_x, straight.chain_x)
     assert torch.equal(resumed.generator.get_state(), straight.generator.get_state())
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_randn_rows_same_numbers_every_row_once(threads):
+    """randn_rows gives randn's numbers; row_fn sees every row exactly once, rows that
+    straddle chunks and the drawing threads' ranges included (D = 7 does not divide them)."""
+    from lightning_ex2.random import StreamGenerator, randn, randn_rows
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        seen = torch.zeros(30_011, dtype=torch.int64)
+
+        def mark(rows, a, b):
+            assert rows.shape[0] == b - a
+            seen[a:b] += 1
+            rows.mul_(2.0)
+
+        g = StreamGenerator(min_chunk=1000).manual_seed(3)
+        x = randn_rows((30_011, 7), mark, generator=g)
+        z = randn((30_011, 7), generator=StreamGenerator(min_chunk=1000).manual_seed(3))
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(x, 2.0 * z)
+    assert bool((seen == 1).all())

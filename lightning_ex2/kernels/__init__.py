@@ -1,12 +1,16 @@
-"""Batched MCMC kernels: ``init(x, target) -> state``, ``step(state, target, ...) -> (state, info)``."""
+"""Batched MCMC kernels: ``init(x, target) -> state``, ``step(state, target, generator,
+params) -> (state, info)``; parameters per kernel (``MALAParams``, ...), adapted by
+:class:`Warmup`."""
 
-from lightning_ex2.kernels.adaptation import DualAveragingState, Tuning, Warmup
-from lightning_ex2.kernels.base import ChainState, Kernel, log_prob_and_grad
+from lightning_ex2.kernels.adaptation import DualAveragingState, Tuning, VarianceState, Warmup
+from lightning_ex2.kernels.base import GradientKernel, KernelBase, log_prob_and_grad
 from lightning_ex2.kernels.ex2mcmc import Ex2Info, Ex2MCMC
-from lightning_ex2.kernels.hmc import HMC
-from lightning_ex2.kernels.isir import ISIR, ISIRInfo, Particles
-from lightning_ex2.kernels.mala import MALA, LocalInfo
-from lightning_ex2.kernels.ula import ULA
+from lightning_ex2.kernels.hmc import HMC, HMCParams
+from lightning_ex2.kernels.isir import ISIR
+from lightning_ex2.kernels.mala import MALA, LocalInfo, MALAParams
+from lightning_ex2.kernels.ula import ULA, ULAParams
+from lightning_ex2.protocols import GlobalKernel, Kernel, LocalKernel
+from lightning_ex2.types import ChainState, ISIRInfo, Particles
 
 __all__ = [
     "HMC",
@@ -17,11 +21,19 @@ __all__ = [
     "DualAveragingState",
     "Ex2Info",
     "Ex2MCMC",
+    "GlobalKernel",
+    "GradientKernel",
+    "HMCParams",
     "ISIRInfo",
     "Kernel",
+    "KernelBase",
     "LocalInfo",
+    "LocalKernel",
+    "MALAParams",
     "Particles",
     "Tuning",
+    "ULAParams",
+    "VarianceState",
     "Warmup",
     "log_prob_and_grad",
 ]

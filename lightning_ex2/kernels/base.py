@@ -1,50 +1,80 @@
-"""Chain state, kernel base class and helpers shared by every MCMC kernel.
+"""Kernel base classes and the helpers shared by every MCMC kernel.
 
 A kernel is an ``nn.Module`` holding only hyper-parameters (and, for global
 kernels, the proposal). Its methods are pure functions of their inputs
-(the contract: :class:`lightning_ex2.protocols.Kernel`):
+(the contract: :class:`lightning_ex2.protocols.Kernel`; these base classes are a
+convenience, not a requirement):
 
 * ``init(x [C, D], target) -> ChainState``
-* ``step(state, target, generator=None, step_size=None) -> (ChainState, info)``
+* ``init_params(n_chains, like) -> params`` (``None`` for kernels without any)
+* ``step(state, target, generator=None, params=None) -> (ChainState, info)``
 
-The state is what the chain is (position, cached log-density and gradient); the
-step size is a step argument, adapted outside the kernel during warm-up
-(:mod:`lightning_ex2.kernels.adaptation`). ``info`` is a small NamedTuple of
-per-chain ``[C]`` tensors. Nothing inside a step calls ``.item()``, ``.cpu()`` or
-branches on tensor values, so a step never synchronises with the host.
+The state is what the chain is (position, cached log-density and gradient). The
+tuned values are the kernel's own small NamedTuple of parameters (e.g.
+:class:`~lightning_ex2.kernels.MALAParams` ``(step_size, inverse_mass_matrix)``),
+a step argument adapted outside the kernel during warm-up
+(:mod:`lightning_ex2.kernels.adaptation`) and then frozen. ``info`` is a small
+NamedTuple of per-chain ``[C]`` tensors. Nothing inside a step calls ``.item()``,
+``.cpu()`` or branches on tensor values, so a step never synchronises with the host.
+
+Shapes of the parameters: ``step_size`` ``[]`` (shared) or ``[C]`` (per chain);
+``inverse_mass_matrix`` ``None`` (identity) or ``[1, D]`` (a diagonal shared by
+all chains: the leading 1 marks it as shared, and it broadcasts over ``[C, D]``).
 """
 
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
 from lightning_ex2 import random as _random
+from lightning_ex2.types import ChainState, Gen
+
+__all__ = [
+    "COUNT_FIELDS",
+    "MASS_MATRICES",
+    "ChainState",
+    "Gen",
+    "GradientKernel",
+    "KernelBase",
+    "LocalParams",
+    "check_start",
+    "count_nonfinite",
+    "finite_or_neg_inf",
+    "finite_rows",
+    "log_prob_and_grad",
+    "log_prob_only",
+    "metropolis_accept",
+    "rand",
+    "randn",
+    "select",
+]
 
 #: info fields that are per-chain event counts (summed over steps, not averaged)
 COUNT_FIELDS = ("nonfinite",)
 
-#: a step's optional generator, and its optional step size (``[]`` or ``[C]``)
-Gen = torch.Generator | None
-Step = Tensor | None
+#: the ``mass_matrix`` choices of the gradient kernels
+MASS_MATRICES = ("identity", "diagonal")
+
+#: what ``step`` accepts as ``params``: the kernel's NamedTuple, a bare step size
+#: (``[]`` or ``[C]`` tensor, or a float: the identity mass matrix), or ``None``
+#: (the kernel's configured step size, identity mass matrix)
+ParamsArg = tuple | Tensor | float | None
 
 
-class ChainState(NamedTuple):
-    """State of ``C`` chains in dimension ``D``.
+class LocalParams(NamedTuple):
+    """The tuned parameters of a gradient kernel (ULA, MALA, HMC).
 
     Attributes:
-        x: positions ``[C, D]``.
-        log_prob: ``log pi(x)`` ``[C]``, cached.
-        grad: ``grad log pi(x)`` ``[C, D]`` for gradient kernels, else ``None``.
-            Any move that changes ``x`` without recomputing it sets it to ``None``.
+        step_size: ``[]`` or ``[C]``.
+        inverse_mass_matrix: ``None`` (identity) or the diagonal ``[1, D]`` (shared).
     """
 
-    x: Tensor
-    log_prob: Tensor
-    grad: Tensor | None = None
+    step_size: Tensor
+    inverse_mass_matrix: Tensor | None = None
 
 
 def log_prob_and_grad(target: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -83,16 +113,25 @@ def log_prob_only(target: nn.Module, x: Tensor) -> Tensor:
         return target.log_prob(x)
 
 
-def count_nonfinite(log_prob: Tensor, x: Tensor) -> Tensor:
-    """Per-chain count of NaN or ``+inf`` log-densities at finite points ``x [C, ..., D]``:
-    ``log_prob [C, ...] -> [C]`` (``log_prob``'s dtype).
+def count_nonfinite(log_prob: Tensor, point_finite: Tensor) -> Tensor:
+    """Per-chain count of NaN or ``+inf`` log-densities at finite points:
+    ``log_prob [C, ...]``, ``point_finite [C, ...]`` bool ``-> [C]`` (``log_prob``'s dtype).
 
     ``-inf`` (outside the support) is legitimate and not counted, and neither is a point
     that is itself not finite (a diverged HMC trajectory, an overflowing ULA move):
-    what is counted is a target returning NaN/+inf where it should not.
+    what is counted is a target returning NaN/+inf where it should not. The caller
+    says which points are finite from a reduction it already has (i-SIR: the fresh
+    particles' ``log q``, finite iff the particle is; local kernels: their ``[C, D]``
+    proposal), never from an extra pass over the ``[C, N, D]`` particle array.
     """
-    bad = (torch.isnan(log_prob) | (log_prob == torch.inf)) & torch.isfinite(x).all(-1)
+    bad = (torch.isnan(log_prob) | (log_prob == torch.inf)) & point_finite
     return bad.reshape(bad.shape[0], -1).sum(-1).to(log_prob.dtype)
+
+
+def finite_rows(x: Tensor) -> Tensor:
+    """``x [..., D] -> [...]`` bool: whether every coordinate is finite (local kernels'
+    ``[C, D]`` proposals; see :func:`count_nonfinite`)."""
+    return torch.isfinite(x).all(-1)
 
 
 def check_start(x: Tensor, log_prob: Tensor, grad: Tensor | None = None) -> None:
@@ -156,8 +195,8 @@ def select(mask: Tensor, new: Tensor, old: Tensor) -> Tensor:
     return torch.where(mask.reshape(mask.shape + (1,) * (new.ndim - mask.ndim)), new, old)
 
 
-class Kernel(nn.Module):
-    """Base class: hyper-parameters only, no chain state.
+class KernelBase(nn.Module):
+    """Base class of the built-in kernels: hyper-parameters only, no chain state.
 
     The class attributes are the capabilities of
     :class:`lightning_ex2.protocols.Kernel`; subclasses override what they have.
@@ -173,14 +212,20 @@ class Kernel(nn.Module):
     per_chain_step_size: bool = False
     #: whether a warm-up may adapt the step size (from ``info.accept_local``)
     step_size_adaptable: bool = False
+    #: ``"identity"`` or ``"diagonal"`` (adapted during warm-up, then frozen)
+    mass_matrix: str = "identity"
     #: whether the kernel has an i-SIR move (``proposal``, ``explore``, ...)
     is_global: bool = False
 
     def init(self, x: Tensor, target: nn.Module) -> ChainState:
         raise NotImplementedError
 
+    def init_params(self, n_chains: int, like: Tensor) -> NamedTuple | None:
+        """Initial parameters on ``like``'s (``[C, D]``) device and dtype; ``None``: none."""
+        return None
+
     def step(
-        self, state: ChainState, target: nn.Module, generator: Gen = None, step_size: Step = None
+        self, state: ChainState, target: nn.Module, generator: Gen = None, params: Any = None
     ) -> tuple[ChainState, NamedTuple]:
         raise NotImplementedError
 
@@ -196,47 +241,70 @@ class Kernel(nn.Module):
         return torch.randn((n_chains, dim), generator=generator, device=device, dtype=dtype)
 
 
-class GradientKernel(Kernel):
-    """Base of the local gradient kernels (ULA, MALA, HMC): step size, init, preamble."""
+class GradientKernel(KernelBase):
+    """Base of the local gradient kernels (ULA, MALA, HMC): parameters, init, preamble."""
 
     uses_grad = True
+    #: the kernel's parameter tuple (a :class:`LocalParams`-shaped NamedTuple)
+    Params: type = LocalParams
 
-    def _setup_step_size(
-        self, step_size: float, target_accept: float | None, per_chain_step_size: bool
+    def _setup_params(
+        self,
+        step_size: float,
+        target_accept: float | None,
+        per_chain_step_size: bool,
+        mass_matrix: str = "identity",
     ) -> None:
         if not (isinstance(step_size, int | float) and math.isfinite(step_size) and step_size > 0):
             raise ValueError(f"`step_size` must be a positive number, got {step_size!r}")
         if target_accept is not None and not 0.0 < target_accept < 1.0:
             raise ValueError(f"`target_accept` must lie in (0, 1), got {target_accept!r}")
+        if mass_matrix not in MASS_MATRICES:
+            raise ValueError(
+                f"`mass_matrix` must be one of {', '.join(map(repr, MASS_MATRICES))}, "
+                f"got {mass_matrix!r}"
+            )
         self.step_size = float(step_size)
         self.target_accept = None if target_accept is None else float(target_accept)
         self.per_chain_step_size = bool(per_chain_step_size)
+        self.mass_matrix = mass_matrix
 
     def init(self, x: Tensor, target: nn.Module) -> ChainState:
         log_prob, grad = log_prob_and_grad(target, x)
         check_start(x, log_prob, grad)
         return ChainState(x.detach(), log_prob, grad)
 
+    def init_params(self, n_chains: int, like: Tensor) -> NamedTuple:
+        shape = (n_chains,) if self.per_chain_step_size else ()
+        h = torch.full(shape, self.step_size, device=like.device, dtype=like.dtype)
+        diag = self.mass_matrix == "diagonal"
+        return self.Params(h, like.new_ones((1, like.shape[-1])) if diag else None)
+
     def _start(
-        self, state: ChainState, target: nn.Module, step_size: Tensor | float | None
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-        """``(x, log_prob, grad, h [] or [C], h_x broadcastable to [C, D])`` of a step.
+        self, state: ChainState, target: nn.Module, params: ParamsArg
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor | None]:
+        """``(x, log_prob, grad, h [] or [C], h_x broadcastable to [C, D], m)`` of a step,
+        ``m`` the inverse mass matrix ``[1, D]`` or ``None`` (identity).
 
         Recomputes a dropped gradient (after an i-SIR move).
         """
         x, log_prob, grad = state.x, state.log_prob, state.grad
         if grad is None:
             log_prob, grad = log_prob_and_grad(target, x)
-        h = self.step_size if step_size is None else step_size
+        if isinstance(params, tuple):
+            h, m = params.step_size, params.inverse_mass_matrix
+        else:
+            h, m = (self.step_size if params is None else params), None
         h = torch.as_tensor(h, dtype=x.dtype, device=x.device)
-        return x, log_prob, grad, h, (h.unsqueeze(-1) if h.ndim else h)
+        return x, log_prob, grad, h, (h.unsqueeze(-1) if h.ndim else h), m
 
     @staticmethod
     def _langevin(
-        x: Tensor, grad: Tensor, hx: Tensor, target: nn.Module, generator: Gen
+        x: Tensor, grad: Tensor, hm: Tensor, target: nn.Module, generator: Gen
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Langevin proposal ``y = x + h grad + sqrt(2h) xi``: ``(y, xi, log pi(y), grad(y))``."""
+        """Langevin proposal ``y = x + h M^-1 grad + sqrt(2h M^-1) xi`` (``hm = h M^-1``):
+        ``(y, xi, log pi(y), grad(y))``."""
         noise = randn(tuple(x.shape), x, generator)
-        y = torch.addcmul(torch.addcmul(x, hx, grad), (2 * hx).sqrt(), noise)  # fused
+        y = torch.addcmul(torch.addcmul(x, hm, grad), (2 * hm).sqrt(), noise)  # fused
         log_prob_y, grad_y = log_prob_and_grad(target, y)
         return y, noise, log_prob_y, grad_y

@@ -1,6 +1,7 @@
 """Hamiltonian Monte Carlo with a leapfrog integrator (Duane et al. 1987; Neal 2011).
 
-Identity mass matrix, ``n_leapfrog`` steps of size ``h``; costs ``n_leapfrog``
+Identity or diagonal mass matrix ``M`` (``mass_matrix="diagonal"``: ``M^-1`` is the
+pooled variance estimated during warm-up), ``n_leapfrog`` steps of size ``h``; costs ``n_leapfrog``
 gradient evaluations per step. A trajectory that leaves the finite region
 (NaN/Inf energy) is rejected.
 
@@ -8,7 +9,7 @@ Example:
     >>> import torch, lightning_ex2 as lx
     >>> funnel = lx.targets.Funnel(dim=3)
     >>> hmc = lx.kernels.HMC(step_size=0.1, n_leapfrog=5)
-    >>> state, info = hmc.step(hmc.init(torch.zeros(4, 3), funnel), funnel, step_size=0.2)
+    >>> state, info = hmc.step(hmc.init(torch.zeros(4, 3), funnel), funnel, params=0.2)
     >>> info.accept_local.shape
     torch.Size([4])
 """
@@ -22,8 +23,10 @@ from lightning_ex2.kernels.base import (
     ChainState,
     Gen,
     GradientKernel,
-    Step,
+    LocalParams,
+    ParamsArg,
     count_nonfinite,
+    finite_rows,
     log_prob_and_grad,
     metropolis_accept,
     rand,
@@ -31,6 +34,13 @@ from lightning_ex2.kernels.base import (
     select,
 )
 from lightning_ex2.kernels.mala import LocalInfo
+
+
+class HMCParams(LocalParams):
+    """HMC's tuned parameters: leapfrog ``step_size`` ``[]``/``[C]``,
+    ``inverse_mass_matrix`` ``None`` (identity) or ``[1, D]``."""
+
+    __slots__ = ()
 
 
 class HMC(GradientKernel):
@@ -49,9 +59,11 @@ class HMC(GradientKernel):
             Gaussian-like target returns near its start (or its mirror image), and the
             chain barely moves there (on a 10-D rotated Gaussian of scales 1-5, 50x
             lower ESS). ``0`` disables it. Valid: the draw does not depend on the state.
+        mass_matrix: ``"identity"`` or ``"diagonal"`` (estimated during warm-up).
     """
 
     step_size_adaptable = True
+    Params = HMCParams
 
     def __init__(
         self,
@@ -60,9 +72,10 @@ class HMC(GradientKernel):
         target_accept: float | None = None,
         per_chain_step_size: bool = False,
         jitter: float = 0.5,
+        mass_matrix: str = "identity",
     ) -> None:
         super().__init__()
-        self._setup_step_size(step_size, target_accept, per_chain_step_size)
+        self._setup_params(step_size, target_accept, per_chain_step_size, mass_matrix)
         if not 0.0 <= jitter < 1.0:
             raise ValueError(f"`jitter` must lie in [0, 1), got {jitter!r}")
         self.jitter = float(jitter)
@@ -73,27 +86,33 @@ class HMC(GradientKernel):
     def extra_repr(self) -> str:
         return (
             f"step_size={self.step_size}, n_leapfrog={self.n_leapfrog}, "
-            f"target_accept={self.target_accept}, jitter={self.jitter}"
+            f"target_accept={self.target_accept}, jitter={self.jitter}, "
+            f"mass_matrix={self.mass_matrix!r}"
         )
 
     def step(
-        self, state: ChainState, target: nn.Module, generator: Gen = None, step_size: Step = None
+        self, state: ChainState, target: nn.Module, generator: Gen = None, params: ParamsArg = None
     ) -> tuple[ChainState, LocalInfo]:
-        x, log_prob, grad, _, hx = self._start(state, target, step_size)
+        x, log_prob, grad, _, hx, m = self._start(state, target, params)
         if self.jitter > 0:
             u = rand((x.shape[0], 1), x, generator)
             hx = hx * (1.0 + self.jitter * (2.0 * u - 1.0))
         p = randn(tuple(x.shape), x, generator)
-        energy0 = -log_prob + 0.5 * p.square().sum(-1)
+        if m is None:  # the identity: main's arithmetic exactly
+            hm, kinetic = hx, lambda p: 0.5 * p.square().sum(-1)
+        else:  # p ~ N(0, M), K(p) = p' M^-1 p / 2, dq = h M^-1 p
+            hm, kinetic = hx * m, lambda p: 0.5 * (p.square() * m).sum(-1)
+            p = p * m.rsqrt()
+        energy0 = -log_prob + kinetic(p)
         q, lp_q, g_q = x, log_prob, grad
         p = p + 0.5 * hx * g_q
         for i in range(self.n_leapfrog):
-            q = q + hx * p
+            q = q + hm * p
             lp_q, g_q = log_prob_and_grad(target, q)
             if i < self.n_leapfrog - 1:
                 p = p + hx * g_q
         p = p + 0.5 * hx * g_q
-        energy1 = -lp_q + 0.5 * p.square().sum(-1)
+        energy1 = -lp_q + kinetic(p)
         log_alpha = energy0 - energy1
         log_alpha = torch.where(torch.isfinite(g_q).all(-1), log_alpha, -torch.inf)
         accepted, accept_prob = metropolis_accept(log_alpha, generator)
@@ -102,4 +121,4 @@ class HMC(GradientKernel):
             log_prob=select(accepted, lp_q, log_prob),
             grad=select(accepted, g_q, grad),
         )
-        return new, LocalInfo(accept_prob, count_nonfinite(lp_q, q))
+        return new, LocalInfo(accept_prob, count_nonfinite(lp_q, finite_rows(q)))

@@ -27,7 +27,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -35,8 +35,7 @@ from torch import Tensor, nn
 from lightning_ex2.kernels.base import (
     ChainState,
     Gen,
-    Kernel,
-    Step,
+    KernelBase,
     check_start,
     count_nonfinite,
     finite_or_neg_inf,
@@ -45,27 +44,10 @@ from lightning_ex2.kernels.base import (
     randn,
 )
 from lightning_ex2.protocols import Proposal, StandardizableProposal
+from lightning_ex2.types import ISIRInfo, Particles
 
 
-class ISIRInfo(NamedTuple):
-    """Per-chain ``[C]`` diagnostics of an i-SIR move."""
-
-    accept_global: Tensor  # probability of leaving the current point, 1 - wbar_0
-    particle_ess: Tensor  # ESS of the normalized weights divided by N, in [1/N, 1]
-    nonfinite: Tensor  # NaN/+inf log-densities among the N - 1 fresh particles
-
-
-class Particles(NamedTuple):
-    """The particle system of one i-SIR step (particle 0 = the previous point)."""
-
-    x: Tensor  # [C, N, D]
-    log_target: Tensor  # [C, N]  log pi
-    log_proposal: Tensor  # [C, N]  log q (no graph)
-    log_weights: Tensor  # [C, N]  log pi - log q, -inf where not finite
-    index: Tensor  # [C] selected particle
-
-
-class ISIR(Kernel):
+class ISIR(KernelBase):
     """i-SIR with a global proposal (``GaussianProposal``, ``FlowProposal``, ...).
 
     Args:
@@ -164,7 +146,7 @@ class ISIR(Kernel):
         info = ISIRInfo(
             accept_global=1.0 - weights[:, 0],
             particle_ess=1.0 / (weights.square().sum(1) * self.n_particles),
-            nonfinite=count_nonfinite(log_pi_fresh, fresh),
+            nonfinite=count_nonfinite(log_pi_fresh, torch.isfinite(log_q_fresh)),
         )
         # The point moved: any cached gradient is stale, drop it (the reference kept it).
         new_state = state._replace(x=new_x, log_prob=new_log_prob, grad=None)
@@ -179,16 +161,16 @@ class ISIR(Kernel):
         return new_state, info, particles._replace(x=x)
 
     def step_with_particles(
-        self, state: ChainState, target: nn.Module, generator: Gen = None, step_size: Step = None
+        self, state: ChainState, target: nn.Module, generator: Gen = None, params: Any = None
     ) -> tuple[ChainState, ISIRInfo, Particles]:
         """One i-SIR move; also returns the particle system (FlEx2MCMC trains on it).
 
-        ``step_size`` is accepted for the uniform signature; i-SIR has none.
+        ``params`` is accepted for the uniform signature; i-SIR has none.
         """
         return self.explore(state, target, generator)
 
     def step(
-        self, state: ChainState, target: nn.Module, generator: Gen = None, step_size: Step = None
+        self, state: ChainState, target: nn.Module, generator: Gen = None, params: Any = None
     ) -> tuple[ChainState, ISIRInfo]:
         """One i-SIR move (the same draws as :meth:`explore`)."""
         new_state, info, _, _ = self._move(state, target, generator)

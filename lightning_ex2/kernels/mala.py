@@ -1,9 +1,10 @@
 """Metropolis-adjusted Langevin algorithm (Roberts & Tweedie 1996).
 
-Proposal ``y = x + h grad log pi(x) + sqrt(2h) xi``, accepted with the
+Proposal ``y = x + h M^-1 grad log pi(x) + sqrt(2h M^-1) xi``, accepted with the
 Metropolis-Hastings ratio ``pi(y) q(x|y) / (pi(x) q(y|x))`` where
-``q(y|x) = N(y; x + h grad log pi(x), 2h I)``. It is the *exploit* step of
-Ex2MCMC (Samsonov et al. 2022, Alg. 2).
+``q(y|x) = N(y; x + h M^-1 grad log pi(x), 2h M^-1)``; ``M^-1`` is the identity or a
+diagonal adapted during warm-up (``mass_matrix="diagonal"``). It is the default
+*exploit* step of Ex2MCMC (Samsonov et al. 2022, Alg. 2).
 
 Example:
     >>> import torch, lightning_ex2 as lx
@@ -13,6 +14,8 @@ Example:
     >>> state, info = kernel.step(state, target)
     >>> info.accept_local.shape
     torch.Size([8])
+    >>> params = kernel.init_params(8, state.x)  # MALAParams(step_size, inverse_mass_matrix)
+    >>> state, info = kernel.step(state, target, None, params._replace(step_size=params.step_size / 2))
 """
 
 from __future__ import annotations
@@ -26,8 +29,10 @@ from lightning_ex2.kernels.base import (
     ChainState,
     Gen,
     GradientKernel,
-    Step,
+    LocalParams,
+    ParamsArg,
     count_nonfinite,
+    finite_rows,
     metropolis_accept,
     select,
 )
@@ -40,37 +45,56 @@ class LocalInfo(NamedTuple):
     nonfinite: Tensor  # NaN/+inf log-densities met (0 or 1 per chain for one proposal)
 
 
+class MALAParams(LocalParams):
+    """MALA's tuned parameters: ``step_size`` ``[]``/``[C]``, ``inverse_mass_matrix``
+    ``None`` (identity) or ``[1, D]``."""
+
+    __slots__ = ()
+
+
 class MALA(GradientKernel):
-    """MALA; the warm-up may adapt its step size by dual averaging.
+    """MALA; the warm-up may adapt its step size by dual averaging and its diagonal
+    mass matrix by windowed variance estimates (:class:`~lightning_ex2.kernels.Warmup`).
 
     Args:
         step_size: initial (or fixed) step size ``h``.
         target_accept: acceptance rate the warm-up adapts ``h`` toward
             (e.g. 0.574); ``None`` keeps ``h`` fixed.
         per_chain_step_size: adapt one step size per chain instead of one shared one.
+        mass_matrix: ``"identity"`` or ``"diagonal"`` (the inverse mass matrix is then
+            the chains' pooled per-coordinate variance, estimated during warm-up).
     """
 
     step_size_adaptable = True
+    Params = MALAParams
 
     def __init__(
         self,
         step_size: float = 0.1,
         target_accept: float | None = None,
         per_chain_step_size: bool = False,
+        mass_matrix: str = "identity",
     ) -> None:
         super().__init__()
-        self._setup_step_size(step_size, target_accept, per_chain_step_size)
+        self._setup_params(step_size, target_accept, per_chain_step_size, mass_matrix)
 
     def extra_repr(self) -> str:
-        return f"step_size={self.step_size}, target_accept={self.target_accept}"
+        return (
+            f"step_size={self.step_size}, target_accept={self.target_accept}, "
+            f"mass_matrix={self.mass_matrix!r}"
+        )
 
     def step(
-        self, state: ChainState, target: nn.Module, generator: Gen = None, step_size: Step = None
+        self, state: ChainState, target: nn.Module, generator: Gen = None, params: ParamsArg = None
     ) -> tuple[ChainState, LocalInfo]:
-        x, log_prob, grad, h, hx = self._start(state, target, step_size)
-        y, noise, log_prob_y, grad_y = self._langevin(x, grad, hx, target, generator)
-        log_q_fwd = -0.5 * noise.square().sum(-1)  # = -|y - x - h g(x)|^2 / (4h)
-        log_q_bwd = -(x - y - hx * grad_y).square().sum(-1) / (4 * h)
+        x, log_prob, grad, h, hx, m = self._start(state, target, params)
+        hm = hx if m is None else hx * m
+        y, noise, log_prob_y, grad_y = self._langevin(x, grad, hm, target, generator)
+        log_q_fwd = -0.5 * noise.square().sum(-1)  # = -|y - x - h M^-1 g(x)|^2_M / (4h)
+        if m is None:
+            log_q_bwd = -(x - y - hx * grad_y).square().sum(-1) / (4 * h)
+        else:
+            log_q_bwd = -((x - y - hm * grad_y).square() / m).sum(-1) / (4 * h)
         log_alpha = log_prob_y - log_prob + log_q_bwd - log_q_fwd
         log_alpha = torch.where(torch.isfinite(grad_y).all(-1), log_alpha, -torch.inf)
         accepted, accept_prob = metropolis_accept(log_alpha, generator)
@@ -79,4 +103,4 @@ class MALA(GradientKernel):
             log_prob=select(accepted, log_prob_y, log_prob),
             grad=select(accepted, grad_y, grad),
         )
-        return new, LocalInfo(accept_prob, count_nonfinite(log_prob_y, y))
+        return new, LocalInfo(accept_prob, count_nonfinite(log_prob_y, finite_rows(y)))

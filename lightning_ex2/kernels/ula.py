@@ -1,6 +1,7 @@
 """Unadjusted Langevin algorithm (Roberts & Tweedie 1996; Durmus & Moulines 2017).
 
-``x' = x + h grad log pi(x) + sqrt(2h) xi`` with no Metropolis correction: biased
+``x' = x + h M^-1 grad log pi(x) + sqrt(2h M^-1) xi`` (``M^-1`` the identity or an
+adapted diagonal) with no Metropolis correction: biased
 by ``O(h)``, a baseline of the paper's GAN experiments. A move to a point whose
 log-density or gradient is not finite is refused (the chain stays), so one bad
 region cannot poison a chain with NaNs.
@@ -21,10 +22,18 @@ from lightning_ex2.kernels.base import (
     ChainState,
     Gen,
     GradientKernel,
-    Step,
+    LocalParams,
+    ParamsArg,
     count_nonfinite,
+    finite_rows,
 )
 from lightning_ex2.kernels.mala import LocalInfo
+
+
+class ULAParams(LocalParams):
+    """ULA's parameters: ``step_size`` (fixed), ``inverse_mass_matrix`` ``None``/``[1, D]``."""
+
+    __slots__ = ()
 
 
 class ULA(GradientKernel):
@@ -32,20 +41,24 @@ class ULA(GradientKernel):
 
     Args:
         step_size: step size ``h``.
+        mass_matrix: ``"identity"`` or ``"diagonal"`` (estimated during warm-up).
     """
 
-    def __init__(self, step_size: float = 0.01) -> None:
+    Params = ULAParams
+
+    def __init__(self, step_size: float = 0.01, mass_matrix: str = "identity") -> None:
         super().__init__()
-        self._setup_step_size(step_size, None, False)
+        self._setup_params(step_size, None, False, mass_matrix)
 
     def extra_repr(self) -> str:
-        return f"step_size={self.step_size}"
+        return f"step_size={self.step_size}, mass_matrix={self.mass_matrix!r}"
 
     def step(
-        self, state: ChainState, target: nn.Module, generator: Gen = None, step_size: Step = None
+        self, state: ChainState, target: nn.Module, generator: Gen = None, params: ParamsArg = None
     ) -> tuple[ChainState, LocalInfo]:
-        x, log_prob, grad, _, hx = self._start(state, target, step_size)
-        y, _, log_prob_y, grad_y = self._langevin(x, grad, hx, target, generator)
+        x, log_prob, grad, _, hx, m = self._start(state, target, params)
+        hm = hx if m is None else hx * m
+        y, _, log_prob_y, grad_y = self._langevin(x, grad, hm, target, generator)
         # Refuse a move to a non-finite log-density, gradient or point. The largest |.| of
         # [grad_y, y] is NaN/Inf iff a coordinate is, and 0 * m is 0 for a finite m, NaN
         # otherwise: one reduction and one test instead of three isfinite(...).all(-1).
@@ -57,4 +70,4 @@ class ULA(GradientKernel):
             log_prob=torch.where(ok, log_prob_y, log_prob),
             grad=torch.where(mask, grad_y, grad),
         )
-        return new, LocalInfo(ok.to(x.dtype), count_nonfinite(log_prob_y, y))
+        return new, LocalInfo(ok.to(x.dtype), count_nonfinite(log_prob_y, finite_rows(y)))

@@ -26,10 +26,9 @@ import torch
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
-from lightning_ex2.kernels.base import Kernel
-from lightning_ex2.kernels.isir import Particles
 from lightning_ex2.lightning_compat import MoveCounter
 from lightning_ex2.modules.sampler import MCMCSampler
+from lightning_ex2.types import Particles
 
 
 def _adam(params) -> torch.optim.Optimizer:  # type: ignore[no-untyped-def]
@@ -61,7 +60,7 @@ class FlEx2MCMC(MCMCSampler):
     def __init__(
         self,
         target: nn.Module,
-        kernel: Kernel,
+        kernel: nn.Module,
         n_chains: int = 100,
         adapt_epochs: int | None = None,
         seed: int = 0,
@@ -140,6 +139,7 @@ class FlEx2MCMC(MCMCSampler):
             scheduler.step()
 
     def on_train_start(self) -> None:
+        super().on_train_start()
         if bool(self.warm_start_done):
             return
         with torch.no_grad():

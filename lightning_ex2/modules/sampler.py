@@ -1,9 +1,9 @@
 """``MCMCSampler``: any kernel of :mod:`lightning_ex2.kernels` as a LightningModule.
 
 The module orchestrates only: the kernel moves the chains, the module keeps
-their state in registered buffers (so checkpoints carry it), logs, and
-adapts/freezes the step size. ``fit`` is the warm-up (step-size adaptation,
-and for :class:`FlEx2MCMC` flow training); ``predict`` — used by the
+their state and the kernel's parameters in registered buffers (so checkpoints
+carry them), logs, and adapts/freezes the parameters. ``fit`` is the warm-up
+(step size, diagonal mass matrix, and for :class:`FlEx2MCMC` flow training); ``predict`` — used by the
 ``lightning-ex2 sample`` command — runs the frozen kernel and returns draws.
 
 Run it with::
@@ -14,6 +14,7 @@ Run it with::
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,13 +27,14 @@ from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor, nn
 
 from lightning_ex2.kernels.adaptation import Tuning, Warmup
-from lightning_ex2.kernels.base import ChainState, Kernel, select
-from lightning_ex2.kernels.isir import Particles
+from lightning_ex2.kernels.base import select
 from lightning_ex2.lightning_compat import MoveCounter, attached_trainer, autograd_enabled
+from lightning_ex2.protocols import Kernel
 from lightning_ex2.random import make_generator
 from lightning_ex2.sampling import check_kernel_target, run_chains, warn_nonfinite
 from lightning_ex2.sharding import chain_shards
 from lightning_ex2.targets.base import check_target, target_dim
+from lightning_ex2.types import ChainState, Particles
 from lightning_ex2.validation import check_int
 
 _LOG_NAMES = {
@@ -61,14 +63,15 @@ def _derived_seed(seed: int, purpose: str, rank: int = 0) -> int:
 class TupleBuffers(nn.Module):
     """The tensors of a NamedTuple (nested ones included) as buffers, field by field.
 
-    ``TupleBuffers(ChainState(x, log_prob, grad))`` registers buffers ``x``,
+    ``TupleBuffers(ChainState(x, log_prob, grad), n_rows)`` registers buffers ``x``,
     ``log_prob``, ``grad`` (a ``None`` field is left out); as the module's child
-    ``state`` they are checkpointed as ``state.x``, ... A tensor with a leading
-    axis is per chain (its rows are chains); a 0-d tensor is shared.
+    ``state`` they are checkpointed as ``state.x``, ... A tensor whose leading axis
+    has ``n_rows`` (the chains) entries is per chain; any other (0-d, or a leading
+    axis of 1 such as a ``[1, D]`` mass matrix) is shared by all chains.
 
     Example:
         >>> import torch
-        >>> b = TupleBuffers(ChainState(torch.zeros(3, 2), torch.zeros(3)))
+        >>> b = TupleBuffers(ChainState(torch.zeros(3, 2), torch.zeros(3)), n_rows=3)
         >>> sorted(name for name, _ in b.named_buffers())
         ['log_prob', 'x']
         >>> b.put(torch.tensor([1]), ChainState(torch.ones(1, 2), torch.ones(1)))
@@ -76,15 +79,19 @@ class TupleBuffers(nn.Module):
         [[0.0, 0.0], [1.0, 1.0]]
     """
 
-    def __init__(self, template: NamedTuple) -> None:
+    def __init__(self, template: NamedTuple, n_rows: int) -> None:
         super().__init__()
         self._type = type(template)
         self._names = list(template._fields)
+        self._n_rows = int(n_rows)
         for name, value in template._asdict().items():
             if isinstance(value, tuple):
-                self.add_module(name, TupleBuffers(value))
+                self.add_module(name, TupleBuffers(value, n_rows))
             elif value is not None:
                 self.register_buffer(name, value.detach().clone())
+
+    def _per_row(self, t: Tensor) -> bool:
+        return t.ndim > 0 and t.shape[0] == self._n_rows
 
     def _items(self) -> Iterator[tuple[str, Any]]:
         children = dict(self.named_children())
@@ -99,7 +106,7 @@ class TupleBuffers(nn.Module):
             if isinstance(v, TupleBuffers):
                 out[name] = v.get(idx)
             else:
-                out[name] = v[idx] if v is not None and v.ndim else v
+                out[name] = v[idx] if v is not None and self._per_row(v) else v
         return self._type(**out)
 
     def put(self, idx: Tensor, value: NamedTuple) -> None:
@@ -111,7 +118,7 @@ class TupleBuffers(nn.Module):
                 continue
             if isinstance(buf, TupleBuffers):
                 buf.put(idx, new)
-            elif buf.ndim:
+            elif self._per_row(buf):
                 buf[idx] = new
             else:
                 buf.copy_(new)
@@ -121,20 +128,24 @@ class MCMCSampler(pl.LightningModule):
     """Chains of ``kernel`` on ``target``, state in buffers, one move per training step.
 
     The chains' :class:`~lightning_ex2.kernels.ChainState` lives in buffers
-    ``state.<field>`` and the step-size :class:`~lightning_ex2.kernels.Tuning` in
-    ``tuning.<field>``, registered generically from the tuples, so checkpoints, exact
-    resume and multi-device merging need no per-field code. ``fit`` is the warm-up
-    (:class:`~lightning_ex2.kernels.Warmup` for ``adapt_epochs`` sweeps, then frozen);
-    ``predict`` (the ``sample`` command) runs the frozen kernel.
+    ``state.<field>`` and the kernel's :class:`~lightning_ex2.kernels.Tuning` (its
+    parameters ``tuning.params.<field>``, e.g. ``step_size`` and
+    ``inverse_mass_matrix``, and their adaptation state) in ``tuning.<field>``,
+    registered generically from the tuples, so checkpoints, exact resume and
+    multi-device merging need no per-field code. ``fit`` is the warm-up
+    (:class:`~lightning_ex2.kernels.Warmup` for ``adapt_epochs`` sweeps, then frozen;
+    the mass-matrix windows are placed in that many steps); ``predict`` (the
+    ``sample`` command) runs the frozen kernel.
 
     Args:
         target: ``nn.Module`` with ``log_prob(x [..., D]) -> [...]`` and ``dim``;
             its parameters are frozen.
-        kernel: a :class:`~lightning_ex2.kernels.Kernel` (ULA, MALA, HMC, ISIR, Ex2MCMC).
+        kernel: a :class:`~lightning_ex2.protocols.Kernel` (ULA, MALA, HMC, ISIR, Ex2MCMC,
+            or a user's kernel with those members).
         n_chains: total number of chains (linked from ``data.n_chains`` by the CLI).
-        adapt_epochs: sweeps of ``fit`` during which the step size adapts (for
-            kernels with ``target_accept``); ``None`` = all of ``fit``. Afterwards,
-            and in ``sample``, the step size is frozen.
+        adapt_epochs: sweeps of ``fit`` during which the parameters adapt (step size
+            for kernels with ``target_accept``, diagonal mass matrix); ``None`` = all of
+            ``fit``. Afterwards, and in ``sample``, they are frozen.
         seed: seed of the chains' random numbers (initial points and moves);
             each rank of a multi-device run derives its own stream from it.
     """
@@ -145,7 +156,7 @@ class MCMCSampler(pl.LightningModule):
     def __init__(
         self,
         target: nn.Module,
-        kernel: Kernel,
+        kernel: nn.Module,
         n_chains: int = 100,
         adapt_epochs: int | None = None,
         seed: int = 0,
@@ -154,7 +165,8 @@ class MCMCSampler(pl.LightningModule):
         check_target(target)
         if not isinstance(kernel, Kernel):
             raise TypeError(
-                f"model.kernel must be a lightning_ex2 Kernel, got {type(kernel).__name__}"
+                f"model.kernel must be a lightning_ex2 Kernel (the members of "
+                f"lightning_ex2.protocols.Kernel), got {type(kernel).__name__}"
             )
         n_chains = check_int(n_chains, "model.n_chains", type(self).__name__, 1)
         if adapt_epochs is not None and adapt_epochs < 0:
@@ -181,9 +193,11 @@ class MCMCSampler(pl.LightningModule):
         dtype = torch.get_default_dtype()
         x = torch.zeros(n_chains, dim, dtype=dtype)
         grad = torch.zeros_like(x) if kernel.uses_grad else None
-        self.state = TupleBuffers(ChainState(x, torch.zeros(n_chains, dtype=dtype), grad))
+        self.state = TupleBuffers(ChainState(x, torch.zeros(n_chains, dtype=dtype), grad), n_chains)
         tuning = self.warmup.init(n_chains, x)
-        self.tuning = None if tuning is None else TupleBuffers(tuning)
+        self.tuning = None if tuning is None else TupleBuffers(tuning, n_chains)
+        if self.warmup.diagonal:  # the warm-up length the mass-matrix windows are placed in
+            self.register_buffer("n_warmup", torch.tensor(-1, dtype=torch.int64))
         self.register_buffer("chain_ready", torch.zeros(n_chains, dtype=torch.bool))
         self.register_buffer("nonfinite", torch.zeros(n_chains, dtype=dtype))
 
@@ -201,7 +215,14 @@ class MCMCSampler(pl.LightningModule):
     @property
     def step_size(self) -> Tensor | None:
         """Current step size, ``[]`` or ``[n_chains]``; ``None`` for kernels without one."""
-        return None if self.tuning is None else self.tuning.step_size
+        return None if self.tuning is None else self.tuning.params.step_size
+
+    @property
+    def params(self) -> NamedTuple | None:
+        """The kernel's current parameters (all chains); ``None`` for kernels without."""
+        if self.tuning is None:
+            return None
+        return self.tuning.get(torch.arange(self.n_chains, device=self.device)).params
 
     # ----------------------------------------------------------------- randomness
     @property
@@ -221,7 +242,9 @@ class MCMCSampler(pl.LightningModule):
         return [
             (name, buf)
             for name, buf in self.named_buffers()
-            if name.split(".")[0] in ("state", "tuning", "chain_ready", "nonfinite") and buf.ndim
+            if name.split(".")[0] in ("state", "tuning", "chain_ready", "nonfinite")
+            and buf.ndim
+            and buf.shape[0] == self.n_chains
         ]
 
     def _all_gather(self, t: Tensor) -> Tensor:
@@ -336,12 +359,12 @@ class MCMCSampler(pl.LightningModule):
 
     # -------------------------------------------------------------------- moves
     def move(
-        self, state: ChainState, step_size: Tensor | None
+        self, state: ChainState, params: NamedTuple | None
     ) -> tuple[ChainState, Any, Particles | None]:
         """One kernel step; the particle system too when :attr:`needs_particles`."""
         if self.needs_particles and self.kernel.is_global:
-            return self.kernel.step_with_particles(state, self.target, self.generator, step_size)
-        new_state, info = self.kernel.step(state, self.target, self.generator, step_size)
+            return self.kernel.step_with_particles(state, self.target, self.generator, params)
+        new_state, info = self.kernel.step(state, self.target, self.generator, params)
         return new_state, info, None
 
     def _adapting(self) -> bool:
@@ -355,6 +378,26 @@ class MCMCSampler(pl.LightningModule):
             return None
         strategy = self.trainer.strategy
         return lambda t: strategy.reduce(t, reduce_op="mean")
+
+    def _warmup_length(self) -> int:
+        """Updates the warm-up will take: ``adapt_epochs`` sweeps, or all of ``fit``."""
+        trainer = self.trainer
+        total = float(trainer.estimated_stepping_batches)
+        if self.adapt_epochs is not None:
+            total = min(total, float(self.adapt_epochs * trainer.num_training_batches))
+        return int(total) if math.isfinite(total) else 0
+
+    def on_train_start(self) -> None:
+        if not self.warmup.diagonal:
+            return
+        if int(self.n_warmup) < 0:  # a fresh run (a resumed one keeps its schedule)
+            self.n_warmup.fill_(self._warmup_length())
+        self.warmup = Warmup(self.kernel, n_warmup=int(self.n_warmup))
+        if not self.warmup.windows and not self.frozen:
+            rank_zero_warn(
+                f"mass_matrix='diagonal' needs a warm-up of >= 20 steps to estimate it; "
+                f"this fit adapts for {int(self.n_warmup)}: the mass matrix stays the identity"
+            )
 
     def on_train_epoch_start(self) -> None:
         if self.adapt_epochs is not None and self.current_epoch >= self.adapt_epochs:
@@ -377,7 +420,7 @@ class MCMCSampler(pl.LightningModule):
                 batch_size=batch_size,
             )
         if self.tuning is not None:
-            self.log("step_size", self.tuning.step_size.mean(), on_step=True, batch_size=batch_size)
+            self.log("step_size", self.step_size.mean(), on_step=True, batch_size=batch_size)
 
     def after_move(self, idx: Tensor, particles: Particles | None) -> dict[str, Tensor]:
         """Hook for subclasses (FlEx2MCMC trains its flow here); returns losses to log.
@@ -392,10 +435,10 @@ class MCMCSampler(pl.LightningModule):
         idx = batch["index"]
         self._ensure_ready(batch, batch_idx)
         tuning = self.gather_tuning(idx)
-        state, info, particles = self.move(self.state.get(idx), Warmup.step_size(tuning))
+        state, info, particles = self.move(self.state.get(idx), Warmup.params(tuning))
         self.state.put(idx, state)
         if self._adapting():
-            self.tuning.put(idx, self.warmup.update(tuning, info, self._rank_mean()))
+            self.tuning.put(idx, self.warmup.update(tuning, info, self._rank_mean(), state.x))
         self.nonfinite[idx] += info.nonfinite
         losses = self.after_move(idx, particles)
         if not losses:  # no optimizer step was taken: count the move as one
@@ -448,7 +491,8 @@ class MCMCSampler(pl.LightningModule):
         Returns ``samples [B, T, D]`` (``T = n_steps // thin``, fewer when a stop was
         requested), ``log_prob [B, T]``, per-chain ``[B]`` means of the kernel's info
         (``accept_global``, ``accept_local``, ...), ``nonfinite [B]`` (NaN/+inf
-        log-densities met while sampling), ``index [B]``, ``complete`` (False when
+        log-densities met while sampling), ``step_size [B]`` (the frozen step size the
+        draws were made with; kernels with one), ``index [B]``, ``complete`` (False when
         interrupted), ``wall_seconds``, ``draw_info`` (per-draw ``[B, T]`` stats, see
         :func:`~lightning_ex2.sampling.run_chains`) and ``start [B, D]`` (the chains'
         points before the run: shared starts make superchains). Runs with autograd whatever the Trainer's
@@ -460,12 +504,13 @@ class MCMCSampler(pl.LightningModule):
             idx = batch["index"]
             self._ensure_ready(batch, batch_idx)
             self.freeze_step_size()  # warm-up ends where sampling starts
+            tuning = self.gather_tuning(idx)
             start = time.perf_counter()
             start_x = self.state.x[idx].clone()
             # The frozen kernel's own step: no particle system is kept (nothing trains here).
             chains = run_chains(
                 self.kernel, self.target, self.state.get(idx), self.generator,
-                n_steps=cfg.n_steps, tuning=self.gather_tuning(idx), burn_in=cfg.burn_in,
+                n_steps=cfg.n_steps, tuning=tuning, burn_in=cfg.burn_in,
                 thin=cfg.thin, adapt=False,
                 progress=cfg.progress and self.trainer.is_global_zero, desc="Sampling",
             )  # fmt: skip
@@ -473,8 +518,10 @@ class MCMCSampler(pl.LightningModule):
         warn_nonfinite(
             chains.info.get("nonfinite"), f"sample (rank {self.global_rank})", self.target
         )
+        extra = {} if tuning is None else {"step_size": tuning.step_size.expand(idx.numel())}
         return {
             **chains.info,
+            **extra,
             "index": idx,
             "samples": chains.samples,
             "log_prob": chains.log_prob,

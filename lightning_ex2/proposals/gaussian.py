@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from lightning_ex2.random import randn
+from lightning_ex2.random import randn_rows
 
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -82,10 +82,20 @@ class GaussianProposal(nn.Module):
         self, shape: int | Sequence[int], generator: torch.Generator | None = None
     ) -> tuple[Tensor, Tensor]:
         shape = (shape,) if isinstance(shape, int) else tuple(shape)
-        z = randn(
-            (*shape, self.dim), generator=generator, device=self.loc.device, dtype=self.loc.dtype
+        norm = self.loc.new_empty(math.prod(shape))
+        loc, scale = self.loc, self.scale
+
+        def to_x(z: Tensor, start: int, stop: int) -> None:
+            # one pass per block of rows while it is in cache: |z| for log q, then
+            # x = loc + scale * z in place (the arithmetic of unstandardize, row by row)
+            torch.linalg.vector_norm(z, dim=-1, out=norm[start:stop])
+            torch.addcmul(loc, scale, z, out=z)
+
+        x = randn_rows(
+            (*shape, self.dim), to_x, generator=generator, device=loc.device, dtype=loc.dtype
         )
-        return self.unstandardize(z)
+        log_q = -0.5 * (norm.square() + self.dim * _LOG_2PI) - scale.log().sum()
+        return x, log_q.reshape(shape)
 
     def sample(
         self, shape: int | Sequence[int], generator: torch.Generator | None = None
