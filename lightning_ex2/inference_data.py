@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,23 +138,12 @@ def save_netcdf(path: str | os.PathLike, groups: Mapping[str, Any]) -> Path:
     Written group by group to a temporary file in the same folder, synced, then
     renamed to ``path`` (the permissions of the umask, as :mod:`lightning_ex2.io`).
     """
-    from lightning_ex2.io import file_mode
+    from lightning_ex2.io import atomic_path
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         for i, (name, ds) in enumerate(groups.items()):
             ds.to_netcdf(tmp, mode="w" if i == 0 else "a", group=name, engine=ENGINE)
-        os.chmod(tmp, file_mode())
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path
 
 

@@ -14,13 +14,15 @@ masked), as ``open()``/``mkdir`` would give, not the ``0600``/``0700`` of ``temp
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -49,32 +51,61 @@ def dir_mode() -> int:
     return 0o777 & ~_read_umask()
 
 
-def _atomic(path: str | os.PathLike, write) -> Path:  # type: ignore[no-untyped-def]
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary file beside ``path`` that replaces ``path`` when the block ends.
+
+    For writers that want a file name (netCDF, ``torch.save`` by name): write to the
+    yielded path; on success it is synced and renamed onto ``path`` with the
+    umask's permissions, on an exception it is removed and ``path`` is untouched.
+
+    Example:
+        >>> import tempfile
+        >>> d = Path(tempfile.mkdtemp())
+        >>> with atomic_path(d / "a.txt") as tmp:
+        ...     _ = tmp.write_text("hi")
+        >>> (d / "a.txt").read_text(), sorted(p.name for p in d.iterdir())
+        ('hi', ['a.txt'])
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
     try:
-        os.fchmod(fd, file_mode())
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
+        yield Path(tmp)
+        os.chmod(tmp, file_mode())
+        with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    return path
+
+
+def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> Path:
+    """``write(f)`` into a binary file object, atomically to ``path`` (see :func:`atomic_path`)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        write(f)
+        f.flush()
+    return Path(path)
+
+
+def save_torch(path: str | os.PathLike, obj: Any) -> Path:
+    """``torch.save(obj)`` to ``path`` atomically (checkpoints, weights)."""
+    import torch
+
+    return write_atomic(path, lambda f: torch.save(obj, f))
 
 
 def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> Path:
     """``np.savez`` to ``path`` atomically."""
-    return _atomic(path, lambda f: np.savez(f, **arrays))
+    return write_atomic(path, lambda f: np.savez(f, **arrays))
 
 
 def save_text(path: str | os.PathLike, text: str) -> Path:
     """UTF-8 text to ``path`` atomically."""
-    return _atomic(path, lambda f: f.write(text.encode()))
+    return write_atomic(path, lambda f: f.write(text.encode()))
 
 
 def save_json(path: str | os.PathLike, data: dict[str, Any]) -> Path:
@@ -92,7 +123,7 @@ def save_json(path: str | os.PathLike, data: dict[str, Any]) -> Path:
         return v
 
     text = json.dumps(clean(data), indent=2, sort_keys=True) + "\n"
-    return _atomic(path, lambda f: f.write(text.encode()))
+    return write_atomic(path, lambda f: f.write(text.encode()))
 
 
 # --------------------------------------------------------------------- output sets

@@ -71,6 +71,10 @@ def main() -> None:
     )
     parser.add_argument("--methods", nargs="+", default=list(COST))
     parser.add_argument("--out", type=Path, default=Path("logs/tables"))
+    parser.add_argument("--n_chains", type=int, default=1000, help="chains per method")
+    parser.add_argument(
+        "--gan_steps", type=int, default=None, help="GAN training steps (default: the config's)"
+    )
     args = parser.parse_args()
     exe = str(Path(sys.executable).with_name("lightning-ex2"))
     times: dict[str, float] = {}
@@ -83,9 +87,10 @@ def main() -> None:
                 "configs/gan/digits_gan_train.yaml",
                 "--trainer.enable_progress_bar",
                 "false",
+                *([] if args.gan_steps is None else ["--trainer.max_steps", str(args.gan_steps)]),
             ]
         )
-    n_chains = 1000
+    n_chains = args.n_chains
     rows = [("none (generator)", 0, 0, plain_generator(n_chains), 0.0)]
     for method in args.methods:
         config = f"configs/gan/digits_{method}.yaml"
@@ -100,6 +105,8 @@ def main() -> None:
                 config,
                 "--trainer.max_steps",
                 str(args.warmup),
+                "--data.n_chains",
+                str(n_chains),
                 "--trainer.enable_progress_bar",
                 "false",
             ]
@@ -115,6 +122,8 @@ def main() -> None:
                 f"logs/gan/digits_{method}/fit/checkpoints/last.ckpt",
                 "--n_steps",
                 str(steps),
+                "--data.n_chains",
+                str(n_chains),
                 "--output_dir",
                 str(out),
                 "--overwrite",

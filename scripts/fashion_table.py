@@ -191,7 +191,7 @@ def trajectory_png(
     from PIL import Image
 
     from lightning_ex2.figures import trajectory_grid
-    from lightning_ex2.io import _atomic
+    from lightning_ex2.io import write_atomic
 
     if samples.ndim != 3:
         raise ValueError(f"samples must be [chains, draws, dim], got {samples.shape}")
@@ -206,18 +206,18 @@ def trajectory_png(
     array = (grid.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
     image = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
     image = image.resize((image.width * 2, image.height * 2), Image.NEAREST)
-    return _atomic(path, lambda f: image.save(f, format="PNG", optimize=True))
+    return write_atomic(path, lambda f: image.save(f, format="PNG", optimize=True))
 
 
 def small_png(path: Path, colors: int = 64) -> Path:
     """Re-save the PNG at ``path`` with an adaptive palette of ``colors`` (a few times smaller)."""
     from PIL import Image
 
-    from lightning_ex2.io import _atomic
+    from lightning_ex2.io import write_atomic
 
     with Image.open(path) as img:
         small = img.convert("RGB").quantize(colors=colors)
-    return _atomic(path, lambda f: small.save(f, format="PNG", optimize=True))
+    return write_atomic(path, lambda f: small.save(f, format="PNG", optimize=True))
 
 
 def landscape_png(target: Any, finals: dict[str, np.ndarray], path: Path) -> Path:

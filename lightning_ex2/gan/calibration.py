@@ -51,7 +51,7 @@ from torch import Tensor, nn
 
 from lightning_ex2.gan.checkpoints import load_gan_checkpoint
 from lightning_ex2.gan.module import LOSSES, discriminator_loss, gradient_penalty
-from lightning_ex2.io import _atomic, save_json
+from lightning_ex2.io import save_json, save_torch
 from lightning_ex2.validation import check_int
 
 __all__ = ["DiscriminatorCalibration", "fit_logistic_scale", "log_loss"]
@@ -308,7 +308,7 @@ class DiscriminatorCalibration(pl.LightningModule):
             "logit_bias": after["logit_bias"],
             "report": self.report,
         }
-        _atomic(self.out_path, lambda f: torch.save(payload, f))
+        save_torch(self.out_path, payload)
         save_json(self.out_path.with_suffix(".json"), self.report)
         b, a = self.report["before"], after
         print(

@@ -246,10 +246,10 @@ def _train(
 
 def save_classifier(model: nn.Module, path: str | os.PathLike[str], meta: dict[str, Any]) -> Path:
     """Write ``{"state_dict", "meta"}`` to ``path`` atomically (temp file + rename)."""
-    from lightning_ex2.io import _atomic
+    from lightning_ex2.io import save_torch
 
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    return _atomic(path, lambda f: torch.save({"state_dict": state, "meta": meta}, f))
+    return save_torch(path, {"state_dict": state, "meta": meta})
 
 
 def save_digits_classifier(

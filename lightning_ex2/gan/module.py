@@ -40,7 +40,7 @@ from pytorch_lightning.utilities import rank_zero_only
 from torch import Tensor, nn
 
 from lightning_ex2.gan.grid import image_grid
-from lightning_ex2.io import _atomic
+from lightning_ex2.io import save_torch
 from lightning_ex2.validation import check_int
 
 __all__ = ["LOSSES", "GANModule", "discriminator_loss", "generator_loss"]
@@ -247,7 +247,7 @@ class GANModule(pl.LightningModule):
                 "model_state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
                 "class_path": f"{type(net).__module__}.{type(net).__qualname__}",
             }
-            paths.append(_atomic(directory / f"{name}.pt", lambda f, p=payload: torch.save(p, f)))
+            paths.append(save_torch(directory / f"{name}.pt", payload))
         return paths[0], paths[1]
 
     def on_fit_end(self) -> None:
