@@ -111,6 +111,7 @@ def our_run(sampler, problem, args, generator):  # type: ignore[no-untyped-def]
         init=init,
         seed=args.seed,
         progress=False,
+        check_convergence=False,
     )
     # burn-in share of the run, from the per-step time of the sampling phase
     total = prep + run.wall_seconds
