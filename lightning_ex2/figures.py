@@ -237,13 +237,7 @@ def trace_figure(
     Raises:
         ValueError: naming ``trace`` / ``chains`` / ``dims`` on bad input.
     """
-    arr = _to_numpy(trace, "trace")
-    if arr.ndim == 2:
-        arr = arr[:, :, None]
-    if arr.ndim != 3 or 0 in arr.shape:
-        raise ValueError(
-            f"`trace` must be shaped (chain, draw, dim) or (chain, draw), got {tuple(arr.shape)}"
-        )
+    arr = _chains_draws_dims(trace)
     n_chain, n_draw, dim = arr.shape
     chain_ids = [c for c in (_index(c, "chains") for c in chains) if c < n_chain]
     if not chain_ids:
