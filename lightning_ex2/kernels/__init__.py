@@ -3,11 +3,11 @@ params) -> (state, info)``; parameters per kernel (``MALAParams``, ...), adapted
 :class:`Warmup`."""
 
 from lightning_ex2.kernels.adaptation import DualAveragingState, Tuning, VarianceState, Warmup
-from lightning_ex2.kernels.base import GradientKernel, KernelBase, log_prob_and_grad
+from lightning_ex2.kernels.base import GradientKernel, KernelBase, LocalInfo, log_prob_and_grad
 from lightning_ex2.kernels.ex2mcmc import Ex2Info, Ex2MCMC
 from lightning_ex2.kernels.hmc import HMC, HMCParams
 from lightning_ex2.kernels.isir import ISIR
-from lightning_ex2.kernels.mala import MALA, LocalInfo, MALAParams
+from lightning_ex2.kernels.mala import MALA, MALAParams
 from lightning_ex2.kernels.ula import ULA, ULAParams
 from lightning_ex2.protocols import GlobalKernel, Kernel, LocalKernel
 from lightning_ex2.types import ChainState, ISIRInfo, Particles

@@ -40,6 +40,7 @@ __all__ = [
     "Gen",
     "GradientKernel",
     "KernelBase",
+    "LocalInfo",
     "LocalParams",
     "check_start",
     "count_nonfinite",
@@ -75,6 +76,13 @@ class LocalParams(NamedTuple):
 
     step_size: Tensor
     inverse_mass_matrix: Tensor | None = None
+
+
+class LocalInfo(NamedTuple):
+    """Per-chain ``[C]`` diagnostics of a local (gradient) move."""
+
+    accept_local: Tensor  # Metropolis-Hastings acceptance probability (ULA: 1 if finite)
+    nonfinite: Tensor  # NaN/+inf log-densities met (0 or 1 per chain for one proposal)
 
 
 def log_prob_and_grad(target: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -247,6 +255,11 @@ class GradientKernel(KernelBase):
     uses_grad = True
     #: the kernel's parameter tuple (a :class:`LocalParams`-shaped NamedTuple)
     Params: type = LocalParams
+    #: the settings ``repr`` shows, in order
+    repr_fields: tuple[str, ...] = ("step_size", "target_accept", "mass_matrix")
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={getattr(self, k)!r}" for k in self.repr_fields)
 
     def _setup_params(
         self,
@@ -308,3 +321,28 @@ class GradientKernel(KernelBase):
         y = torch.addcmul(torch.addcmul(x, hm, grad), (2 * hm).sqrt(), noise)  # fused
         log_prob_y, grad_y = log_prob_and_grad(target, y)
         return y, noise, log_prob_y, grad_y
+
+    @staticmethod
+    def _metropolis(
+        state: ChainState,
+        y: Tensor,
+        log_prob_y: Tensor,
+        grad_y: Tensor,
+        log_alpha: Tensor,
+        generator: Gen,
+    ) -> tuple[ChainState, LocalInfo]:
+        """Accept the proposal ``(y, log pi(y), grad(y))`` ``[C, D]``/``[C]``/``[C, D]``
+        with probability ``min(1, exp(log_alpha))``; a non-finite ``grad(y)`` is refused.
+
+        Returns the new state (``state``'s gradient must be present) and the step's info.
+        """
+        x, log_prob, grad = state.x, state.log_prob, state.grad
+        assert grad is not None
+        log_alpha = torch.where(torch.isfinite(grad_y).all(-1), log_alpha, -torch.inf)
+        accepted, accept_prob = metropolis_accept(log_alpha, generator)
+        new = ChainState(
+            x=select(accepted, y, x),
+            log_prob=select(accepted, log_prob_y, log_prob),
+            grad=select(accepted, grad_y, grad),
+        )
+        return new, LocalInfo(accept_prob, count_nonfinite(log_prob_y, finite_rows(y)))

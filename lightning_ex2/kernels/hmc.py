@@ -16,24 +16,18 @@ Example:
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from lightning_ex2.kernels.base import (
-    ChainState,
-    Gen,
     GradientKernel,
+    LocalInfo,
     LocalParams,
     ParamsArg,
-    count_nonfinite,
-    finite_rows,
     log_prob_and_grad,
-    metropolis_accept,
     rand,
     randn,
-    select,
 )
-from lightning_ex2.kernels.mala import LocalInfo
+from lightning_ex2.types import ChainState, Gen
 
 
 class HMCParams(LocalParams):
@@ -64,6 +58,7 @@ class HMC(GradientKernel):
 
     step_size_adaptable = True
     Params = HMCParams
+    repr_fields = ("step_size", "n_leapfrog", "target_accept", "jitter", "mass_matrix")
 
     def __init__(
         self,
@@ -82,13 +77,6 @@ class HMC(GradientKernel):
         if int(n_leapfrog) != n_leapfrog or n_leapfrog < 1:
             raise ValueError(f"`n_leapfrog` must be a positive integer, got {n_leapfrog!r}")
         self.n_leapfrog = int(n_leapfrog)
-
-    def extra_repr(self) -> str:
-        return (
-            f"step_size={self.step_size}, n_leapfrog={self.n_leapfrog}, "
-            f"target_accept={self.target_accept}, jitter={self.jitter}, "
-            f"mass_matrix={self.mass_matrix!r}"
-        )
 
     def step(
         self, state: ChainState, target: nn.Module, generator: Gen = None, params: ParamsArg = None
@@ -113,12 +101,5 @@ class HMC(GradientKernel):
                 p = p + hx * g_q
         p = p + 0.5 * hx * g_q
         energy1 = -lp_q + kinetic(p)
-        log_alpha = energy0 - energy1
-        log_alpha = torch.where(torch.isfinite(g_q).all(-1), log_alpha, -torch.inf)
-        accepted, accept_prob = metropolis_accept(log_alpha, generator)
-        new = ChainState(
-            x=select(accepted, q, x),
-            log_prob=select(accepted, lp_q, log_prob),
-            grad=select(accepted, g_q, grad),
-        )
-        return new, LocalInfo(accept_prob, count_nonfinite(lp_q, finite_rows(q)))
+        state = ChainState(x, log_prob, grad)  # with the gradient _start recomputed
+        return self._metropolis(state, q, lp_q, g_q, energy0 - energy1, generator)

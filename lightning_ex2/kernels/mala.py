@@ -20,29 +20,10 @@ Example:
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from torch import nn
 
-import torch
-from torch import Tensor, nn
-
-from lightning_ex2.kernels.base import (
-    ChainState,
-    Gen,
-    GradientKernel,
-    LocalParams,
-    ParamsArg,
-    count_nonfinite,
-    finite_rows,
-    metropolis_accept,
-    select,
-)
-
-
-class LocalInfo(NamedTuple):
-    """Per-chain ``[C]`` diagnostics of a local (gradient) move."""
-
-    accept_local: Tensor  # Metropolis-Hastings acceptance probability (ULA: 1 if finite)
-    nonfinite: Tensor  # NaN/+inf log-densities met (0 or 1 per chain for one proposal)
+from lightning_ex2.kernels.base import GradientKernel, LocalInfo, LocalParams, ParamsArg
+from lightning_ex2.types import ChainState, Gen
 
 
 class MALAParams(LocalParams):
@@ -78,12 +59,6 @@ class MALA(GradientKernel):
         super().__init__()
         self._setup_params(step_size, target_accept, per_chain_step_size, mass_matrix)
 
-    def extra_repr(self) -> str:
-        return (
-            f"step_size={self.step_size}, target_accept={self.target_accept}, "
-            f"mass_matrix={self.mass_matrix!r}"
-        )
-
     def step(
         self, state: ChainState, target: nn.Module, generator: Gen = None, params: ParamsArg = None
     ) -> tuple[ChainState, LocalInfo]:
@@ -96,11 +71,5 @@ class MALA(GradientKernel):
         else:
             log_q_bwd = -((x - y - hm * grad_y).square() / m).sum(-1) / (4 * h)
         log_alpha = log_prob_y - log_prob + log_q_bwd - log_q_fwd
-        log_alpha = torch.where(torch.isfinite(grad_y).all(-1), log_alpha, -torch.inf)
-        accepted, accept_prob = metropolis_accept(log_alpha, generator)
-        new = ChainState(
-            x=select(accepted, y, x),
-            log_prob=select(accepted, log_prob_y, log_prob),
-            grad=select(accepted, grad_y, grad),
-        )
-        return new, LocalInfo(accept_prob, count_nonfinite(log_prob_y, finite_rows(y)))
+        state = ChainState(x, log_prob, grad)  # with the gradient _start recomputed
+        return self._metropolis(state, y, log_prob_y, grad_y, log_alpha, generator)

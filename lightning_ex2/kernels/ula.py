@@ -19,15 +19,14 @@ import torch
 from torch import nn
 
 from lightning_ex2.kernels.base import (
-    ChainState,
-    Gen,
     GradientKernel,
+    LocalInfo,
     LocalParams,
     ParamsArg,
     count_nonfinite,
     finite_rows,
 )
-from lightning_ex2.kernels.mala import LocalInfo
+from lightning_ex2.types import ChainState, Gen
 
 
 class ULAParams(LocalParams):
@@ -50,8 +49,7 @@ class ULA(GradientKernel):
         super().__init__()
         self._setup_params(step_size, None, False, mass_matrix)
 
-    def extra_repr(self) -> str:
-        return f"step_size={self.step_size}, mass_matrix={self.mass_matrix!r}"
+    repr_fields = ("step_size", "mass_matrix")
 
     def step(
         self, state: ChainState, target: nn.Module, generator: Gen = None, params: ParamsArg = None
