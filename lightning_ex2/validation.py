@@ -18,12 +18,24 @@ def check_int(value: Any, name: str, cls: str, minimum: int) -> int:
     return out
 
 
+def _float_or_nan(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
 def check_positive(value: Any, name: str, cls: str) -> float:
     """``value`` as a finite ``float > 0``; ValueError naming ``name`` otherwise."""
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        out = float("nan")
+    out = _float_or_nan(value)
     if not (math.isfinite(out) and out > 0):
         raise ValueError(f"{cls}: `{name}` must be a finite positive number, got {value!r}")
+    return out
+
+
+def check_finite(value: Any, name: str, cls: str) -> float:
+    """``value`` as a finite ``float``; ValueError naming ``name`` otherwise."""
+    out = _float_or_nan(value)
+    if not math.isfinite(out):
+        raise ValueError(f"{cls}: `{name}` must be a finite number, got {value!r}")
     return out

@@ -7,10 +7,12 @@ import math
 import torch
 from torch import Tensor
 
-from .base import LOG_2PI, Target, check_int, check_n, check_positive
+from lightning_ex2.validation import check_finite, check_int, check_positive
+
+from .base import LOG_2PI, CenteredUncorrelated, Target, check_n
 
 
-class Banana(Target):
+class Banana(CenteredUncorrelated, Target):
     """Haario et al.'s twisted Gaussian, the "banana" benchmark of Samsonov et al. 2022.
 
     Coordinates are paired ``(x_{2k}, x_{2k+1})`` (0-based):
@@ -29,9 +31,10 @@ class Banana(Target):
         ``log_prob``: ``[..., D] -> [...]``; ``sample(n)``: ``[n, D]``.
 
     Example:
-        >>> t = Banana(dim=4)
-        >>> x = t.sample(3, generator=torch.Generator().manual_seed(0))
-        >>> t.log_prob(x).shape
+        >>> t = Banana(dim=4, b=0.1, sigma=2.0)
+        >>> t.variance  # sigma^2 and 1 + 2 b^2 sigma^4
+        tensor([4.0000, 1.3200, 4.0000, 1.3200])
+        >>> t.log_prob(t.sample(3, generator=torch.Generator().manual_seed(0))).shape
         torch.Size([3])
     """
 
@@ -39,23 +42,11 @@ class Banana(Target):
         super().__init__()
         name = type(self).__name__
         self.dim = check_int(dim, "dim", name, 2)
-        try:
-            b_f = float(b)
-        except (TypeError, ValueError):
-            b_f = float("nan")
-        if not math.isfinite(b_f):
-            raise ValueError(f"{name}: `b` must be a finite number, got {b!r}")
-        sigma_f = check_positive(sigma, "sigma", name)
-        dtype = torch.get_default_dtype()
-        self.register_buffer("b", torch.tensor(b_f, dtype=dtype))
-        self.register_buffer("sigma", torch.tensor(sigma_f, dtype=dtype))
+        self._scalar_buffers(
+            b=check_finite(b, "b", name), sigma=check_positive(sigma, "sigma", name)
+        )
         self._n_pairs = self.dim // 2
         self._cache: tuple | None = None  # see _coefficients
-
-    @property
-    def mean(self) -> Tensor:
-        """``[D]`` zeros."""
-        return torch.zeros_like(self.sigma).expand(self.dim).clone()
 
     @property
     def variance(self) -> Tensor:
@@ -63,11 +54,6 @@ class Banana(Target):
         var = self.sigma.square().expand(self.dim).clone()
         var[1::2] = 1.0 + 2.0 * self.b.square() * self.sigma**4
         return var
-
-    @property
-    def covariance(self) -> Tensor:
-        """``[D, D]`` diagonal covariance."""
-        return torch.diag(self.variance)
 
     def _coefficients(self, x: Tensor) -> tuple[float, float, Tensor, Tensor, Tensor]:
         """``(b, const, A [D], B [D], -A [D])`` on ``x``'s device and dtype: ``A`` is

@@ -34,7 +34,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from lightning_ex2.validation import check_int, check_positive  # noqa: F401 (for the targets)
+# for the targets
+from lightning_ex2.validation import check_finite, check_int, check_positive  # noqa: F401
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -58,8 +59,31 @@ class Target(nn.Module, ABC):
     def forward(self, x: Tensor) -> Tensor:
         return self.log_prob(x)
 
+    def _scalar_buffers(self, **values: float) -> None:
+        """Register each value as a 0-d buffer in the default dtype."""
+        for key, value in values.items():
+            self.register_buffer(key, torch.tensor(value, dtype=torch.get_default_dtype()))
+
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
+
+
+class CenteredUncorrelated:
+    """Mixin of targets of mean 0 whose coordinates are uncorrelated: ``mean`` ``[D]``
+    zeros and ``covariance`` ``diag(variance)`` ``[D, D]`` from the subclass's
+    ``variance`` ``[D]``."""
+
+    variance: Tensor
+
+    @property
+    def mean(self) -> Tensor:
+        """``[D]`` zeros."""
+        return torch.zeros_like(self.variance)
+
+    @property
+    def covariance(self) -> Tensor:
+        """``[D, D]`` diagonal covariance."""
+        return torch.diag(self.variance)
 
 
 def has_sampler(target: Any) -> bool:
@@ -106,14 +130,22 @@ def check_target(target: Any) -> Any:
 
 
 # ----------------------------------------------------------------------- helpers
-def as_float_tensor(value: Any, name: str, cls: str) -> Tensor:
-    """``value`` as a finite float64 tensor (for validation); error names ``name``."""
+def as_float_tensor(
+    value: Any, name: str, cls: str, ndim: int | None = None, what: str = ""
+) -> Tensor:
+    """``value`` as a finite float64 tensor (for validation); error names ``name``.
+
+    With ``ndim``, the tensor must also be non-empty with ``ndim`` dimensions
+    (``what`` describes that shape in the message, e.g. ``"[K, D] tensor"``).
+    """
     try:
         t = torch.as_tensor(value, dtype=torch.float64)
     except (TypeError, ValueError, RuntimeError) as err:
         raise ValueError(f"{cls}: `{name}` must be numeric, got {value!r}") from err
     if not torch.isfinite(t).all():
         raise ValueError(f"{cls}: `{name}` must be finite")
+    if ndim is not None and (t.ndim != ndim or t.numel() == 0):
+        raise ValueError(f"{cls}: `{name}` must be a non-empty {what}, got shape {tuple(t.shape)}")
     return t.detach().clone()
 
 

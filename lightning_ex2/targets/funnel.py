@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 
-from .base import LOG_2PI, Target, check_int, check_n, check_positive
+from lightning_ex2.validation import check_finite, check_int, check_positive
+
+from .base import LOG_2PI, CenteredUncorrelated, Target, check_n
 
 
-class Funnel(Target):
+class Funnel(CenteredUncorrelated, Target):
     """Neal's funnel, a benchmark of Samsonov et al. 2022 (arXiv:2111.02702).
 
     ``x_0 ~ N(0, a^2)`` and ``x_i | x_0 ~ N(0, exp(2 b x_0))`` for ``i = 1..D-1``.
@@ -36,21 +36,7 @@ class Funnel(Target):
         super().__init__()
         name = type(self).__name__
         self.dim = check_int(dim, "dim", name, 2)
-        a_f = check_positive(a, "a", name)
-        try:
-            b_f = float(b)
-        except (TypeError, ValueError):
-            b_f = float("nan")
-        if not math.isfinite(b_f):
-            raise ValueError(f"{name}: `b` must be a finite number, got {b!r}")
-        dtype = torch.get_default_dtype()
-        self.register_buffer("a", torch.tensor(a_f, dtype=dtype))
-        self.register_buffer("b", torch.tensor(b_f, dtype=dtype))
-
-    @property
-    def mean(self) -> Tensor:
-        """``[D]`` zeros."""
-        return torch.zeros_like(self.a).expand(self.dim).clone()
+        self._scalar_buffers(a=check_positive(a, "a", name), b=check_finite(b, "b", name))
 
     @property
     def variance(self) -> Tensor:
@@ -58,11 +44,6 @@ class Funnel(Target):
         var = torch.exp(2 * self.b.square() * self.a.square()).expand(self.dim).clone()
         var[0] = self.a.square()
         return var
-
-    @property
-    def covariance(self) -> Tensor:
-        """``[D, D]`` diagonal covariance."""
-        return torch.diag(self.variance)
 
     def _terms(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         """``(a, b, x_0 [...], exp(-2 b x_0) [...], S [...])``, ``S = sum_{i>=1} x_i^2``.

@@ -52,11 +52,7 @@ class Gaussian(Target):
     def __init__(self, mean: Any, cov: Any = 1.0) -> None:
         super().__init__()
         name = type(self).__name__
-        loc = as_float_tensor(mean, "mean", name)
-        if loc.ndim != 1 or loc.numel() == 0:
-            raise ValueError(
-                f"{name}: `mean` must be a non-empty 1-D tensor [D], got shape {tuple(loc.shape)}"
-            )
+        loc = as_float_tensor(mean, "mean", name, ndim=1, what="1-D tensor [D]")
         dim = loc.numel()
         cov_t = as_float_tensor(cov, "cov", name)
         if cov_t.ndim == 0 or cov_t.ndim == 1:

@@ -71,11 +71,7 @@ class GaussianMixture(Target):
     ) -> None:
         super().__init__()
         name = type(self).__name__
-        loc = as_float_tensor(means, "means", name)
-        if loc.ndim != 2 or loc.numel() == 0:
-            raise ValueError(
-                f"{name}: `means` must be a non-empty [K, D] tensor, got shape {tuple(loc.shape)}"
-            )
+        loc = as_float_tensor(means, "means", name, ndim=2, what="[K, D] tensor")
         k, dim = loc.shape
         if (covs is None) == (scales is None):
             raise ValueError(f"{name}: give exactly one of `covs` or `scales`")
