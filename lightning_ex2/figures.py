@@ -184,25 +184,14 @@ def scatter_figure(
         i, j = (_index(d, "dims") for d in dims)
         if i >= dim or j >= dim:
             raise ValueError(f"`dims` {tuple(dims)} out of range for dimension {dim}")
-        if ref is not None and ref.size:
+        layers = [(x, "chains", 3, 0.8, "tab:blue")]
+        if ref is not None and ref.size:  # drawn first, below the chains
+            layers.insert(0, (ref, reference_label, 6, 0.25, "tab:orange"))
+        for pts, label, size, alpha, color in layers:
             ax.scatter(
-                ref[:, i],
-                ref[:, j],
-                s=6,
-                alpha=0.25,
-                color="tab:orange",
-                linewidths=0,
-                label=f"{reference_label} ({ref.shape[0]})",
-            )
-        ax.scatter(
-            x[:, i],
-            x[:, j],
-            s=3,
-            alpha=0.8,
-            color="tab:blue",
-            linewidths=0,
-            label=f"chains ({x.shape[0]})",
-        )
+                pts[:, i], pts[:, j], s=size, alpha=alpha, color=color, linewidths=0,
+                label=f"{label} ({pts.shape[0]})",
+            )  # fmt: skip
         ax.set_xlabel(f"x[{i}]")
         ax.set_ylabel(f"x[{j}]")
     ax.legend(loc="upper right", fontsize="small", markerscale=2.0)
