@@ -424,8 +424,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out = args.out or Path("logs/tables") / args.prefix
     args.figures = args.figures or Path("docs/fashion") / args.prefix
     torch.set_num_threads(1)
-    from lightning_ex2.targets.gan_diagnostics import target_diagnostics
     from lightning_ex2.io import save_json, save_text
+    from lightning_ex2.targets.gan_diagnostics import target_diagnostics
 
     exe = str(Path(sys.executable).with_name("lightning-ex2"))
     quiet = ["--trainer.enable_progress_bar", "false"]

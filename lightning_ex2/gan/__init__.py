@@ -27,6 +27,7 @@ to the new ones by :data:`lightning_ex2.moved.MOVED_CLASS_PATHS`, and old weight
 :func:`lightning_ex2.moved.moved_weights_path`.
 """
 
+from lightning_ex2 import networks
 from lightning_ex2.gan.classifier import (
     DigitsClassifier,
     FIDFeatures,
@@ -38,43 +39,21 @@ from lightning_ex2.gan.fashion import FashionClassifier, load_fashion_classifier
 from lightning_ex2.image_grid import image_grid
 from lightning_ex2.modules.calibration import DiscriminatorCalibration
 from lightning_ex2.modules.gan import LOSSES, GANModule
-from lightning_ex2.networks import (
-    DCGANDiscriminator32,
-    DCGANGenerator32,
-    DigitsDiscriminator,
-    DigitsGenerator,
-    FashionDiscriminator,
-    FashionGenerator,
-    MNISTDiscriminator,
-    MNISTGenerator,
-    SNGANDiscriminator32,
-    SNGANGenerator32,
-    load_gan_checkpoint,
-)
+from lightning_ex2.networks import *  # noqa: F403  (the generators/discriminators)
 from lightning_ex2.targets.gan import GANLatentTarget
 
 __all__ = [
+    *networks.__all__,
     "LOSSES",
-    "DCGANDiscriminator32",
-    "DCGANGenerator32",
     "DigitsClassifier",
-    "DigitsDiscriminator",
-    "DigitsGenerator",
     "DiscriminatorCalibration",
     "FIDFeatures",
     "FashionClassifier",
-    "FashionDiscriminator",
-    "FashionGenerator",
     "GANLatentTarget",
     "GANModule",
     "ISLogits",
-    "MNISTDiscriminator",
-    "MNISTGenerator",
-    "SNGANDiscriminator32",
-    "SNGANGenerator32",
     "image_grid",
     "load_digits_classifier",
     "load_fashion_classifier",
-    "load_gan_checkpoint",
     "train_digits_classifier",
 ]

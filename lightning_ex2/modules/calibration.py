@@ -50,7 +50,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lightning_ex2.io import save_json, save_torch
-from lightning_ex2.modules.gan import LOSSES, discriminator_loss, gradient_penalty
+from lightning_ex2.modules.gan import (
+    check_loss,
+    clip_weights,
+    discriminator_loss,
+    generator_latent_dim,
+    gradient_penalty,
+)
 from lightning_ex2.networks.checkpoints import load_gan_checkpoint
 from lightning_ex2.validation import check_int
 
@@ -144,16 +150,12 @@ class DiscriminatorCalibration(pl.LightningModule):
     ) -> None:
         super().__init__()
         cls = "DiscriminatorCalibration"
-        if loss not in LOSSES:
-            raise ValueError(f"model.loss must be one of {LOSSES}, got {loss!r}")
-        if loss == "wgan" and not (weight_clip and weight_clip > 0):
-            raise ValueError("model.weight_clip: loss 'wgan' needs weight_clip > 0 (e.g. 0.01)")
+        check_loss(loss, weight_clip)
         if not lr > 0:
             raise ValueError(f"model.lr must be > 0, got {lr!r}")
         if not callable(getattr(held_out, "real_images", None)):
             raise ValueError("model.held_out must be an image DataModule with real_images(n)")
-        if latent_dim is None:
-            latent_dim = getattr(generator, "latent_dim", getattr(generator, "nz", None))
+        latent_dim = generator_latent_dim(generator, latent_dim)
         self.latent_dim = check_int(latent_dim, "model.latent_dim", cls, 1)
         self.n_held_out = check_int(n_held_out, "model.n_held_out", cls, 2)
         self.val_every_n_steps = check_int(val_every_n_steps, "model.val_every_n_steps", cls, 1)
@@ -257,9 +259,7 @@ class DiscriminatorCalibration(pl.LightningModule):
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         if self.loss == "wgan":
-            with torch.no_grad():
-                for p in self.discriminator.parameters():
-                    p.clamp_(-self.weight_clip, self.weight_clip)
+            clip_weights(self.discriminator, self.weight_clip)
         step = self.trainer.global_step
         if step % self.val_every_n_steps == 0:
             self._check(step)

@@ -43,10 +43,47 @@ from lightning_ex2.image_grid import image_grid
 from lightning_ex2.io import save_torch
 from lightning_ex2.validation import check_int
 
-__all__ = ["LOSSES", "GANModule", "discriminator_loss", "generator_loss"]
+__all__ = [
+    "LOSSES",
+    "GANModule",
+    "check_loss",
+    "clip_weights",
+    "default_betas",
+    "discriminator_loss",
+    "generator_latent_dim",
+    "generator_loss",
+]
 
 #: Valid values of ``GANModule(loss=...)``.
 LOSSES = ("ns", "hinge", "wgan", "wgan-gp")
+
+
+def check_loss(loss: str, weight_clip: float | None) -> None:
+    """Raise ``ValueError`` (naming ``model.loss``/``model.weight_clip``) unless ``loss`` is
+    one of :data:`LOSSES` and, for ``"wgan"``, ``weight_clip > 0``."""
+    if loss not in LOSSES:
+        raise ValueError(f"model.loss must be one of {LOSSES}, got {loss!r}")
+    if loss == "wgan" and not (weight_clip and weight_clip > 0):
+        raise ValueError("model.weight_clip: loss 'wgan' needs weight_clip > 0 (e.g. 0.01)")
+
+
+def default_betas(loss: str) -> tuple[float, float]:
+    """mimicry's Adam betas: ``(0.0, 0.9)`` for hinge/WGAN-GP, ``(0.5, 0.999)`` otherwise."""
+    return (0.0, 0.9) if loss in ("hinge", "wgan-gp") else (0.5, 0.999)
+
+
+def generator_latent_dim(generator: nn.Module, latent_dim: int | None) -> int | None:
+    """``latent_dim`` if given, else ``generator.latent_dim`` (or mimicry's ``generator.nz``)."""
+    if latent_dim is not None:
+        return latent_dim
+    return getattr(generator, "latent_dim", getattr(generator, "nz", None))
+
+
+@torch.no_grad()
+def clip_weights(module: nn.Module, clip: float) -> None:
+    """Clamp every parameter of ``module`` to ``[-clip, clip]`` in place (the WGAN critic)."""
+    for p in module.parameters():
+        p.clamp_(-clip, clip)
 
 
 def discriminator_loss(loss: str, d_real: Tensor, d_fake: Tensor) -> Tensor:
@@ -114,36 +151,23 @@ class GANModule(pl.LightningModule):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        if loss not in LOSSES:
-            raise ValueError(f"model.loss must be one of {LOSSES}, got {loss!r}")
-        if loss == "wgan" and not (weight_clip and weight_clip > 0):
-            raise ValueError("model.loss 'wgan' needs model.weight_clip > 0 (e.g. 0.01)")
+        check_loss(loss, weight_clip)
         if not (lr_g > 0 and lr_d > 0):
             raise ValueError(f"model.lr_g and model.lr_d must be > 0, got {lr_g}, {lr_d}")
         check_int(n_critic, "model.n_critic", "GANModule", 1)
-        if latent_dim is None:
-            latent_dim = getattr(generator, "latent_dim", getattr(generator, "nz", None))
+        latent_dim = generator_latent_dim(generator, latent_dim)
         if not isinstance(latent_dim, int) or latent_dim < 1:
             raise ValueError(
                 "model.latent_dim: give it, or use a generator with a `latent_dim` attribute"
             )
         self.save_hyperparameters(ignore=["generator", "discriminator"])
         self.automatic_optimization = False
-        self.generator = generator
-        self.discriminator = discriminator
-        self.loss = loss
+        self.generator, self.discriminator = generator, discriminator
+        self.loss, self.n_critic, self.latent_dim = loss, n_critic, latent_dim
         self.lr_g, self.lr_d = float(lr_g), float(lr_d)
-        self.betas = (
-            tuple(betas)
-            if betas is not None
-            else ((0.0, 0.9) if loss in ("hinge", "wgan-gp") else (0.5, 0.999))
-        )
-        self.n_critic = n_critic
-        self.gp_weight = float(gp_weight)
-        self.weight_clip = weight_clip
-        self.latent_dim = latent_dim
-        self.image_every_n_epochs = image_every_n_epochs
-        self.export_dir = export_dir
+        self.betas = default_betas(loss) if betas is None else tuple(betas)
+        self.gp_weight, self.weight_clip = float(gp_weight), weight_clip
+        self.image_every_n_epochs, self.export_dir = image_every_n_epochs, export_dir
         g = torch.Generator().manual_seed(seed)
         self.register_buffer("fixed_z", torch.randn(n_grid_images, latent_dim, generator=g))
 
@@ -180,9 +204,7 @@ class GANModule(pl.LightningModule):
         self.manual_backward(loss_d)
         opt_d.step()
         if self.loss == "wgan":
-            with torch.no_grad():
-                for p in self.discriminator.parameters():
-                    p.clamp_(-self.weight_clip, self.weight_clip)
+            clip_weights(self.discriminator, self.weight_clip)
         self.untoggle_optimizer(opt_d)
         self.log("loss/d", loss_d.detach(), on_step=True, prog_bar=True, batch_size=n)
 

@@ -10,30 +10,8 @@ their trainer is :class:`~lightning_ex2.modules.GANModule`. This package imports
 (and :mod:`lightning_ex2.weights` paths): targets and modules import it, never the reverse.
 """
 
-from lightning_ex2.networks.architectures import (
-    DCGANDiscriminator32,
-    DCGANGenerator32,
-    DigitsDiscriminator,
-    DigitsGenerator,
-    FashionDiscriminator,
-    FashionGenerator,
-    MNISTDiscriminator,
-    MNISTGenerator,
-    SNGANDiscriminator32,
-    SNGANGenerator32,
-)
+from lightning_ex2.networks import architectures
+from lightning_ex2.networks.architectures import *  # noqa: F403  (its __all__)
 from lightning_ex2.networks.checkpoints import load_gan_checkpoint
 
-__all__ = [
-    "DCGANDiscriminator32",
-    "DCGANGenerator32",
-    "DigitsDiscriminator",
-    "DigitsGenerator",
-    "FashionDiscriminator",
-    "FashionGenerator",
-    "MNISTDiscriminator",
-    "MNISTGenerator",
-    "SNGANDiscriminator32",
-    "SNGANGenerator32",
-    "load_gan_checkpoint",
-]
+__all__ = [*architectures.__all__, "load_gan_checkpoint"]

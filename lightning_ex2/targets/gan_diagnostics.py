@@ -96,14 +96,10 @@ def _tilt(target: Any, z: Tensor) -> Tensor:
 
 def target_diagnostics(
     target: Any,
-    n: int = 4000,
-    n_particles: int = 10,
-    n_trials: int = 20000,
-    pilot_chains: int = 32,
-    pilot_steps: int = 100,
-    pilot_step_size: float = 0.01,
+    n: int = 4000, n_particles: int = 10, n_trials: int = 20000,  # the prior as proposal
+    pilot_chains: int = 32, pilot_steps: int = 100, pilot_step_size: float = 0.01,  # MALA
     seed: int = 0,
-) -> dict[str, Any]:
+) -> dict[str, Any]:  # fmt: skip
     """Tilt std, importance ESS / n, implied i-SIR acceptance and pilot MALA step of ``target``.
 
     Args:
