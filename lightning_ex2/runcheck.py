@@ -27,6 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_ex2.errors import UserError
+from lightning_ex2.moved import canonical_class_path
 
 #: key of the model spec in a checkpoint
 SPEC_KEY = "lightning_ex2_spec"
@@ -190,6 +191,7 @@ def spec_differences(model: nn.Module, ckpt: dict[str, Any], spec: dict[str, str
     if isinstance(stored, dict):
         for key in sorted(set(stored) | set(spec)):
             a, b = stored.get(key, "<absent>"), spec.get(key, "<absent>")
+            a, b = canonical_class_path(a), canonical_class_path(b)  # classes that moved
             if a == b or (a == "<absent>" and key in tensors):
                 continue  # a tensor an older checkpoint did not record: compared below
             if a.startswith("<tensor") and b.startswith("<tensor"):

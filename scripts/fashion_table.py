@@ -19,7 +19,7 @@ Budget: one target evaluation = one log pi with or without its gradient, per cha
 ULA/MALA cost 1, i-SIR N - 1 = 9, Ex2MCMC/FlEx2MCMC 9 + 1 + 3 = 13 (FlEx2MCMC 14 while its
 flow trains: one reparameterised flow sample per chain for the backward KL). Each method
 spends ``warmup_fraction`` of the budget in ``fit`` (step-size adaptation, flow training) and
-the rest in ``sample``. The GAN is the shipped one (``lightning_ex2/gan/weights/
+the rest in ``sample``. The GAN is the shipped one (``lightning_ex2/weights/
 fashion_gan_{generator,discriminator}.pt``, which the configs load) unless ``--train_gan``.
 
 Writes ``<out>/<method>/seed<k>/`` (the output sets of ``sample``; their logs beside them in
@@ -384,7 +384,7 @@ def curves_png(
 
 
 def render_diagnostics(d: dict[str, Any]) -> str:
-    """One Markdown line of :func:`lightning_ex2.gan.diagnostics.target_diagnostics`."""
+    """One Markdown line of :func:`lightning_ex2.targets.gan_diagnostics.target_diagnostics`."""
     acc = next(k for k in d if k.startswith("isir_accept_") and not k.endswith("lognormal"))
     n = acc.rsplit("_", 1)[1]
     step = (
@@ -424,8 +424,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out = args.out or Path("logs/tables") / args.prefix
     args.figures = args.figures or Path("docs/fashion") / args.prefix
     torch.set_num_threads(1)
-    from lightning_ex2.gan.diagnostics import target_diagnostics
     from lightning_ex2.io import save_json, save_text
+    from lightning_ex2.targets.gan_diagnostics import target_diagnostics
 
     exe = str(Path(sys.executable).with_name("lightning-ex2"))
     quiet = ["--trainer.enable_progress_bar", "false"]

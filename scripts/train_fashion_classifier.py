@@ -1,7 +1,7 @@
 """Regenerate the Fashion-MNIST classifier that scores the Fashion GAN (FID/IS in its feature space).
 
     apt-get install dataset-fashion-mnist                # the IDX files, offline
-    python scripts/train_fashion_classifier.py           # -> lightning_ex2/gan/weights/
+    python scripts/train_fashion_classifier.py           # -> lightning_ex2/weights/
     python scripts/train_fashion_classifier.py --epochs 1 --out /tmp/clf.pt
 
 Trains on the 60000 training images, reports the accuracy on the 10000 test images
@@ -17,7 +17,10 @@ import time
 
 from lightning_ex2.data import FashionMNISTDataModule
 from lightning_ex2.data.images import FASHION_MNIST_DIR
-from lightning_ex2.gan.fashion import FASHION_WEIGHTS, as_float_images, train_fashion_classifier
+from lightning_ex2.metrics.classifier import classifier_weights
+from lightning_ex2.metrics.classifier_training import as_float_images, train_fashion_classifier
+
+FASHION_WEIGHTS = classifier_weights("fashion")
 
 
 def load_split(data_dir: str, split: str):  # type: ignore[no-untyped-def]

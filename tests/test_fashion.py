@@ -174,7 +174,7 @@ def test_gan_train_config_instantiates(fashion_dir: Path) -> None:
 def test_sampling_configs_instantiate(method: str, fashion_dir: Path) -> None:
     from lightning_ex2.cli import build_cli
 
-    weights = ROOT / "lightning_ex2/gan/weights"
+    weights = ROOT / "lightning_ex2/weights"
     if not (weights / "fashion_gan_generator.pt").is_file() or not FASHION_WEIGHTS.is_file():
         pytest.skip("shipped Fashion GAN / classifier weights absent")
     cli = build_cli(["--config", str(ROOT / f"configs/gan/fashion_{method}.yaml")], run=False)

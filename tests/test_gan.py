@@ -379,7 +379,7 @@ def test_gan_config_instantiates(path):
         assert _instantiate(config["data"], pl.LightningDataModule).batch_size == 64
         return
     if path.stem.endswith("_calibrate"):  # tests/test_calibration.py instantiates these
-        assert model["class_path"] == "lightning_ex2.gan.DiscriminatorCalibration"
+        assert model["class_path"] == "lightning_ex2.modules.DiscriminatorCalibration"
         return
     target_args = model["init_args"]["target"]["init_args"]
     assert {"generator_ckpt", "discriminator_ckpt"} <= set(target_args)

@@ -261,7 +261,17 @@ class DigitsDataModule(ImageDataModule):
         return torch.from_numpy(images)[:, None]
 
 
-class MNISTDataModule(ImageDataModule):
+class _SplitDataModule(ImageDataModule):
+    """An :class:`ImageDataModule` read from ``data_dir``, its ``"train"`` or ``"test"`` split."""
+
+    def __init__(self, data_dir: str | None = None, split: str = "train", **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(**kwargs)
+        if split not in ("train", "test"):
+            raise ValueError(f"data.split must be 'train' or 'test', got {split!r}")
+        self.data_dir, self.split = data_dir, split
+
+
+class MNISTDataModule(_SplitDataModule):
     """MNIST from its IDX files (``[1, 28, 28]``).
 
     Args:
@@ -271,12 +281,6 @@ class MNISTDataModule(ImageDataModule):
         split: ``"train"`` or ``"test"``.
         **kwargs: see :class:`ImageDataModule`.
     """
-
-    def __init__(self, data_dir: str | None = None, split: str = "train", **kwargs) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(**kwargs)
-        if split not in ("train", "test"):
-            raise ValueError(f"data.split must be 'train' or 'test', got {split!r}")
-        self.data_dir, self.split = data_dir, split
 
     def load(self) -> Tensor:
         stem = "train-images-idx3-ubyte" if self.split == "train" else "t10k-images-idx3-ubyte"
@@ -340,7 +344,7 @@ class FashionMNISTDataModule(MNISTDataModule):
         return torch.from_numpy(read_idx_labels(self.idx_file("labels")).astype(np.int64))
 
 
-class CIFAR10DataModule(ImageDataModule):
+class CIFAR10DataModule(_SplitDataModule):
     """CIFAR-10 from its python batches (``[3, 32, 32]``).
 
     Args:
@@ -349,12 +353,6 @@ class CIFAR10DataModule(ImageDataModule):
         split: ``"train"`` or ``"test"``.
         **kwargs: see :class:`ImageDataModule`.
     """
-
-    def __init__(self, data_dir: str | None = None, split: str = "train", **kwargs) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(**kwargs)
-        if split not in ("train", "test"):
-            raise ValueError(f"data.split must be 'train' or 'test', got {split!r}")
-        self.data_dir, self.split = data_dir, split
 
     def load(self) -> Tensor:
         names = (

@@ -1,34 +1,33 @@
-"""GANs as energy-based models in latent space (Samsonov et al. 2022, arXiv 2111.02702, Sec. 5).
+"""Compatibility namespace: the GAN pieces now live in their layers.
 
-* :mod:`~lightning_ex2.gan.architectures` — torch-mimicry's 32×32 DCGAN/SNGAN (same
-  ``state_dict`` keys), the paper's MNIST GAN, and small 8×8 digits GANs for CPU demos;
-* :func:`load_gan_checkpoint` — mimicry checkpoints, plain state dicts, Lightning checkpoints;
-* :class:`GANLatentTarget` — ``log pi(z) = log N(z; 0, I) + d(G(z))``, a sampling target;
-* :class:`DiscriminatorCalibration` — trains a discriminator alone against its frozen generator
-  and fits a logistic scale, so ``d`` estimates ``log p_data / p_G``
-  (``lightning-ex2 fit --config configs/gan/<data>_calibrate.yaml``);
-* :mod:`~lightning_ex2.gan.diagnostics` — tilt std, importance ESS, implied i-SIR acceptance,
-  pilot MALA step of a GAN latent target;
-* :class:`GANModule` — trains those GANs (``lightning-ex2 fit --config configs/gan/...``);
-* :func:`image_grid` — image grids without torchvision;
-* :class:`DigitsClassifier` — the small classifier whose features/logits give FID/IS
-  on scikit-learn's 8×8 digits (weights shipped, ``scripts/train_digits_classifier.py``);
-* :mod:`~lightning_ex2.gan.fashion` — a CPU-sized DCGAN (64-D latent) for Fashion-MNIST and
-  :class:`FashionClassifier`, its FID/IS network (``scripts/train_fashion_classifier.py``).
+Nothing is implemented here. The names below are re-exported from where they live, so that
+configs (``class_path: lightning_ex2.gan.GANLatentTarget``, ``lightning_ex2.gan.fashion.
+FashionFeatures``, ...), scripts and checkpoints written before the move keep working;
+new code and configs use the new paths:
+
+==============================================  =============================================
+old                                             new
+==============================================  =============================================
+``lightning_ex2.gan.GANLatentTarget``           :class:`lightning_ex2.targets.GANLatentTarget`
+``lightning_ex2.gan.diagnostics``               :mod:`lightning_ex2.targets.gan_diagnostics`
+``lightning_ex2.gan.GANModule``, ``LOSSES``     :class:`lightning_ex2.modules.GANModule`
+``lightning_ex2.gan.DiscriminatorCalibration``  :class:`lightning_ex2.modules.DiscriminatorCalibration`
+``lightning_ex2.gan.<Generator/Discriminator>`` :mod:`lightning_ex2.networks` (same names)
+``lightning_ex2.gan.load_gan_checkpoint``       :func:`lightning_ex2.networks.load_gan_checkpoint`
+``lightning_ex2.gan.image_grid``                :func:`lightning_ex2.image_grid.image_grid`
+``DigitsClassifier``, ``FashionClassifier``     :mod:`lightning_ex2.metrics.classifier` (one
+                                                :class:`~lightning_ex2.metrics.classifier.FeatureCNN`)
+``FIDFeatures``, ``FashionFeatures``            :class:`lightning_ex2.metrics.ClassifierFeatures`
+``ISLogits``, ``FashionLogits``                 :class:`lightning_ex2.metrics.ClassifierLogits`
+``lightning_ex2/gan/weights/*.pt``              ``lightning_ex2/weights/*.pt`` (same bytes)
+==============================================  =============================================
+
+Checkpoints name the classes they were written for by module path; the old paths are mapped
+to the new ones by :data:`lightning_ex2.moved.MOVED_CLASS_PATHS`, and old weights paths by
+:func:`lightning_ex2.moved.moved_weights_path`.
 """
 
-from lightning_ex2.gan.architectures import (
-    DCGANDiscriminator32,
-    DCGANGenerator32,
-    DigitsDiscriminator,
-    DigitsGenerator,
-    MNISTDiscriminator,
-    MNISTGenerator,
-    SNGANDiscriminator32,
-    SNGANGenerator32,
-)
-from lightning_ex2.gan.calibration import DiscriminatorCalibration
-from lightning_ex2.gan.checkpoints import load_gan_checkpoint
+from lightning_ex2 import networks
 from lightning_ex2.gan.classifier import (
     DigitsClassifier,
     FIDFeatures,
@@ -36,38 +35,25 @@ from lightning_ex2.gan.classifier import (
     load_digits_classifier,
     train_digits_classifier,
 )
-from lightning_ex2.gan.fashion import (
-    FashionClassifier,
-    FashionDiscriminator,
-    FashionGenerator,
-    load_fashion_classifier,
-)
-from lightning_ex2.gan.grid import image_grid
-from lightning_ex2.gan.module import LOSSES, GANModule
-from lightning_ex2.gan.target import GANLatentTarget
+from lightning_ex2.gan.fashion import FashionClassifier, load_fashion_classifier
+from lightning_ex2.image_grid import image_grid
+from lightning_ex2.modules.calibration import DiscriminatorCalibration
+from lightning_ex2.modules.gan import LOSSES, GANModule
+from lightning_ex2.networks import *  # noqa: F403  (the generators/discriminators)
+from lightning_ex2.targets.gan import GANLatentTarget
 
 __all__ = [
+    *networks.__all__,
     "LOSSES",
-    "DCGANDiscriminator32",
-    "DCGANGenerator32",
     "DigitsClassifier",
-    "DigitsDiscriminator",
-    "DigitsGenerator",
     "DiscriminatorCalibration",
     "FIDFeatures",
     "FashionClassifier",
-    "FashionDiscriminator",
-    "FashionGenerator",
     "GANLatentTarget",
     "GANModule",
     "ISLogits",
-    "MNISTDiscriminator",
-    "MNISTGenerator",
-    "SNGANDiscriminator32",
-    "SNGANGenerator32",
     "image_grid",
     "load_digits_classifier",
     "load_fashion_classifier",
-    "load_gan_checkpoint",
     "train_digits_classifier",
 ]

@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lightning_ex2.metrics.classifier import CLASSIFIERS, ClassifierFeatures, ClassifierLogits
+
 
 def resize_bilinear_tf(x: Tensor, size: tuple[int, int]) -> Tensor:
     """Bilinear resize with TF1's ``align_corners=False`` sampling (StyleGAN / fid-helper).
@@ -196,36 +198,18 @@ def named_extractors(
 ) -> tuple[nn.Module, nn.Module | None]:
     """``(features, logits or None)`` networks of a named extractor.
 
-    ``"digits"``: the 8x8 digits classifier (penultimate 64 features, 10 logits), weights
-    from ``weights_path`` or the shipped file; ``"fashion"``: the Fashion-MNIST classifier
-    (64 features, 10 logits), likewise; ``"inception"``: the TorchScript FID
+    ``"digits"``/``"fashion"``: the 8x8 digits / Fashion-MNIST classifier of
+    :mod:`~lightning_ex2.metrics.classifier` (penultimate 64 features, 10 logits), weights
+    from ``weights_path`` or the shipped file; ``"inception"``: the TorchScript FID
     Inception-v3 at ``weights_path`` (required; nothing is downloaded).
     """
-    if name == "digits":
-        # The digits classifier is trained and shipped with the GAN demo's pieces.
-        from lightning_ex2.gan.classifier import (
-            DEFAULT_WEIGHTS,
-            FIDFeatures,
-            ISLogits,
-            load_digits_classifier,
+    if name in CLASSIFIERS:
+        features = ClassifierFeatures(name, weights_path)
+        logits = ClassifierLogits(name, weights_path) if with_logits else None
+        return (
+            NamedExtractor(features, 64, features.description),
+            None if logits is None else NamedExtractor(logits, 10, logits.description),
         )
-
-        path = weights_path or DEFAULT_WEIGHTS
-        clf = load_digits_classifier(path)
-        desc = f"digits-classifier {{}}, weights {path}"
-        features = NamedExtractor(FIDFeatures(clf), 64, desc.format("penultimate features"))
-        logits = NamedExtractor(ISLogits(clf), 10, desc.format("logits")) if with_logits else None
-        return features, logits
-    if name == "fashion":
-        # The Fashion-MNIST classifier is shipped with the Fashion GAN's pieces.
-        from lightning_ex2.gan.fashion import FashionFeatures, FashionLogits
-
-        fashion = FashionFeatures(weights_path)
-        features = NamedExtractor(fashion, 64, fashion.description)
-        if not with_logits:
-            return features, None
-        head = FashionLogits(weights_path)
-        return features, NamedExtractor(head, 10, head.description)
     if name == "inception":
         if weights_path is None:
             raise ValueError("feature_extractor='inception' needs a TorchScript weights file")

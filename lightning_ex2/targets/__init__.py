@@ -2,12 +2,14 @@
 
 Targets with an exact ``sample(n, generator=None) -> [n, D]`` (Gaussian, mixtures,
 banana, funnel) serve to evaluate samplers; :class:`BayesianLogisticRegression`
-is a real-data posterior without one.
+is a real-data posterior without one; :class:`GANLatentTarget` is a GAN's latent space
+seen as an energy-based model (:mod:`~lightning_ex2.targets.gan_diagnostics`: how hard it is).
 """
 
 from .banana import Banana
 from .base import Target, check_target, has_sampler, target_dim
 from .funnel import Funnel
+from .gan import GANLatentTarget
 from .gaussian import Gaussian
 from .logistic import DATASETS, BayesianLogisticRegression
 from .mixture import GaussianMixture, GridMixture, SymmetricMixture
@@ -17,6 +19,7 @@ __all__ = [
     "Banana",
     "BayesianLogisticRegression",
     "Funnel",
+    "GANLatentTarget",
     "Gaussian",
     "GaussianMixture",
     "GridMixture",

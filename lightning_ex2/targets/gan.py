@@ -1,0 +1,211 @@
+"""A GAN seen as an energy-based model in its latent space (DDLS).
+
+Che et al. 2020 ("Your GAN is secretly an energy-based model", DDLS) and
+Samsonov et al. 2022 (arXiv 2111.02702, Sec. 5) sample the latent density
+
+    log pi(z) = log N(z; 0, s^2 I) + (a d(G(z)) + b) / T,
+
+``d`` the discriminator's logit (``a``, ``b`` its logistic calibration, 1 and 0 unless the
+discriminator checkpoint was written by :class:`~lightning_ex2.modules.DiscriminatorCalibration`), ``G`` the generator, ``s`` the prior scale and ``T``
+a temperature; pushing pi through ``G`` corrects the generator's distribution toward
+the data. :class:`GANLatentTarget` is a target like any other (``dim``, ``log_prob``),
+so every kernel and LightningModule of this package samples it.
+
+YAML (``class_path`` as for any target)::
+
+    target:
+      class_path: lightning_ex2.targets.GANLatentTarget
+      init_args:
+        generator: {class_path: lightning_ex2.networks.SNGANGenerator32}
+        discriminator: {class_path: lightning_ex2.networks.SNGANDiscriminator32}
+        generator_ckpt: /path/to/netG.pth
+        discriminator_ckpt: /path/to/netD.pth
+
+Example:
+    >>> import torch
+    >>> from lightning_ex2.networks import DigitsDiscriminator, DigitsGenerator
+    >>> target = GANLatentTarget(DigitsGenerator(latent_dim=2), DigitsDiscriminator())
+    >>> z = torch.randn(5, 10, 2, requires_grad=True)
+    >>> target.log_prob(z).shape, target.decode(z).shape
+    (torch.Size([5, 10]), torch.Size([5, 10, 1, 8, 8]))
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from lightning_ex2.networks.checkpoints import load_gan_checkpoint
+from lightning_ex2.targets.base import LOG_2PI, Target, check_int, check_positive
+
+__all__ = ["GANLatentTarget"]
+
+
+class GANLatentTarget(Target):
+    """``log pi(z) = log N(z; 0, prior_scale^2 I) + (a d(G(z)) + b) / temperature`` on ``z [..., D]``.
+
+    Args:
+        generator: ``z [B, D] -> images [B, C, H, W]`` in ``[-1, 1]``.
+        discriminator: ``images -> logits [B, 1]`` (or ``[B]``).
+        latent_dim: ``D``; default ``generator.latent_dim`` (or mimicry's ``generator.nz``).
+        prior_scale: standard deviation ``s`` of the Gaussian prior on ``z``.
+        temperature: ``T``, divides the discriminator logit.
+        batch_size: largest number of latents pushed through G and D at once;
+            ``log_prob`` evaluates ``[..., D]`` in chunks of this size along the
+            flattened leading dims (i-SIR calls it on ``[chains * particles, D]``).
+        generator_ckpt, discriminator_ckpt: checkpoint files loaded into the networks
+            (see :func:`~lightning_ex2.networks.load_gan_checkpoint`).
+        logit_scale, logit_bias: the calibration ``a``, ``b`` of the logit; default: the
+            ``logit_scale``/``logit_bias`` stored in ``discriminator_ckpt`` by
+            :class:`~lightning_ex2.modules.DiscriminatorCalibration` (``lightning-ex2 fit
+            --config configs/gan/<data>_calibrate.yaml``), else 1 and 0. ``b`` only shifts
+            ``log pi`` by a constant; it makes ``sigmoid(discriminator_logit)`` a probability.
+
+    Both networks are frozen (``requires_grad_(False)``) and stay in eval mode whatever
+    ``train()`` is called with, so BatchNorm uses its running statistics, spectral norm
+    runs no power iteration and ``log_prob`` of a point never depends on the other
+    points of its batch. ``log_prob`` is differentiable in ``z``. There is no exact
+    ``sample`` (``has_sampler`` is False); :meth:`prior_sample` draws from the prior,
+    i.e. the plain generator's latents, the "no MCMC" baseline.
+    """
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        latent_dim: int | None = None,
+        prior_scale: float = 1.0,
+        temperature: float = 1.0,
+        batch_size: int = 4096,
+        generator_ckpt: str | None = None,
+        discriminator_ckpt: str | None = None,
+        logit_scale: float | None = None,
+        logit_bias: float | None = None,
+    ) -> None:
+        super().__init__()
+        cls = type(self).__name__
+        if latent_dim is None:
+            latent_dim = getattr(generator, "latent_dim", getattr(generator, "nz", None))
+        if latent_dim is None:
+            raise ValueError(
+                f"{cls}: `latent_dim` not given and {type(generator).__name__} has no "
+                "`latent_dim` (or `nz`) attribute"
+            )
+        self.dim = check_int(latent_dim, "latent_dim", cls, 1)
+        self.prior_scale = check_positive(prior_scale, "prior_scale", cls)
+        self.temperature = check_positive(temperature, "temperature", cls)
+        self.batch_size = check_int(batch_size, "batch_size", cls, 1)
+        if generator_ckpt is not None:
+            load_gan_checkpoint(generator, generator_ckpt, prefix=None)
+        stored: dict[str, float] = {}
+        if discriminator_ckpt is not None:
+            load_gan_checkpoint(discriminator, discriminator_ckpt, prefix=None)
+            stored = read_calibration(discriminator_ckpt)
+        scale = stored.get("logit_scale", 1.0) if logit_scale is None else logit_scale
+        bias = stored.get("logit_bias", 0.0) if logit_bias is None else logit_bias
+        self.logit_scale = check_positive(float(scale), "logit_scale", cls)
+        self.logit_bias = float(bias)
+        if not math.isfinite(self.logit_bias):
+            raise ValueError(f"{cls}: logit_bias must be finite, got {bias!r}")
+        self.generator = generator.requires_grad_(False)
+        self.discriminator = discriminator.requires_grad_(False)
+        self.train(False)
+
+    def train(self, mode: bool = True) -> GANLatentTarget:
+        """Sets ``self.training``; the generator and discriminator always stay in eval mode."""
+        super().train(mode)
+        self.generator.train(False)
+        self.discriminator.train(False)
+        return self
+
+    # ------------------------------------------------------------------ helpers
+    def _net_dtype(self, fallback: torch.dtype) -> torch.dtype:
+        param = next(self.generator.parameters(), None)
+        return fallback if param is None else param.dtype
+
+    def _chunks(self, z: Tensor) -> tuple[torch.Size, list[Tensor]]:
+        if z.shape[-1] != self.dim:
+            raise ValueError(
+                f"{type(self).__name__}: expected z [..., {self.dim}], got {tuple(z.shape)}"
+            )
+        lead = z.shape[:-1]
+        flat = z.reshape(-1, self.dim).to(self._net_dtype(z.dtype))
+        return lead, list(flat.split(self.batch_size))
+
+    # ---------------------------------------------------------------- densities
+    def prior_log_prob(self, z: Tensor) -> Tensor:
+        """``log N(z; 0, prior_scale^2 I)``: ``[..., D] -> [...]``."""
+        s = self.prior_scale
+        return -0.5 * (z / s).square().sum(-1) - self.dim * (math.log(s) + 0.5 * LOG_2PI)
+
+    def discriminator_logit(self, z: Tensor) -> Tensor:
+        """Calibrated logit ``a d(G(z)) + b``: ``[..., D] -> [...]`` in ``z``'s dtype, chunked,
+        differentiable in ``z`` (``a = 1, b = 0`` for an uncalibrated discriminator)."""
+        lead, chunks = self._chunks(z)
+        if not chunks:
+            return z.new_zeros(lead)
+        logits = [self.discriminator(self.generator(c)).reshape(-1) for c in chunks]
+        d = torch.cat(logits).to(z.dtype).reshape(lead)
+        if self.logit_scale == 1.0 and self.logit_bias == 0.0:
+            return d
+        return self.logit_scale * d + self.logit_bias
+
+    def log_prob(self, z: Tensor) -> Tensor:
+        """``log N(z; 0, s^2 I) + (a d(G(z)) + b) / T``: ``[..., D] -> [...]``, differentiable in ``z``."""
+        return self.prior_log_prob(z) + self.discriminator_logit(z) / self.temperature
+
+    # ------------------------------------------------------------------ images
+    @torch.no_grad()
+    def decode(self, z: Tensor) -> Tensor:
+        """Images ``G(z)``: ``[..., D] -> [..., C, H, W]`` in ``[-1, 1]``, chunked, no grad."""
+        lead, chunks = self._chunks(z.detach())
+        if not chunks:
+            shape = getattr(self.generator, "image_shape", None)
+            if shape is None:
+                raise ValueError("decode: empty z and the generator has no `image_shape`")
+            return z.new_zeros((*lead, *shape))
+        images = torch.cat([self.generator(c) for c in chunks])
+        return images.reshape(*lead, *images.shape[1:])
+
+    def prior_sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` latents from the prior ``N(0, prior_scale^2 I)``: ``[n, D]`` (the "none" baseline)."""
+        param = next(self.generator.parameters(), None)
+        device = param.device if param is not None else None
+        dtype = torch.get_default_dtype()
+        if generator is not None:
+            device = generator.device
+        z = torch.randn(n, self.dim, generator=generator, device=device, dtype=dtype)
+        return self.prior_scale * z
+
+    def extra_repr(self) -> str:
+        return (
+            f"dim={self.dim}, prior_scale={self.prior_scale}, temperature={self.temperature}, "
+            f"batch_size={self.batch_size}, logit_scale={self.logit_scale:.4g}, "
+            f"logit_bias={self.logit_bias:.4g}"
+        )
+
+    def target_diagnostics(self) -> dict[str, float]:
+        """How hard this target is for i-SIR and MALA (:func:`~lightning_ex2.targets.gan_diagnostics.
+        target_diagnostics` with its defaults); computed once per target object and cached.
+
+        The sample writer merges it into ``summary.json`` as ``target_diagnostics``.
+        """
+        if getattr(self, "_diagnostics", None) is None:
+            from lightning_ex2.targets.gan_diagnostics import target_diagnostics
+
+            self._diagnostics = target_diagnostics(self)
+        return dict(self._diagnostics)
+
+
+def read_calibration(path: str) -> dict[str, float]:
+    """``logit_scale``/``logit_bias`` stored in a discriminator checkpoint (``{}`` if none)."""
+    from lightning_ex2.moved import moved_weights_path
+    from lightning_ex2.networks.checkpoints import _read
+
+    checkpoint = _read(moved_weights_path(Path(path).expanduser()))
+    if not isinstance(checkpoint, dict):
+        return {}
+    return {k: float(checkpoint[k]) for k in ("logit_scale", "logit_bias") if k in checkpoint}
