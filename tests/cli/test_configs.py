@@ -10,7 +10,7 @@ import pytest
 from lightning_ex2.cli import build_cli
 from lightning_ex2.modules import MCMCSampler
 
-ROOT = Path(__file__).resolve().parents[1] / "configs"
+ROOT = Path(__file__).resolve().parents[2] / "configs"
 CONFIGS = sorted(p for p in ROOT.rglob("*.yaml") if "gan" not in p.parts)
 
 

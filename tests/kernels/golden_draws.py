@@ -1,8 +1,8 @@
 """Short seeded runs of every kernel with the identity mass matrix, pinned to main's draws.
 
-``python tests/golden_draws.py record`` writes ``tests/data/golden_draws.pt`` (it was
+``python tests/kernels/golden_draws.py record`` writes ``tests/fixtures/golden_draws.pt`` (it was
 recorded on main at eea77fa, before kernel parameters became NamedTuples, the
-proposal was fused and Ex2MCMC took any local kernel); ``tests/test_golden.py``
+proposal was fused and Ex2MCMC took any local kernel); ``tests/kernels/test_golden.py``
 checks that the current code reproduces those draws bit for bit. The cases use
 only the constructor arguments main had, so the GAN configs (identity mass
 matrix) keep their draws.
@@ -19,7 +19,7 @@ from torch import nn
 import lightning_ex2 as lx
 from lightning_ex2.proposals import GaussianProposal
 
-PATH = Path(__file__).resolve().parent / "data" / "golden_draws.pt"
+PATH = Path(__file__).resolve().parents[1] / "fixtures" / "golden_draws.pt"
 DIM = 20
 
 

@@ -1,4 +1,4 @@
-"""Draws pinned to main's (identity mass matrix): see ``tests/golden_draws.py``.
+"""Draws pinned to main's (identity mass matrix): see ``tests/kernels/golden_draws.py``.
 
 The kernels' parameters became NamedTuples, the Gaussian proposal was fused and
 Ex2MCMC took a general local kernel; with the identity mass matrix and main's
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from golden_draws import PATH, run_all
+
+from tests.kernels.golden_draws import PATH, run_all
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import mcse_z, z_quantile
 from scipy import stats
 from torch import nn
 
@@ -18,32 +17,14 @@ from lightning_ex2.kernels import ChainState, Ex2MCMC, log_prob_and_grad
 from lightning_ex2.metrics import ess
 from lightning_ex2.proposals import GaussianProposal
 from lightning_ex2.targets import Gaussian, GaussianMixture
+from tests.conftest import mcse_z, z_quantile
+from tests.kernels.cases import COV, MEAN, build, gaussian_target, make_kernel, select
 
-MEAN = torch.tensor([1.0, -1.0, 0.5])
-COV = torch.tensor([[1.0, 0.5, 0.0], [0.5, 2.0, -0.3], [0.0, -0.3, 0.5]])
-
-
-def gaussian_target() -> Gaussian:
-    return Gaussian(MEAN, COV)
+# the kernels of the base tests: the table's cases that are not parameter variants
+BASE = {"none_of": {"variant"}}
 
 
-def make_kernel(name: str, dim: int = 3) -> lx.kernels.Kernel:
-    q = GaussianProposal(dim, loc=0.0, scale=3.0)
-    return {
-        "mala": lambda: lx.MALA(step_size=0.3, target_accept=0.574),
-        "hmc": lambda: lx.HMC(step_size=0.3, n_leapfrog=5, target_accept=0.7, jitter=0.3),
-        "isir": lambda: lx.ISIR(q, n_particles=20),
-        "ex2mcmc": lambda: lx.Ex2MCMC(q, n_particles=20, step_size=0.3, n_local_steps=2),
-        "ex2mcmc_dependent": lambda: lx.Ex2MCMC(
-            q, n_particles=20, step_size=0.3, correlation=0.9, correlation_prob=0.5
-        ),
-    }[name]()
-
-
-EXACT_KERNELS = ["mala", "hmc", "isir", "ex2mcmc", "ex2mcmc_dependent"]
-
-
-@pytest.mark.parametrize("name", EXACT_KERNELS)
+@pytest.mark.parametrize("name", select(all_of={"exact"}, **BASE))
 def test_gaussian_moments(name):
     target = gaussian_target()
     run = lx.sample(
@@ -74,7 +55,7 @@ def test_ula_has_its_known_bias():
     assert (mcse_z(sq, torch.ones(1), ess) > z_quantile(0.01)).all()
 
 
-@pytest.mark.parametrize("name", ["isir", "ex2mcmc", "ex2mcmc_dependent"])
+@pytest.mark.parametrize("name", select(all_of={"global"}, **BASE))
 def test_mixture_weights_recovered_from_one_mode(name):
     """All chains start in the left mode; global moves must find the 0.3/0.7 split."""
     target = GaussianMixture(
@@ -84,11 +65,7 @@ def test_mixture_weights_recovered_from_one_mode(name):
     )
     init = torch.tensor([-5.0, 0.0]) + 0.1 * torch.randn(32, 2)
     q = GaussianProposal(2, scale=6.0)
-    kernel = {
-        "isir": lx.ISIR(q, n_particles=20),
-        "ex2mcmc": lx.Ex2MCMC(q, n_particles=20, step_size=0.5, n_local_steps=2),
-        "ex2mcmc_dependent": lx.Ex2MCMC(q, 20, 0.5, correlation=0.9, correlation_prob=0.5),
-    }[name]
+    kernel = build(name, q, step_size=0.5)
     run = lx.sample(target, kernel, n_chains=32, n_steps=500, init=init, seed=2, progress=False)
     right = (target.assign(run.samples) == 1).double().unsqueeze(-1)
     assert (mcse_z(right, torch.tensor([0.7]), ess) < z_quantile(0.01)).all()
@@ -164,7 +141,9 @@ def test_invariance_test_detects_stale_gradient():
     assert min(pvalues) < 1e-6, pvalues
 
 
-@pytest.mark.parametrize("name", ["mala", "hmc"])
+@pytest.mark.parametrize(
+    "name", select(all_of={"exact", "gradient"}, none_of={"global", "variant"})
+)
 def test_tiny_step_accepts_huge_step_rejects(name):
     target = gaussian_target()
     x0 = target.sample(64)
@@ -178,7 +157,7 @@ def test_tiny_step_accepts_huge_step_rejects(name):
         assert check(total / 20), (h, total / 20)
 
 
-@pytest.mark.parametrize("name", ["mala", "hmc", "isir", "ex2mcmc", "ex2mcmc_dependent", "ula"])
+@pytest.mark.parametrize("name", select(**BASE))
 def test_cached_log_prob_and_grad_match_recomputation(name):
     target = gaussian_target()
     kernel = lx.ULA(0.1) if name == "ula" else make_kernel(name)
@@ -207,7 +186,7 @@ class HoleyGaussian(nn.Module):
         return torch.where(x[..., 1] > 1.5, torch.inf, lp)
 
 
-@pytest.mark.parametrize("name", ["mala", "hmc", "isir", "ex2mcmc", "ula"])
+@pytest.mark.parametrize("name", select(**BASE))
 def test_non_finite_log_prob_is_never_accepted(name):
     target = HoleyGaussian()
     kernel = lx.ULA(0.5) if name == "ula" else make_kernel(name, dim=2)

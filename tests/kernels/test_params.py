@@ -12,9 +12,7 @@ import math
 
 import pytest
 import torch
-from conftest import mcse_z, z_quantile
 from scipy import stats
-from test_kernels import COV, MEAN, gaussian_target
 
 import lightning_ex2 as lx
 from lightning_ex2.kernels import HMCParams, MALAParams, Warmup
@@ -27,6 +25,8 @@ from lightning_ex2.kernels.adaptation import (
 from lightning_ex2.metrics import ess
 from lightning_ex2.proposals import GaussianProposal
 from lightning_ex2.targets import Gaussian, GaussianMixture
+from tests.conftest import mcse_z, z_quantile
+from tests.kernels.cases import COV, MEAN, build, gaussian_target, select
 
 SCALES = torch.logspace(math.log10(0.03), math.log10(30.0), 40)
 
@@ -117,10 +117,7 @@ MIXTURE = dict(
 DIAG = torch.tensor([[0.5, 2.0]])
 
 
-@pytest.mark.parametrize(
-    "name",
-    ["mala_diag", "hmc_diag", "ex2mcmc_hmc", "ex2mcmc_hmc_diag", "ex2mcmc_hmc_dependent"],
-)
+@pytest.mark.parametrize("name", select(all_of={"variant"}))
 def test_fixed_parameters_leave_the_target_invariant(name):
     q = GaussianProposal(2, scale=2.5)
     hmc = lx.HMC(step_size=0.4, n_leapfrog=3, mass_matrix="diagonal")
@@ -172,19 +169,12 @@ def test_invariance_check_detects_a_wrong_mass_matrix_correction():
     assert min(pvalues) < 1e-4, pvalues
 
 
-@pytest.mark.parametrize("name", ["mala_diag", "hmc_diag", "ex2mcmc_hmc", "ex2mcmc_hmc_diag"])
+@pytest.mark.parametrize("name", select(all_of={"variant"}, none_of={"dependent"}))
 def test_adapted_kernels_have_the_right_moments(name):
     """Adapted (step size and mass matrix), then frozen: mean, variances and a
     covariance entry of a correlated 3-D Gaussian within their Monte Carlo error."""
     q = GaussianProposal(3, scale=3.0)
-    kernel = {
-        "mala_diag": lx.MALA(0.3, target_accept=0.574, mass_matrix="diagonal"),
-        "hmc_diag": lx.HMC(0.3, 5, target_accept=0.7, jitter=0.3, mass_matrix="diagonal"),
-        "ex2mcmc_hmc": lx.Ex2MCMC(q, 20, local_kernel=lx.HMC(0.3, 3, target_accept=0.7)),
-        "ex2mcmc_hmc_diag": lx.Ex2MCMC(
-            q, 20, local_kernel=lx.HMC(0.3, 3, target_accept=0.7, mass_matrix="diagonal")
-        ),
-    }[name]
+    kernel = build(name, q, step_size=0.3)
     run = lx.sample(
         gaussian_target(), kernel, n_chains=32, n_steps=600, burn_in=300, seed=0, progress=False
     )

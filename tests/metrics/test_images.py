@@ -409,7 +409,7 @@ def test_sample_summary_carries_image_metrics(tmp_path):
         "model:\n  init_args:\n    target:\n      init_args:\n"
         "        generator_ckpt: null\n        discriminator_ckpt: null\n"
     )
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     cli = build_cli(["--config", str(root / "configs/gan/digits_isir.yaml"),
                      "--config", str(override), "--data.init_args.n_chains", "50",
                      "--trainer.logger", "false"], run=False)  # fmt: skip

@@ -23,9 +23,9 @@ from lightning_ex2.gan.diagnostics import (
     isir_acceptance,
     target_diagnostics,
 )
-from tests.test_fashion import synthetic, write_idx
+from tests.fashion_data import synthetic, write_idx
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_logistic_scale_recovers_known_parameters() -> None:

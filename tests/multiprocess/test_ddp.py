@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from processes import kill_group
+
+from tests.multiprocess.processes import kill_group
 
 pytestmark = pytest.mark.ddp
 

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from processes import kill_group
+
+from tests.multiprocess.processes import kill_group
 
 WAIT = 240  # seconds a run may take to reach the point where it is signalled (a deadline)
 
@@ -274,7 +275,7 @@ def test_two_processes_stop_together(tmp_path):
     assert list(data["chain_index"]) == list(range(8))
 
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def slurm_recipe(cfg: Path, ckpt: Path) -> str:

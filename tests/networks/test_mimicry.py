@@ -42,7 +42,7 @@ from lightning_ex2.gan import (
 from lightning_ex2.gan.architectures import DBlock, DBlockOptimized
 
 VERSION = "0.1.16"
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TOL = 1e-5  # largest allowed |ours - mimicry| / max |mimicry| (float32)
 
 

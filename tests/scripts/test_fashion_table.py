@@ -8,17 +8,21 @@ About 2 minutes on 2 busy cores.
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from tests.test_fashion import synthetic, table, write_idx  # noqa: F401  (fixture)
+from lightning_ex2.gan.fashion import FashionGenerator
+from tests.fashion_data import synthetic, write_idx
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_table_script_end_to_end_toy_scale(table, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_table_script_end_to_end_toy_scale(table, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     data = tmp_path / "fashion"
     data.mkdir()
     write_idx(data, "train", *synthetic(96))
@@ -58,3 +62,63 @@ def test_table_script_end_to_end_toy_scale(table, tmp_path: Path) -> None:  # ty
     assert mala["evals"][-1] == 30 and len(mala["fid"]) == len(mala["evals"]) > 1
     assert (figures / "fid_curves.png").is_file()
     assert json.loads((out / "target_diagnostics.json").read_text())["n"] == 200
+
+
+# ----------------------------------------------------------------------------- table script
+@pytest.fixture
+def table():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location(
+        "fashion_table", ROOT / "scripts/fashion_table.py"
+    )
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules["fashion_table"] = module
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    yield module
+    sys.modules.pop("fashion_table", None)
+
+
+def test_table_plan_spends_equal_budget(table) -> None:  # type: ignore[no-untyped-def]
+    for method in table.METHODS:
+        fit, sample, evals = table.plan(method, 130, 0.2)
+        assert fit >= 1 and sample >= 1
+        assert 130 - table.COST[method] < evals <= 130
+    with pytest.raises(ValueError, match="unknown method"):
+        table.plan("hmc", 100, 0.2)
+
+
+def test_table_render_and_readme_section(table, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    rows = [table.Row("none", fid=[10.0, 14.0], inception_score=[3.0, 3.0], wall=[0.0, 0.0])]
+    rows.append(
+        table.Row(
+            "ex2mcmc", 2, 8, 130, [8.0, 9.0], [3.5, 3.7], [20.0, 22.0],
+            [{"accept_global_mean": 0.5, "energy_start": 3.0, "energy_end": 1.0}] * 2,
+        )
+    )  # fmt: skip
+    text = table.render_table(rows, [0, 1])
+    assert "| plain generator | – | 0 | 12.00 ± 2.00 | 3.00 ± 0.00 |" in text
+    assert "| Ex2MCMC | 2 + 8 | 130 | 8.50 ± 0.50 | 3.60 ± 0.10 | 21 ± 1 | – | 0.50 / – |" in text
+    readme = f"# x\n{table.START}\nold\n{table.END}\ntail\n"
+    new = table.replace_section(readme, text)
+    assert "old" not in new and text in new and new.endswith(f"{table.END}\ntail\n")
+    with pytest.raises(ValueError, match="markers"):
+        table.replace_section("no markers", text)
+
+
+def test_table_trajectory_png(table, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from PIL import Image
+
+    g = FashionGenerator(latent_dim=4, ngf=4).eval()
+    samples = np.random.default_rng(0).normal(size=(10, 12, 4)).astype(np.float32)
+    path = table.trajectory_png(samples, g, tmp_path / "t.png", n_rows=3, n_cols=5)
+    with Image.open(path) as img:
+        # 3 rows x 5 columns of 28-pixel cells, 1-pixel padding, doubled
+        assert img.size == (2 * (5 * 29 + 1), 2 * (3 * 29 + 1))
+    with pytest.raises(ValueError, match="chains, draws, dim"):
+        table.trajectory_png(samples[0], g, tmp_path / "u.png")
+    e0, e1 = table.energy_curve(np.array([[-1.0, -3.0], [-3.0, -5.0]]))
+    assert (e0, e1) == (2.0, 4.0)
+    # log pi = log N(z; 0, I) + d: the logit curve recovers d
+    z = np.random.default_rng(1).normal(size=(4, 2, 3))
+    log_normal = -0.5 * (z**2).sum(-1) - 1.5 * np.log(2 * np.pi)
+    d0, d1 = table.logit_curve(log_normal + np.array([0.5, -1.0]), z)
+    assert np.isclose(d0, 0.5) and np.isclose(d1, -1.0)
