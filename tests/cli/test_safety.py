@@ -2,7 +2,7 @@
 whole, checkpoints that disagree with the config refused, one rule for used folders.
 
 In-process (``lightning_ex2.cli.main``); the signal tests proper, which need their own
-process, are in ``tests/test_signals.py``.
+process, are in ``tests/multiprocess/test_signals.py``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Fashion-MNIST: IDX reader, DataModule errors, GAN nets, classifier, configs, table machinery.
+"""Fashion-MNIST data: IDX reader, DataModule splits and errors (the GAN nets, classifier,
+configs and table machinery are in ``networks/``, ``metrics/``, ``cli/``, ``scripts/``).
 
 Synthetic IDX files written here; the Debian package is never needed (CI is offline).
 """

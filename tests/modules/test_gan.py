@@ -1,4 +1,8 @@
-"""GANs as latent-space targets: architectures and checkpoints, the target, training, image data."""
+"""The GAN LightningModule: training with each loss, outputs the latent target loads, image grids.
+
+The rest of the GAN tests by layer: ``targets/test_gan.py`` (the latent target),
+``networks/test_checkpoints.py`` (architectures, checkpoints), ``datamodules/test_images.py``
+(image data), ``cli/test_gan_configs.py`` (configs)."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ temporary folder (the scripts resolve paths from their own location), so a run h
 touches the repository's ``logs/``. Scale: seconds to a minute each; the numbers are not
 checked, only that every table is made from real runs (the full-scale commands are in the
 README beside each table). ``scripts/fashion_table.py`` has its own test
-(``tests/test_fashion_table.py``), ``benchmarks/rematch.py`` too (``tests/test_rematch.py``).
+(``tests/scripts/test_fashion_table.py``), ``benchmarks/rematch.py`` too (``tests/scripts/test_rematch.py``).
 """
 
 from __future__ import annotations
