@@ -16,6 +16,10 @@ Tags:
 * ``variant``: a parameter variant (mass matrix, a local kernel other than MALA), checked
   by ``test_params.py`` rather than by the base tests of ``test_kernels.py``.
 
+A case may also carry ``smoke(dim)``: a cheap configuration for the mechanical tests of
+the API and the Lightning module (shapes, seeds, non-finite counts: ``tests/test_sampling.py``,
+``tests/modules/test_sampler.py``), which take the cases that have one (:func:`smoke_cases`).
+
 The targets the kernel tests share (a correlated 3-D Gaussian) live here too.
 """
 
@@ -43,11 +47,13 @@ def gaussian_target() -> Gaussian:
 
 @dataclass(frozen=True)
 class KernelCase:
-    """A kernel configuration: ``build(proposal, step_size)`` and its tags."""
+    """A kernel configuration: ``build(proposal, step_size)``, its tags, and optionally a
+    cheap ``smoke(dim)`` configuration for the mechanical tests."""
 
     name: str
     build: Callable[[nn.Module, float], lx.kernels.Kernel]
     tags: frozenset[str]
+    smoke: Callable[[int], lx.kernels.Kernel] | None = None
 
     def __post_init__(self) -> None:
         unknown = self.tags - TAGS
@@ -55,25 +61,39 @@ class KernelCase:
             raise ValueError(f"{self.name}: unknown tags {sorted(unknown)}")
 
 
-def _case(name: str, build, *tags: str) -> KernelCase:
-    return KernelCase(name, build, frozenset(tags))
+def _case(name: str, build, *tags: str, smoke=None) -> KernelCase:
+    return KernelCase(name, build, frozenset(tags), smoke)
 
 
 CASES: list[KernelCase] = [
-    _case("mala", lambda q, h: lx.MALA(step_size=h, target_accept=0.574), "exact", "gradient"),
+    _case(
+        "mala",
+        lambda q, h: lx.MALA(step_size=h, target_accept=0.574),
+        "exact",
+        "gradient",
+        smoke=lambda d: lx.MALA(0.1, target_accept=0.574),
+    ),
     _case(
         "hmc",
         lambda q, h: lx.HMC(step_size=h, n_leapfrog=5, target_accept=0.7, jitter=0.3),
         "exact",
         "gradient",
+        smoke=lambda d: lx.HMC(0.1, n_leapfrog=3, target_accept=0.7),
     ),
-    _case("isir", lambda q, h: lx.ISIR(q, n_particles=20), "exact", "global"),
+    _case(
+        "isir",
+        lambda q, h: lx.ISIR(q, n_particles=20),
+        "exact",
+        "global",
+        smoke=lambda d: lx.ISIR(GaussianProposal(d, scale=2.0), n_particles=8),
+    ),
     _case(
         "ex2mcmc",
         lambda q, h: lx.Ex2MCMC(q, n_particles=20, step_size=h, n_local_steps=2),
         "exact",
         "gradient",
         "global",
+        smoke=lambda d: lx.Ex2MCMC(GaussianProposal(d, scale=2.0), 8, 0.1, n_local_steps=2),
     ),
     _case(
         "ex2mcmc_dependent",
@@ -85,7 +105,7 @@ CASES: list[KernelCase] = [
         "global",
         "dependent",
     ),
-    _case("ula", lambda q, h: lx.ULA(step_size=h), "gradient"),
+    _case("ula", lambda q, h: lx.ULA(step_size=h), "gradient", smoke=lambda d: lx.ULA(0.05)),
     _case(
         "mala_diag",
         lambda q, h: lx.MALA(h, target_accept=0.574, mass_matrix="diagonal"),
@@ -147,6 +167,11 @@ def select(all_of: Collection[str] = (), none_of: Collection[str] = ()) -> list[
         if tag not in TAGS:
             raise ValueError(f"unknown tag {tag!r}")
     return [c.name for c in CASES if c.tags >= set(all_of) and not c.tags & set(none_of)]
+
+
+def smoke_cases() -> list[str]:
+    """Names of the cases with a ``smoke`` configuration, sorted."""
+    return sorted(c.name for c in CASES if c.smoke is not None)
 
 
 def build(name: str, proposal: nn.Module, step_size: float) -> lx.kernels.Kernel:

@@ -15,6 +15,7 @@ from lightning_ex2.modules import FlEx2MCMC, MCMCSampler
 from lightning_ex2.proposals import FlowProposal, GaussianProposal
 from lightning_ex2.targets import Gaussian, GridMixture
 from lightning_ex2.trainer import Ex2Trainer
+from tests.kernels.cases import BY_NAME, smoke_cases
 
 
 def _trainer(tmp_path, **kwargs) -> Ex2Trainer:
@@ -66,15 +67,10 @@ def test_flow_stops_training_after_flow_train_epochs(tmp_path):
         torch.testing.assert_close(a, b)
 
 
-@pytest.mark.parametrize("kernel", ["mala", "hmc", "isir", "ula"])
+@pytest.mark.parametrize("kernel", smoke_cases())
 def test_mcmc_sampler_runs_any_kernel(tmp_path, kernel):
     target = Gaussian(torch.zeros(3), torch.eye(3))
-    k = {
-        "mala": lx.MALA(0.3, target_accept=0.574),
-        "hmc": lx.HMC(0.2, n_leapfrog=3, target_accept=0.7),
-        "isir": lx.ISIR(GaussianProposal(3, scale=2.0), n_particles=8),
-        "ula": lx.ULA(0.05),
-    }[kernel]
+    k = BY_NAME[kernel].smoke(3)  # the kernel table's cheap configuration
     model = MCMCSampler(target, k, n_chains=8)
     trainer = _trainer(tmp_path, max_epochs=6)
     dm = ChainDataModule(n_chains=8, chains_per_batch=4)
