@@ -1,9 +1,12 @@
 import math
 import os
+from pathlib import Path
 
 import pytest
 import torch
 from scipy import stats
+
+from tests.fashion_data import synthetic, write_idx
 
 
 def z_quantile(p: float = 0.01, n_tests: int = 1) -> float:
@@ -56,6 +59,16 @@ def mcse_z(draws: torch.Tensor, truth: torch.Tensor, ess) -> torch.Tensor:
     sd = flat.std(0)
     e = torch.as_tensor(ess(draws.detach().cpu().double().numpy()), dtype=torch.float64)
     return (flat.mean(0) - truth.double()).abs() / (sd / e.sqrt())
+
+
+# ------------------------------------------------ synthetic Fashion-MNIST files
+@pytest.fixture
+def fashion_dir(tmp_path: Path) -> Path:
+    x, y = synthetic(96)
+    write_idx(tmp_path, "train", x, y)
+    x, y = synthetic(40, seed=1)
+    write_idx(tmp_path, "t10k", x, y)
+    return tmp_path
 
 
 __all__ = ["math", "mcse_z", "z_quantile"]

@@ -10,14 +10,10 @@ import lightning_ex2 as lx
 from lightning_ex2 import interrupt
 from lightning_ex2.proposals import GaussianProposal
 from lightning_ex2.targets import Funnel, Gaussian
+from tests.kernels.cases import BY_NAME, smoke_cases
 
-KERNELS = {
-    "ula": lambda d: lx.ULA(0.05),
-    "mala": lambda d: lx.MALA(0.1, target_accept=0.574),
-    "hmc": lambda d: lx.HMC(0.1, n_leapfrog=3, target_accept=0.7),
-    "isir": lambda d: lx.ISIR(GaussianProposal(d, scale=2.0), n_particles=8),
-    "ex2mcmc": lambda d: lx.Ex2MCMC(GaussianProposal(d, scale=2.0), 8, 0.1, n_local_steps=2),
-}
+# the kernel table's cheap configurations, by name (``tests/kernels/cases.py``)
+KERNELS = {name: BY_NAME[name].smoke for name in smoke_cases()}
 
 
 @pytest.mark.parametrize("name", sorted(KERNELS))
