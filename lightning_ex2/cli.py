@@ -31,7 +31,6 @@ from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveCon
 from pytorch_lightning.loggers import TensorBoardLogger
 
 from lightning_ex2 import interrupt
-from lightning_ex2.callbacks.writer import SampleWriter
 from lightning_ex2.errors import Interrupted, UserError
 from lightning_ex2.lightning_compat import ConfigFirstCLI
 from lightning_ex2.runcheck import is_out_of_memory, memory_message
@@ -44,19 +43,13 @@ DEBUG_ENV = "LIGHTNING_EX2_DEBUG"
 class Ex2SaveConfig(SaveConfigCallback):
     """Where a run's config goes: ``fit`` writes ``<log_dir>/config.yaml`` (a new
     folder, or the one it resumes: see :meth:`Ex2Trainer.fit`); ``sample`` puts it in
-    its output set; ``validate``/``test`` write nothing (they never touch the fit
-    run's files)."""
+    its output set (the trainer puts this callback's dump into the run's
+    :class:`~lightning_ex2.output_set.SamplePlan`); ``validate``/``test`` write nothing
+    (they never touch the fit run's files)."""
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if self.already_saved:
-            return
-        if stage == "fit":
+        if stage == "fit" and not self.already_saved:
             super().setup(trainer, pl_module, stage)
-            return
-        if stage == "predict":
-            for cb in trainer.callbacks:
-                if isinstance(cb, SampleWriter):
-                    cb.config_text = self.parser.dump(self.config, skip_none=False)
         self.already_saved = True
 
 
