@@ -143,7 +143,7 @@ def progress_bar_leaves(bar: TQDMProgressBar) -> bool:
     return bool(bar._leave)
 
 
-class PreloadedCheckpointIO(CheckpointIO):
+class _PreloadedCheckpointIO(CheckpointIO):
     """A ``CheckpointIO`` that answers the first load of ``path`` with ``checkpoint``
     (already read) and passes everything else to ``inner``."""
 
@@ -185,7 +185,7 @@ def checkpoint_preloaded(
         return
     strategy = trainer.strategy
     inner = strategy.checkpoint_io
-    strategy.checkpoint_io = PreloadedCheckpointIO(inner, path, checkpoint)
+    strategy.checkpoint_io = _PreloadedCheckpointIO(inner, path, checkpoint)
     try:
         yield
     finally:

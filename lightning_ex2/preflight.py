@@ -63,8 +63,9 @@ def slurm_resume_path(trainer: pl.Trainer) -> str | None:
 def run_checks(
     trainer: pl.Trainer,
     model: pl.LightningModule,
-    datamodule: Any = None,
-    ckpt_path: str | None = None,
+    datamodule: Any,
+    ckpt_path: str | None,
+    *,
     override_ckpt: bool = False,
     keep_checkpoint: bool = False,
 ) -> Preflight:

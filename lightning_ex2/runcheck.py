@@ -2,13 +2,14 @@
 
 * :func:`model_spec`: what a checkpoint records of the model it was written for
   (class paths and plain settings of the target, the kernel and the proposal, and
-  a digest of the target's tensors); :class:`~lightning_ex2.trainer.Ex2Trainer`
+  a digest of the target's tensors); :class:`~lightning_ex2.guard.RunGuard`
   stores it in every checkpoint under :data:`SPEC_KEY`.
 * :func:`check_checkpoint`: a checkpoint that is missing, unreadable, of other
   shapes, or written for another target/kernel/proposal is refused with one
   message naming the file and the differing entries.
 * :func:`check_model_data`: initial points of the wrong dimension and a
   ``log_prob`` of the wrong shape, named before the run starts.
+* :func:`sampler_parts`: the typed view of a sampler module the checks read.
 * :func:`memory_message`: an out-of-memory error rephrased with the run's sizes
   ``C x N x D`` and the options that reduce them.
 """

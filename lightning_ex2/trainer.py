@@ -37,7 +37,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from lightning_ex2 import interrupt
 from lightning_ex2.callbacks.fid import ImageQualityMetrics
 from lightning_ex2.callbacks.progress import SweepProgressBar
-from lightning_ex2.callbacks.writer import SampleWriter
+from lightning_ex2.callbacks.writer import SampleWriter, WriterSettings
 from lightning_ex2.errors import Interrupted, UserError
 from lightning_ex2.guard import (
     LAUNCHER_ENV,
@@ -168,7 +168,10 @@ class Ex2Trainer(pl.Trainer):
         Raises:
             UserError: naming the checkpoint, field or option to change.
         """
-        checks = run_checks(self, model, datamodule, ckpt_path, override_ckpt, keep_checkpoint)
+        checks = run_checks(
+            self, model, datamodule, ckpt_path,
+            override_ckpt=override_ckpt, keep_checkpoint=keep_checkpoint,
+        )  # fmt: skip
         self.guard.arm(checks.spec, checks.keep_target)
         return checks
 
@@ -277,8 +280,8 @@ class Ex2Trainer(pl.Trainer):
         every rank, before any work). A :class:`SampleWriter` in ``callbacks`` gives
         settings (output folder, reference size, figures, scorers); the image-metrics
         callbacks give their scorers."""
-        settings = next((cb for cb in self.callbacks if isinstance(cb, SampleWriter)), None)
-        settings = settings or SampleWriter()
+        configured = next((cb for cb in self.callbacks if isinstance(cb, SampleWriter)), None)
+        settings = configured.settings if configured is not None else WriterSettings()
         folder = output_dir or settings.output_dir or default_output_dir(self, ckpt_path)
         output = OutputSet(folder, overwrite=overwrite)
         output.check()

@@ -157,6 +157,7 @@ def test_writer_gets_its_plan_at_construction_and_no_callback_writes_into_anothe
     from lightning_ex2.callbacks import SampleWriter
 
     settings = SampleWriter(save_figures=False, n_reference=50)
+    before = settings.settings
     trainer = _trainer(tmp_path, callbacks=[settings])
     seen = {}
     real = SampleWriter.on_predict_epoch_end
@@ -173,6 +174,7 @@ def test_writer_gets_its_plan_at_construction_and_no_callback_writes_into_anothe
     assert (plan.n_steps, plan.thin, plan.n_draws) == (12, 3, 4)
     assert plan.save_figures is False and plan.n_reference == 50
     assert settings.plan is None and settings.result is None  # untouched
+    assert settings.settings is before
     assert settings in trainer.callbacks  # put back after the run
     assert not (tmp_path / "out" / "scatter.png").exists()
 

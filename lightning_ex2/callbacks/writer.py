@@ -14,7 +14,7 @@ a collective; the scorers, e.g. FID, run on every rank), and on rank 0 the pure
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytorch_lightning as pl
 import torch
@@ -65,6 +65,15 @@ def _info_names(outputs: list[dict[str, Any]]) -> list[str]:
     return names
 
 
+class WriterSettings(NamedTuple):
+    """The settings of a :class:`SampleWriter` given in ``trainer.callbacks``."""
+
+    output_dir: str | None = None
+    n_reference: int = 2000
+    save_figures: bool = True
+    scorers: tuple[Scorer, ...] = ()
+
+
 class SampleWriter(Callback):
     """Collects ``predict_step`` outputs of one ``sample`` run (see the module docstring).
 
@@ -75,8 +84,8 @@ class SampleWriter(Callback):
             (default :func:`lightning_ex2.preflight.default_output_dir`),
         n_reference: exact target samples for the EMD (when the target has ``sample``),
         save_figures: also write and log the figures,
-        scorers: extra scorers ``(trainer, pl_module, samples [B, T, D]) -> dict``,
-        overwrite: replace a previous output set (``sample``'s ``overwrite`` wins).
+        scorers: extra scorers ``(trainer, pl_module, samples [B, T, D]) -> dict``.
+        overwrite: ignored (``sample``'s own ``overwrite`` decides; kept for configs).
     """
 
     def __init__(
@@ -89,11 +98,8 @@ class SampleWriter(Callback):
         plan: SamplePlan | None = None,
     ) -> None:
         super().__init__()
-        self.output_dir = output_dir
-        self.n_reference = n_reference
-        self.save_figures = save_figures
-        self.scorers = tuple(scorers)
-        self.overwrite = overwrite
+        #: what the trainer reads when it plans a run with this writer in ``callbacks``
+        self.settings = WriterSettings(output_dir, n_reference, save_figures, tuple(scorers))
         self.plan = plan
         #: what the run wrote (``None`` until the end of its epoch)
         self.result: SampleResult | None = None
