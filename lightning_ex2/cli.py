@@ -32,7 +32,7 @@ from pytorch_lightning.loggers import TensorBoardLogger
 
 from lightning_ex2 import interrupt
 from lightning_ex2.errors import Interrupted, UserError
-from lightning_ex2.lightning_compat import ConfigFirstCLI
+from lightning_ex2.lightning_compat import ConfigFirstCLI, cli_parsers, parser_actions
 from lightning_ex2.runcheck import is_out_of_memory, memory_message
 from lightning_ex2.trainer import TRAINER_DEFAULTS, Ex2Trainer
 
@@ -119,7 +119,7 @@ class Ex2CLI(ConfigFirstCLI):
         if isinstance(argv, list | tuple):
             for path in _config_paths([str(a) for a in argv]):
                 check_duplicate_keys(path)
-        for p in _all_parsers(parser):
+        for p in cli_parsers(parser):
             p.exit_on_error = False  # raise ArgumentError: condensed below
         try:
             super().parse_arguments(parser, args)
@@ -248,15 +248,6 @@ def check_duplicate_keys(path: str) -> None:
         return  # the parser reports it
 
 
-def _all_parsers(parser: Any) -> list[Any]:
-    """``parser`` and its subcommand parsers."""
-    out = [parser]
-    action = getattr(parser, "_subcommands_action", None)
-    for sub in getattr(action, "_name_parser_map", {}).values():
-        out.extend(_all_parsers(sub))
-    return out
-
-
 def _closest(word: str, candidates: Any) -> str:
     """``"; did you mean X?"`` for the closest candidate, or ``""``."""
     import difflib
@@ -344,7 +335,9 @@ def condense_parse_error(message: str, parser: Any) -> str:
     unrecognized = re.match(r"unrecognized arguments: (--[\w.]+)", problem)
     if unrecognized:
         option = unrecognized.group(1)
-        flags = [f for p in _all_parsers(parser) for a in p._actions for f in a.option_strings]
+        flags = [
+            f for p in cli_parsers(parser) for a in parser_actions(p) for f in a.option_strings
+        ]
         return f"{problem}{_closest(option, flags)}"
     unknown = re.search(r"does not accept option '([^']+)'", problem) or re.search(
         r"Option '([^']+)' is not accepted", problem
@@ -355,8 +348,8 @@ def condense_parse_error(message: str, parser: Any) -> str:
         if class_path is not None:
             hint = _closest(option, _init_params(class_path))
             return f"{full}: not an argument of {class_path}{hint}"
-        subs = _all_parsers(parser)
-        dests = [a.dest for p in subs for a in getattr(p, "_actions", [])]
+        subs = cli_parsers(parser)
+        dests = [a.dest for p in subs for a in parser_actions(p)]
         return f"unknown option {full}{_closest(option, dests)}"
     if class_path is not None and re.search(r"has no attribute|No module named", problem):
         where = where.removesuffix(".init_args")

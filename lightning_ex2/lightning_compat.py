@@ -16,6 +16,9 @@ upgrade removes what they rely on:
   (``launcher.procs``), to which a stop signal is forwarded;
 * :func:`slurm_auto_resume_checkpoint`: the ``hpc_ckpt_<n>.ckpt`` naming of
   Lightning's SLURM auto-requeue, so a requeued ``fit`` counts as a resume;
+* :func:`cli_parsers` and :func:`parser_actions`: a ``LightningArgumentParser``'s
+  subcommand parsers and options (jsonargparse's ``_subcommands_action``,
+  argparse's ``_actions``), to name the closest valid option in a parse error;
 * :func:`progress_bar_should_update` and :func:`progress_bar_leaves`:
   ``TQDMProgressBar._should_update`` (its refresh-rate rule) and ``_leave`` (whether
   the bar stays after an epoch), which the whole-run bar reuses.
@@ -129,6 +132,20 @@ def slurm_auto_resume_checkpoint(root: str | Path) -> str | None:
 
     found = sorted(Path(root).glob("hpc_ckpt_*.ckpt"), key=number)
     return str(found[-1]) if found else None
+
+
+def cli_parsers(parser: Any) -> list[Any]:
+    """``parser`` and its subcommand parsers, recursively (``[parser]`` if it has none)."""
+    out = [parser]
+    action = getattr(parser, "_subcommands_action", None)
+    for sub in getattr(action, "_name_parser_map", {}).values():
+        out.extend(cli_parsers(sub))
+    return out
+
+
+def parser_actions(parser: Any) -> list[Any]:
+    """The options (argparse actions) of one parser."""
+    return list(getattr(parser, "_actions", []))
 
 
 def progress_bar_should_update(bar: TQDMProgressBar, current: int, total: Any) -> bool:

@@ -24,6 +24,8 @@ from lightning_ex2.data import ChainDataModule
 from lightning_ex2.io import OutputSet, load_output_set
 from lightning_ex2.lightning_compat import (
     checkpoint_preloaded,
+    cli_parsers,
+    parser_actions,
     progress_bar_leaves,
     progress_bar_should_update,
 )
@@ -338,3 +340,18 @@ def test_checkpoint_preloaded_hands_the_dict_over_once(tmp_path, checkpoint, mon
         assert io_.load_checkpoint(str(checkpoint)) is not given  # a second load reads
         assert len(calls) == 1
     assert trainer.strategy.checkpoint_io is before
+
+
+def test_cli_parsers_find_every_subcommands_options():
+    """cli_parsers/parser_actions read jsonargparse's _subcommands_action and argparse's
+    _actions (the closest-option hints in parse errors): a rename fails here."""
+    from pytorch_lightning.cli import LightningArgumentParser
+
+    root = LightningArgumentParser()
+    sub = LightningArgumentParser()
+    sub.add_argument("--n_steps", type=int, default=1)
+    root.add_subcommands().add_subcommand("sample", sub)
+    parsers = cli_parsers(root)
+    assert len(parsers) == 2, "jsonargparse renamed _subcommands_action/_name_parser_map"
+    flags = {f for p in parsers for a in parser_actions(p) for f in a.option_strings}
+    assert "--n_steps" in flags, "argparse renamed _actions"
