@@ -31,9 +31,8 @@ from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveCon
 from pytorch_lightning.loggers import TensorBoardLogger
 
 from lightning_ex2 import interrupt
-from lightning_ex2.callbacks.writer import SampleWriter
 from lightning_ex2.errors import Interrupted, UserError
-from lightning_ex2.lightning_compat import ConfigFirstCLI
+from lightning_ex2.lightning_compat import ConfigFirstCLI, cli_parsers, parser_actions
 from lightning_ex2.runcheck import is_out_of_memory, memory_message
 from lightning_ex2.trainer import TRAINER_DEFAULTS, Ex2Trainer
 
@@ -44,19 +43,13 @@ DEBUG_ENV = "LIGHTNING_EX2_DEBUG"
 class Ex2SaveConfig(SaveConfigCallback):
     """Where a run's config goes: ``fit`` writes ``<log_dir>/config.yaml`` (a new
     folder, or the one it resumes: see :meth:`Ex2Trainer.fit`); ``sample`` puts it in
-    its output set; ``validate``/``test`` write nothing (they never touch the fit
-    run's files)."""
+    its output set (the trainer puts this callback's dump into the run's
+    :class:`~lightning_ex2.output_set.SamplePlan`); ``validate``/``test`` write nothing
+    (they never touch the fit run's files)."""
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if self.already_saved:
-            return
-        if stage == "fit":
+        if stage == "fit" and not self.already_saved:
             super().setup(trainer, pl_module, stage)
-            return
-        if stage == "predict":
-            for cb in trainer.callbacks:
-                if isinstance(cb, SampleWriter):
-                    cb.config_text = self.parser.dump(self.config, skip_none=False)
         self.already_saved = True
 
 
@@ -126,7 +119,7 @@ class Ex2CLI(ConfigFirstCLI):
         if isinstance(argv, list | tuple):
             for path in _config_paths([str(a) for a in argv]):
                 check_duplicate_keys(path)
-        for p in _all_parsers(parser):
+        for p in cli_parsers(parser):
             p.exit_on_error = False  # raise ArgumentError: condensed below
         try:
             super().parse_arguments(parser, args)
@@ -255,15 +248,6 @@ def check_duplicate_keys(path: str) -> None:
         return  # the parser reports it
 
 
-def _all_parsers(parser: Any) -> list[Any]:
-    """``parser`` and its subcommand parsers."""
-    out = [parser]
-    action = getattr(parser, "_subcommands_action", None)
-    for sub in getattr(action, "_name_parser_map", {}).values():
-        out.extend(_all_parsers(sub))
-    return out
-
-
 def _closest(word: str, candidates: Any) -> str:
     """``"; did you mean X?"`` for the closest candidate, or ``""``."""
     import difflib
@@ -351,7 +335,9 @@ def condense_parse_error(message: str, parser: Any) -> str:
     unrecognized = re.match(r"unrecognized arguments: (--[\w.]+)", problem)
     if unrecognized:
         option = unrecognized.group(1)
-        flags = [f for p in _all_parsers(parser) for a in p._actions for f in a.option_strings]
+        flags = [
+            f for p in cli_parsers(parser) for a in parser_actions(p) for f in a.option_strings
+        ]
         return f"{problem}{_closest(option, flags)}"
     unknown = re.search(r"does not accept option '([^']+)'", problem) or re.search(
         r"Option '([^']+)' is not accepted", problem
@@ -362,8 +348,8 @@ def condense_parse_error(message: str, parser: Any) -> str:
         if class_path is not None:
             hint = _closest(option, _init_params(class_path))
             return f"{full}: not an argument of {class_path}{hint}"
-        subs = _all_parsers(parser)
-        dests = [a.dest for p in subs for a in getattr(p, "_actions", [])]
+        subs = cli_parsers(parser)
+        dests = [a.dest for p in subs for a in parser_actions(p)]
         return f"unknown option {full}{_closest(option, dests)}"
     if class_path is not None and re.search(r"has no attribute|No module named", problem):
         where = where.removesuffix(".init_args")

@@ -15,7 +15,17 @@ upgrade removes what they rely on:
 * :func:`launcher_processes`: the worker processes of Lightning's DDP launcher
   (``launcher.procs``), to which a stop signal is forwarded;
 * :func:`slurm_auto_resume_checkpoint`: the ``hpc_ckpt_<n>.ckpt`` naming of
-  Lightning's SLURM auto-requeue, so a requeued ``fit`` counts as a resume.
+  Lightning's SLURM auto-requeue, so a requeued ``fit`` counts as a resume;
+* :func:`cli_parsers` and :func:`parser_actions`: a ``LightningArgumentParser``'s
+  subcommand parsers and options (jsonargparse's ``_subcommands_action``,
+  argparse's ``_actions``), to name the closest valid option in a parse error;
+* :func:`progress_bar_should_update` and :func:`progress_bar_leaves`:
+  ``TQDMProgressBar._should_update`` (its refresh-rate rule) and ``_leave`` (whether
+  the bar stays after an epoch), which the whole-run bar reuses.
+
+:func:`checkpoint_preloaded` is public API (``Strategy.checkpoint_io`` and the
+``CheckpointIO`` interface) used to hand Lightning a checkpoint the preflight has
+already read, so that ``sample`` reads its checkpoint file once.
 """
 
 from __future__ import annotations
@@ -27,6 +37,8 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from lightning_fabric.plugins import CheckpointIO
+from pytorch_lightning.callbacks import TQDMProgressBar
 from pytorch_lightning.cli import LightningCLI
 
 
@@ -120,3 +132,78 @@ def slurm_auto_resume_checkpoint(root: str | Path) -> str | None:
 
     found = sorted(Path(root).glob("hpc_ckpt_*.ckpt"), key=number)
     return str(found[-1]) if found else None
+
+
+def cli_parsers(parser: Any) -> list[Any]:
+    """``parser`` and its subcommand parsers, recursively (``[parser]`` if it has none)."""
+    out = [parser]
+    action = getattr(parser, "_subcommands_action", None)
+    for sub in getattr(action, "_name_parser_map", {}).values():
+        out.extend(cli_parsers(sub))
+    return out
+
+
+def parser_actions(parser: Any) -> list[Any]:
+    """The options (argparse actions) of one parser."""
+    return list(getattr(parser, "_actions", []))
+
+
+def progress_bar_should_update(bar: TQDMProgressBar, current: int, total: Any) -> bool:
+    """Whether ``bar`` redraws at count ``current`` of ``total`` (its refresh rate; the
+    last count always): ``TQDMProgressBar._should_update``, not public."""
+    return bool(bar._should_update(current, total))
+
+
+def progress_bar_leaves(bar: TQDMProgressBar) -> bool:
+    """Whether ``bar`` keeps its line after an epoch (``TQDMProgressBar(leave=...)``,
+    stored as the private ``_leave``)."""
+    return bool(bar._leave)
+
+
+class _PreloadedCheckpointIO(CheckpointIO):
+    """A ``CheckpointIO`` that answers the first load of ``path`` with ``checkpoint``
+    (already read) and passes everything else to ``inner``."""
+
+    def __init__(self, inner: CheckpointIO, path: str | Path, checkpoint: dict[str, Any]) -> None:
+        self.inner = inner
+        self.path = Path(path).resolve()
+        self._checkpoint: dict[str, Any] | None = checkpoint
+
+    def load_checkpoint(
+        self, path: Any, map_location: Any = None, weights_only: bool | None = None
+    ) -> dict[str, Any]:
+        if self._checkpoint is not None and Path(path).resolve() == self.path:
+            checkpoint, self._checkpoint = self._checkpoint, None  # handed over once
+            return checkpoint
+        return self.inner.load_checkpoint(
+            path, map_location=map_location, weights_only=weights_only
+        )
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None
+    ) -> None:
+        self.inner.save_checkpoint(checkpoint, path, storage_options=storage_options)
+
+    def remove_checkpoint(self, path: Any) -> None:
+        self.inner.remove_checkpoint(path)
+
+    def teardown(self) -> None:
+        self.inner.teardown()
+
+
+@contextlib.contextmanager
+def checkpoint_preloaded(
+    trainer: pl.Trainer, path: str | Path | None, checkpoint: dict[str, Any] | None
+) -> Iterator[None]:
+    """Within the block, Lightning's restore of ``path`` gets ``checkpoint`` instead of
+    reading the file again (nothing changes when either is ``None``)."""
+    if path is None or checkpoint is None:
+        yield
+        return
+    strategy = trainer.strategy
+    inner = strategy.checkpoint_io
+    strategy.checkpoint_io = _PreloadedCheckpointIO(inner, path, checkpoint)
+    try:
+        yield
+    finally:
+        strategy.checkpoint_io = inner

@@ -2,13 +2,14 @@
 
 * :func:`model_spec`: what a checkpoint records of the model it was written for
   (class paths and plain settings of the target, the kernel and the proposal, and
-  a digest of the target's tensors); :class:`~lightning_ex2.trainer.Ex2Trainer`
+  a digest of the target's tensors); :class:`~lightning_ex2.guard.RunGuard`
   stores it in every checkpoint under :data:`SPEC_KEY`.
 * :func:`check_checkpoint`: a checkpoint that is missing, unreadable, of other
   shapes, or written for another target/kernel/proposal is refused with one
   message naming the file and the differing entries.
 * :func:`check_model_data`: initial points of the wrong dimension and a
   ``log_prob`` of the wrong shape, named before the run starts.
+* :func:`sampler_parts`: the typed view of a sampler module the checks read.
 * :func:`memory_message`: an out-of-memory error rephrased with the run's sizes
   ``C x N x D`` and the options that reduce them.
 """
@@ -20,7 +21,7 @@ import pickle
 import re
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import pytorch_lightning as pl
 import torch
@@ -34,6 +35,48 @@ SPEC_KEY = "lightning_ex2_spec"
 #: state_dict key of the chains' positions ``[n_chains, D]`` (MCMCSampler.state.x)
 CHAIN_POSITIONS = "state.x"
 _PLAIN = (bool, int, float, str, type(None))
+
+
+class SamplerParts(NamedTuple):
+    """What the checks read of a sampler module (see :func:`sampler_parts`)."""
+
+    target: nn.Module
+    kernel: nn.Module
+    dim: int
+    n_chains: int
+    dtype: torch.dtype  # the chains'
+    uses_grad: bool  # the kernel uses grad log pi
+    n_particles: int | None  # i-SIR's particles per chain (None: no global move)
+
+
+def sampler_parts(model: object) -> SamplerParts | None:
+    """The parts of an :class:`~lightning_ex2.modules.MCMCSampler` the checks read;
+    ``None`` for other modules (e.g. GAN training), which have no chains to check."""
+    from lightning_ex2.modules.sampler import MCMCSampler
+
+    if not isinstance(model, MCMCSampler):
+        return None
+    kernel = model.kernel
+    particles = next((m.n_particles for m in kernel.modules() if "n_particles" in vars(m)), None)
+    return SamplerParts(
+        model.target, kernel, model.dim, model.n_chains, model.chain_x.dtype,
+        bool(kernel.uses_grad), particles,
+    )  # fmt: skip
+
+
+@runtime_checkable
+class ChecksDim(Protocol):
+    """Data whose initial points can be checked against the target's dim before a run
+    (:meth:`lightning_ex2.data.ChainDataModule.check_dim`)."""
+
+    def check_dim(self, dim: int) -> None: ...
+
+
+@runtime_checkable
+class ChainBatches(Protocol):
+    """Data that move ``chains_per_batch`` chains per step (``None``: all)."""
+
+    chains_per_batch: int | None
 
 
 def _plain(value: Any) -> bool:
@@ -78,13 +121,11 @@ def setting_tensors(model: nn.Module) -> dict[str, Tensor]:
     it holds (e.g. ``kernel.isir.proposal.scale``, a flow's masks). A kernel's
     parameters (a flow's weights) are trained state, not settings."""
     tensors: dict[str, Tensor] = {}
-    target = getattr(model, "target", None)
-    if isinstance(target, nn.Module):
-        tensors.update(target.named_buffers(prefix="target"))
-        tensors.update(target.named_parameters(prefix="target"))
-    kernel = getattr(model, "kernel", None)
-    if isinstance(kernel, nn.Module):
-        tensors.update(kernel.named_buffers(prefix="kernel"))
+    parts = sampler_parts(model)
+    if parts is not None:
+        tensors.update(parts.target.named_buffers(prefix="target"))
+        tensors.update(parts.target.named_parameters(prefix="target"))
+        tensors.update(parts.kernel.named_buffers(prefix="kernel"))
     return tensors
 
 
@@ -95,14 +136,18 @@ def _values(t: Any) -> str | None:
     return repr(t.detach().cpu().tolist())
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint on the CPU (memory-mapped); :class:`UserError` naming the file."""
+def load_checkpoint(path: str | Path, mmap: bool = True) -> dict[str, Any]:
+    """Read a checkpoint on the CPU (memory-mapped unless ``mmap=False``: a checkpoint
+    handed on to Lightning is read into memory, as Lightning would read it);
+    :class:`UserError` naming the file."""
     path = Path(path)
     if not path.is_file():
         what = "is a folder" if path.is_dir() else "does not exist"
         raise UserError(f"--ckpt_path {path} {what}; give the path of a .ckpt file")
 
     def load(weights_only: bool) -> Any:
+        if not mmap:
+            return torch.load(path, map_location="cpu", weights_only=weights_only)
         try:  # memory-mapped: cheap for large checkpoints
             return torch.load(path, map_location="cpu", weights_only=weights_only, mmap=True)
         except (RuntimeError, OSError, ValueError):
@@ -136,7 +181,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 def _shape(t: Any) -> str:
-    return "[" + ", ".join(str(s) for s in getattr(t, "shape", ())) + "]"
+    return "[" + ", ".join(str(s) for s in (t.shape if isinstance(t, Tensor) else ())) + "]"
 
 
 def _examples(names: list[str], limit: int = 3) -> str:
@@ -152,7 +197,7 @@ def shape_problems(model: nn.Module, state: dict[str, Any]) -> list[str]:
     reshaped = sorted(
         k
         for k in set(own) & set(state)
-        if hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(own[k].shape)
+        if isinstance(state[k], Tensor) and tuple(state[k].shape) != tuple(own[k].shape)
     )
     problems = []
     if reshaped:
@@ -216,7 +261,7 @@ def spec_differences(model: nn.Module, ckpt: dict[str, Any], spec: dict[str, str
 
 
 def check_checkpoint(
-    model: nn.Module, path: str | Path, override: bool = False
+    model: nn.Module, path: str | Path, override: bool = False, mmap: bool = True
 ) -> tuple[dict[str, Any], list[str]]:
     """Refuse a checkpoint that does not belong to ``model`` (as the config built it).
 
@@ -228,7 +273,7 @@ def check_checkpoint(
             target/kernel/proposal that differs from the checkpoint's, naming the
             entries (e.g. ``target.loc: values differ``).
     """
-    ckpt = load_checkpoint(path)
+    ckpt = load_checkpoint(path, mmap=mmap)
     problems = shape_problems(model, ckpt["state_dict"])
     if problems:
         raise UserError(
@@ -264,18 +309,17 @@ def check_model_data(model: pl.LightningModule, datamodule: Any) -> None:
         UserError: naming ``data.init_loc``/``data.init_path`` and the target's dim,
             or the target class and the shapes ``log_prob`` took and returned.
     """
-    target = getattr(model, "target", None)
-    dim = getattr(model, "dim", None)
-    if not isinstance(target, nn.Module) or not isinstance(dim, int):
+    parts = sampler_parts(model)
+    if parts is None:
         return  # not a sampler (e.g. GAN training)
-    check_dim = getattr(datamodule, "check_dim", None)
-    if check_dim is not None:
+    target, dim = parts.target, parts.dim
+    if isinstance(datamodule, ChecksDim):
         try:
-            check_dim(dim)
+            datamodule.check_dim(dim)
         except (ValueError, FileNotFoundError) as err:
             raise UserError(str(err)) from err
     name = f"model.target ({type(target).__name__})"
-    x = torch.zeros(2, dim, dtype=model.chain_x.dtype if hasattr(model, "chain_x") else None)
+    x = torch.zeros(2, dim, dtype=parts.dtype)
     try:
         with torch.no_grad():
             out = target.log_prob(x)
@@ -293,8 +337,7 @@ def check_model_data(model: pl.LightningModule, datamodule: Any) -> None:
             f"{str(out.dtype).removeprefix('torch.')}; compute it in x's dtype "
             "(e.g. no .double()/.long(), tensors created with dtype=x.dtype)"
         )
-    kernel = getattr(model, "kernel", None)
-    if getattr(kernel, "uses_grad", False):
+    if parts.uses_grad:
         from lightning_ex2.kernels.base import log_prob_and_grad
 
         try:
@@ -337,15 +380,13 @@ def memory_message(
         n_draws: draws kept per chain (``sample``: ``n_steps // thin``).
         chains: number of chains when there is no model yet.
     """
-    chains = getattr(model, "n_chains", chains)
-    dim = getattr(model, "dim", None)
-    kernel = getattr(model, "kernel", None)
-    particles = None
-    if isinstance(kernel, nn.Module):
-        particles = next(
-            (m.n_particles for m in kernel.modules() if "n_particles" in vars(m)), None
-        )
-    per_batch = getattr(datamodule, "chains_per_batch", None) or chains
+    parts = sampler_parts(model)
+    dim = particles = None
+    if parts is not None:
+        chains, dim, particles = parts.n_chains, parts.dim, parts.n_particles
+    per_batch = (
+        datamodule.chains_per_batch if isinstance(datamodule, ChainBatches) else None
+    ) or chains
     sizes = f"C={per_batch} chains per step (of {chains})"
     if particles is not None:
         sizes += f" x N={particles} particles"

@@ -59,6 +59,7 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
+from lightning_ex2.callbacks.image_target import image_target
 from lightning_ex2.metrics.features import (
     NAMED_EXTRACTORS,
     TorchScriptInception,
@@ -68,7 +69,6 @@ from lightning_ex2.metrics.features import (
 )
 from lightning_ex2.metrics.images import METRICS, ImageScorer
 from lightning_ex2.modules.sampler import MCMCSampler
-from lightning_ex2.protocols import ImageTarget
 from lightning_ex2.validation import check_int
 
 __all__ = [
@@ -81,13 +81,7 @@ __all__ = [
 
 
 def _decoder(pl_module: pl.LightningModule) -> Any:
-    target = pl_module.target if isinstance(pl_module, MCMCSampler) else None
-    if not isinstance(target, ImageTarget):
-        raise ValueError(
-            "ImageQualityMetrics: pl_module.target has no decode(z) -> images; it needs "
-            "a GAN latent target (e.g. GANLatentTarget)"
-        )
-    return target.decode
+    return image_target(pl_module, "ImageQualityMetrics").decode
 
 
 class LatentImageMetrics:
@@ -264,9 +258,11 @@ class ImageQualityMetrics(pl.Callback):
     ``pl_module.log("metrics/fid" | "metrics/is" | "metrics/kid", on_epoch=True)`` (values are
     already reduced over ranks, every rank logs the same number).
 
-    **Sample**: :attr:`scorer` (a :class:`LatentImageMetrics`) is handed to the
-    :class:`~lightning_ex2.callbacks.SampleWriter`, which scores the draws and writes the
-    numbers into ``summary.json`` as ``image_metrics`` (when ``evaluate_predict``).
+    **Sample**: the trainer puts :attr:`scorer` (a :class:`LatentImageMetrics`) into the
+    run's :class:`~lightning_ex2.output_set.SamplePlan`; the
+    :class:`~lightning_ex2.callbacks.SampleWriter` scores the draws with it and the
+    numbers go into ``summary.json`` as ``image_metrics`` (when ``evaluate_predict``).
+    The arguments after ``n_real`` are keyword-only.
 
     Args:
         feature_extractor: ``"digits"``, ``"fashion"``, ``"inception"`` or an ``nn.Module`` mapping images
@@ -302,13 +298,14 @@ class ImageQualityMetrics(pl.Callback):
         logits_extractor: nn.Module | None = None,
         metrics: Sequence[str] = ("fid", "is"),
         n_real: int = 2000,
-        real_images_path: str | None = None,
-        real_data: pl.LightningDataModule | None = None,
+        *,
         every_n_epochs: int = 1,
         evaluate_predict: bool = True,
+        real_images_path: str | None = None,
         predict_draws: str = "last",
         max_generated: int = 10000,
         batch_size: int = 256,
+        real_data: pl.LightningDataModule | None = None,
         is_splits: int = 10,
         kid_subsets: int = 100,
         kid_subset_size: int = 1000,

@@ -1,19 +1,4 @@
-"""Moved to :mod:`lightning_ex2.figures` (kept for imports of the sample writer)."""
+"""Moved to :mod:`lightning_ex2.figures` (this name stays importable)."""
 
-from lightning_ex2.figures import (
-    figure_to_array,
-    pair_figure,
-    rank_figure,
-    save_figure,
-    scatter_figure,
-    trace_figure,
-)
-
-__all__ = [
-    "figure_to_array",
-    "pair_figure",
-    "rank_figure",
-    "save_figure",
-    "scatter_figure",
-    "trace_figure",
-]
+from lightning_ex2.figures import *  # noqa: F403
+from lightning_ex2.figures import __all__  # noqa: F401

@@ -7,6 +7,7 @@ from typing import Any
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import TQDMProgressBar
 
+from lightning_ex2.lightning_compat import progress_bar_leaves, progress_bar_should_update
 from lightning_ex2.modules.sampler import MCMCSampler
 
 
@@ -17,6 +18,11 @@ class SweepProgressBar(TQDMProgressBar):
     An epoch of the chain DataModule is one sweep (often a single training
     step), so Lightning's per-epoch bar would restart at every step.
     """
+
+    def __init__(self, refresh_rate: int = 1, process_position: int = 0, leave: bool = False):
+        super().__init__(refresh_rate, process_position, leave)
+        #: batches of one epoch of a non-sampler module, as first seen (0: not yet)
+        self._per_epoch = 0
 
     @staticmethod
     def _counts_moves(pl_module: pl.LightningModule) -> bool:
@@ -31,9 +37,9 @@ class SweepProgressBar(TQDMProgressBar):
         if self._counts_moves(trainer.lightning_module):
             return int(trainer.global_step)
         per_epoch = self.total_train_batches
-        if isinstance(per_epoch, int) and per_epoch > 0 and not hasattr(self, "_per_epoch"):
+        if isinstance(per_epoch, int) and per_epoch > 0 and not self._per_epoch:
             self._per_epoch = per_epoch
-        return trainer.current_epoch * getattr(self, "_per_epoch", 0) + batch_idx + 1
+        return trainer.current_epoch * self._per_epoch + batch_idx + 1
 
     def _run_total(self, trainer: pl.Trainer) -> int | None:
         per_epoch = self.total_train_batches
@@ -49,7 +55,7 @@ class SweepProgressBar(TQDMProgressBar):
 
     def on_train_epoch_start(self, trainer: pl.Trainer, *_: Any) -> None:
         bar = self.train_progress_bar
-        if bar.total is None or bar.n == 0 or self._leave:
+        if bar.total is None or bar.n == 0 or progress_bar_leaves(self):
             total = self._run_total(trainer)
             bar.reset(total=total)
             done = self._batches_done(trainer)
@@ -63,7 +69,7 @@ class SweepProgressBar(TQDMProgressBar):
     ) -> None:
         bar = self.train_progress_bar
         n = self._batches_done(trainer, batch_idx)
-        if bar is not None and self._should_update(n, bar.total):
+        if bar is not None and progress_bar_should_update(self, n, bar.total):
             bar.n = n
             bar.refresh()
             bar.set_postfix(self.get_metrics(trainer, pl_module))

@@ -18,8 +18,8 @@ import torch
 from pytorch_lightning.loggers import TensorBoardLogger
 from torch import Tensor
 
+from lightning_ex2.callbacks.image_target import image_target
 from lightning_ex2.figures import curves_figure, figure_to_array, trajectory_grid
-from lightning_ex2.modules.sampler import MCMCSampler
 from lightning_ex2.protocols import GANTarget, ImageTarget
 from lightning_ex2.validation import check_int
 
@@ -121,13 +121,7 @@ class SamplingTrajectory(pl.Callback):
     # ------------------------------------------------------------------ helpers
     @staticmethod
     def _target(pl_module: pl.LightningModule) -> ImageTarget:
-        target = pl_module.target if isinstance(pl_module, MCMCSampler) else None
-        if not isinstance(target, ImageTarget):
-            raise ValueError(
-                "SamplingTrajectory: pl_module.target has no decode(z) -> images (a GAN latent "
-                "target such as GANLatentTarget is needed)"
-            )
-        return target
+        return image_target(pl_module, "SamplingTrajectory")
 
     def _choose(self, index: Tensor) -> Tensor:
         if self.chains is not None:

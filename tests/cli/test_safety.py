@@ -236,7 +236,7 @@ def test_failure_while_writing_leaves_the_previous_set(tmp_path, main, fitted, m
     def crash(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("lightning_ex2.callbacks.writer.save_json", crash)
+    monkeypatch.setattr("lightning_ex2.output_set.save_json", crash)
     with pytest.raises(OSError, match="disk full"):
         main(*sample_args(cfg, ckpt, out, "--n_steps", 7, "--overwrite", "true"))
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
@@ -843,7 +843,7 @@ def test_a_full_disk_is_one_line_and_keeps_the_previous_set(
     def full(path, **arrays):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr("lightning_ex2.callbacks.writer.save_npz", full)
+    monkeypatch.setattr("lightning_ex2.output_set.save_npz", full)
     assert main(*sample_args(cfg, ckpt, out, "--n_steps", 7, "--overwrite", "true")) == 2
     one_line_error(capsys, "No space left on device", "samples.npz")
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before

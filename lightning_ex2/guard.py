@@ -1,0 +1,190 @@
+"""``RunGuard``: the callback that stops ``fit`` cleanly and keeps ``last.ckpt`` final.
+
+* ``on_train_batch_end``: when :func:`lightning_ex2.interrupt.requested` (on any
+  rank: a reduced decision, so all ranks stop at the same step), raise
+  :class:`~lightning_ex2.errors.Interrupted`; ``on_exception`` then saves
+  :func:`interrupt_checkpoint_path` (also for Lightning's own SIGTERM stop) and
+  :meth:`RunGuard.saved_checkpoint` names it.
+* ``on_train_end``: ``last.ckpt`` of every ``ModelCheckpoint(save_last=True)``
+  holds the final step (saved again when the file on disk is older).
+* ``on_save_checkpoint``: stores the configured model's
+  :func:`~lightning_ex2.runcheck.model_spec` under ``"lightning_ex2_spec"``.
+* With ``--override_ckpt`` during ``fit``/``validate``/``test``, the config's setting
+  tensors (target, kernel buffers) are put back after Lightning restored the
+  checkpoint (``sample`` hands Lightning the checkpoint with them already in place).
+* At the start of every run's loops: Lightning's SIGTERM handler is replaced by
+  :func:`lightning_ex2.interrupt.install`'s (see :meth:`RunGuard.take_over_signals`).
+
+It is armed by the trainer's preflight (:meth:`RunGuard.arm`) with what the checks found.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import Callback, ModelCheckpoint
+from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+from lightning_ex2 import interrupt
+from lightning_ex2.errors import Interrupted
+from lightning_ex2.lightning_compat import launcher_processes
+from lightning_ex2.runcheck import SPEC_KEY
+
+#: environment variable naming the process that may launch DDP ranks (set by
+#: :class:`~lightning_ex2.trainer.Ex2Trainer` in a process that is not itself a rank;
+#: the ranks inherit it)
+LAUNCHER_ENV = "LIGHTNING_EX2_LAUNCHER_PID"
+
+
+def launcher_parent() -> int | None:
+    """The pid of the process that started this rank with Lightning's DDP launcher
+    (the rank's parent, which set :data:`LAUNCHER_ENV`), else ``None``."""
+    pid = os.environ.get(LAUNCHER_ENV, "")
+    if os.environ.get("LOCAL_RANK", "0") == "0" or not pid.isdigit():
+        return None
+    return int(pid) if int(pid) == os.getppid() else None
+
+
+def interrupt_checkpoint_path(trainer: pl.Trainer) -> Path:
+    """Where ``fit`` saves on a stop signal: ``last.ckpt`` in the checkpoint folder
+    (the first ``ModelCheckpoint``'s ``dirpath``, else ``<log_dir>/checkpoints``)."""
+    cb = trainer.checkpoint_callback
+    if isinstance(cb, ModelCheckpoint) and cb.dirpath is not None:
+        return Path(cb.dirpath) / f"{cb.CHECKPOINT_NAME_LAST}{cb.FILE_EXTENSION}"
+    root = trainer.log_dir or trainer.default_root_dir
+    return Path(root) / "checkpoints" / f"{ModelCheckpoint.CHECKPOINT_NAME_LAST}.ckpt"
+
+
+def final_checkpoint_paths(trainer: pl.Trainer) -> list[Path]:
+    """The ``last.ckpt`` of every ``ModelCheckpoint(save_last=True)`` of ``trainer``
+    (whose last-checkpoint name has no ``{metric}`` fields)."""
+    out = []
+    for cb in trainer.checkpoint_callbacks:
+        if isinstance(cb, ModelCheckpoint) and cb.save_last and "{" not in cb.CHECKPOINT_NAME_LAST:
+            root = cb.dirpath or Path(trainer.log_dir or trainer.default_root_dir) / "checkpoints"
+            out.append(Path(root) / f"{cb.CHECKPOINT_NAME_LAST}{cb.FILE_EXTENSION}")
+    return list(dict.fromkeys(out))
+
+
+def saved_step(path: Path) -> int | None:
+    """``global_step`` of the checkpoint at ``path`` (``None``: none or unreadable)."""
+    if not path.is_file():
+        return None
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # unreadable: rewrite it
+        return None
+    return ckpt.get("global_step") if isinstance(ckpt, dict) else None
+
+
+class RunGuard(Callback):
+    """Stops ``fit`` cleanly on a stop request and records the model spec in checkpoints
+    (see the module docstring)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._spec: dict[str, str] | None = None
+        self._keep_target: dict[str, torch.Tensor] | None = None
+        self._saved: Path | None = None
+
+    def arm(
+        self, spec: dict[str, str] | None, keep_target: dict[str, torch.Tensor] | None = None
+    ) -> None:
+        """Before a run: the spec stored in its checkpoints, and the setting tensors to
+        put back once Lightning restored a checkpoint (``None``: none)."""
+        self._spec, self._keep_target, self._saved = spec, keep_target, None
+
+    def saved_checkpoint(self) -> Path | None:
+        """The checkpoint the last interrupted ``fit`` saved (``None``: none)."""
+        return self._saved
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any, **kwargs: Any
+    ) -> None:
+        stop = interrupt.requested() is not None
+        if trainer.world_size > 1:
+            stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
+        if stop:
+            reason = interrupt.requested() or "SIGTERM"
+            raise Interrupted(reason, f"fit stopped by {reason} at step {trainer.global_step}")
+
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        if not isinstance(exception, Interrupted | SIGTERMException):
+            return
+        if trainer.state.fn != "fit" or trainer.global_step == 0:
+            return
+        path = interrupt_checkpoint_path(trainer)
+        trainer.save_checkpoint(path, weights_only=False)  # every rank: gathers the chains
+        self._saved = path
+
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        if self._spec is not None:
+            checkpoint[SPEC_KEY] = self._spec
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """``last.ckpt`` is the final state: ``ModelCheckpoint(save_last=True)`` saves it
+        only with its periodic checkpoints (``every_n_train_steps``), so a run whose
+        ``max_steps`` is not a multiple would end with an older ``last.ckpt``."""
+        for path in final_checkpoint_paths(trainer):
+            stale = saved_step(path) != trainer.global_step if trainer.is_global_zero else False
+            if trainer.world_size > 1:
+                stale = trainer.strategy.broadcast(stale, src=0)
+            if stale and trainer.global_step > 0:
+                trainer.save_checkpoint(path, weights_only=False)  # every rank: gathers chains
+
+    def _restore_target(self, pl_module: pl.LightningModule) -> None:
+        if self._keep_target:
+            own = pl_module.state_dict()
+            keep = {k: v for k, v in self._keep_target.items() if k in own}
+            pl_module.load_state_dict(keep, strict=False)
+            self._keep_target = None
+
+    @staticmethod
+    def take_over_signals(trainer: pl.Trainer) -> None:
+        """Replace Lightning's SIGTERM handler (set just before the loops start) by
+        :func:`lightning_ex2.interrupt.install`'s, which passes the signal on to the
+        processes of Lightning's DDP launcher (and, in those processes, to the
+        launcher: a signal to any one rank stops them all). Lightning's handler broadcasts from
+        inside the signal handler, which can pair with another collective of the run
+        and hang it; here the ranks agree at a step boundary instead. Lightning's
+        teardown puts the handlers back as they were before the run."""
+        procs = launcher_processes(trainer)
+        launcher = launcher_parent() if trainer.world_size > 1 and not procs else None
+
+        def forward(signum: int) -> None:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.send_signal(signum)
+            if launcher is not None:  # a rank Lightning started: tell rank 0, which tells all
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(launcher, signum)
+
+        interrupt.install(forward=forward)
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._restore_target(pl_module)
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.take_over_signals(trainer)
+
+    def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._restore_target(pl_module)
+        self.take_over_signals(trainer)
+
+    def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._restore_target(pl_module)
+        if trainer.state.fn != "fit":
+            self.take_over_signals(trainer)
+
+    def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._restore_target(pl_module)
+        self.take_over_signals(trainer)
