@@ -72,3 +72,10 @@ def fashion_dir(tmp_path: Path) -> Path:
 
 
 __all__ = ["math", "mcse_z", "z_quantile"]
+
+
+@pytest.fixture(autouse=True)
+def _no_debug_env_leak(monkeypatch):
+    """``cli.main(..., "--debug")`` sets ``LIGHTNING_EX2_DEBUG`` for the processes it
+    starts; undo it after each test so later tests see the default (one-line errors)."""
+    monkeypatch.delenv("LIGHTNING_EX2_DEBUG", raising=False)
