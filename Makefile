@@ -1,20 +1,21 @@
 # lightning-ex2: the two quick-start commands and friends.
 #   make demo   - a small run on a built-in default; writes under logs/
-#   make test   - lint + format check + the test suite
+#   make test   - lint + format check + the test suite + the documentation site
+#   make docs   - the documentation site (mkdocs build --strict) into logs/site/
 #   make gpu-check - on a CUDA machine: device tests, quick start and GAN throughput on the GPU
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-8)
 
-.PHONY: install demo compare bench bench-all gpu-check test test-fast lint format bench clean
+.PHONY: install demo compare bench bench-all gpu-check test test-fast lint format bench clean docs
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first and pinned: a CPU wheel of 2.13.0 lies on disk; unpinned would fetch CUDA.
 	$(BIN)/python -m pip install --quiet "torch==2.13.0"
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,docs]"
 	rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP)
@@ -41,7 +42,12 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: lint
+# warnings are errors (strict); the API reference is generated from the package tree
+docs: $(STAMP)
+	DISABLE_MKDOCS_2_WARNING=true PYTHONPATH=$(CURDIR) $(BIN)/mkdocs build --strict -d logs/site
+	@echo "site: logs/site/index.html   (live preview: $(BIN)/mkdocs serve)"
+
+test: lint docs
 	$(BIN)/python -m pytest -q -m "not ddp" --doctest-modules tests lightning_ex2
 	# multi-process DDP tests in their own pytest process (ddp re-launches the command line)
 	$(BIN)/python -m pytest -q -m ddp

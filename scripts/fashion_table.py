@@ -28,7 +28,7 @@ runs of a method and seed first), ``<out>/table.md``, ``<out>/target_diagnostics
 target's tilt std, importance ESS, implied i-SIR acceptance, pilot MALA step),
 ``<out>/curves.json`` (FID/IS of every kept draw against target evaluations per chain), under
 ``--figures`` the FID curves (one per method, mean over seeds, band min..max), trajectory
-grids and the energy landscape (PNG), and the README section between
+grids and the energy landscape (PNG), and the section of ``--readme`` (docs/gans.md) between
 ``<!-- <prefix>-table:start -->`` / ``<!-- <prefix>-table:end -->``. ``--data_dir``/``--n_real``
 point the FID's real images elsewhere (the CI test's synthetic files).
 """
@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -414,7 +415,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train_gan", action="store_true", help="train the GAN first")
     parser.add_argument("--out", type=Path, default=None, help="default logs/tables/<prefix>")
     parser.add_argument("--figures", type=Path, default=None, help="default docs/fashion/<prefix>")
-    parser.add_argument("--readme", type=Path, default=Path("README.md"))
+    parser.add_argument(
+        "--readme", type=Path, default=Path("docs/gans.md"), help="the page holding the table"
+    )
     parser.add_argument("--data_dir", default=None, help="Fashion-MNIST folder of the FID images")
     parser.add_argument("--n_real", type=int, default=None, help="real images of FID/IS")
     parser.add_argument("--diagnostics_n", type=int, default=4000, help="prior draws")
@@ -564,7 +567,10 @@ def main(argv: list[str] | None = None) -> int:
     readme = ROOT / args.readme
     start, end = markers(args.prefix)
     if readme.is_file() and start in readme.read_text():
-        save_text(readme, replace_section(readme.read_text(), section, start, end))
+        # the page's image links are relative to the page (docs/gans.md -> fashion/<prefix>/)
+        rel = Path(os.path.relpath(ROOT / args.figures, readme.parent)).as_posix()
+        page = section.replace(f"]({args.figures.as_posix()}/", f"]({rel}/")
+        save_text(readme, replace_section(readme.read_text(), page, start, end))
         print(f"README section rewritten ({readme})")
     print(section)
     return 0

@@ -232,7 +232,8 @@ def load_real_images(path: str | os.PathLike[str]) -> Tensor:
     array named ``images``; a ``.pt`` a tensor or a dict with ``images``.
 
     Raises:
-        FileNotFoundError / ValueError naming ``real_images_path``.
+        FileNotFoundError: the file does not exist (the message names ``real_images_path``).
+        ValueError: the contents are not images as above (the message names ``real_images_path``).
     """
     path = Path(path)
     field = f"ImageQualityMetrics: `real_images_path` {str(path)!r}"

@@ -275,14 +275,17 @@ def test_two_processes_stop_together(tmp_path):
     assert list(data["chain_index"]) == list(range(8))
 
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+# the recipe lives in the docs page (docs/stopping.md); the repository root is found by
+# walking up, so the test may move within tests/
+ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
+RECIPE_PAGE = ROOT / "docs" / "stopping.md"
 
 
 def slurm_recipe(cfg: Path, ckpt: Path) -> str:
-    """The README's SLURM requeue recipe (the lines from ``CKPT=`` to ``exit``), made to
+    """The docs' SLURM requeue recipe (the lines from ``CKPT=`` to ``exit``), made to
     run here: no srun/scontrol, one CPU process, this test's config and folder."""
-    text = README.read_text()
-    section = text[text.index("### Stopping, preemption and SLURM") :]
+    text = RECIPE_PAGE.read_text()
+    section = text[text.index("# Stopping, preemption and SLURM") :]
     block = section[section.index("```bash") : section.index("```", section.index("```bash") + 7)]
     lines = block[block.index("CKPT=") : block.index('exit "$rc"') + len('exit "$rc"')]
     subs = [
@@ -294,7 +297,7 @@ def slurm_recipe(cfg: Path, ckpt: Path) -> str:
     ]
     for pattern, repl in subs:
         lines, n = re.subn(pattern, repl, lines, count=1, flags=re.M)
-        assert n == 1, f"the README recipe changed: {pattern!r} not found in {lines}"
+        assert n == 1, f"the recipe in docs/stopping.md changed: {pattern!r} not found in {lines}"
     return lines
 
 
