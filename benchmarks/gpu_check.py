@@ -176,7 +176,8 @@ def _timed(device, fn, min_seconds: float, max_reps: int) -> tuple[float, int, i
 def build_gan(device, small: bool):  # type: ignore[no-untyped-def]
     import torch
 
-    from lightning_ex2.gan import DCGANDiscriminator32, DCGANGenerator32, GANLatentTarget
+    from lightning_ex2.networks import DCGANDiscriminator32, DCGANGenerator32
+    from lightning_ex2.targets import GANLatentTarget
 
     torch.manual_seed(0)  # random weights, fixed
     kw_g, kw_d = ({"ngf": 16}, {"ndf": 16}) if small else ({}, {})

@@ -57,7 +57,7 @@ class Ex2CLI(ConfigFirstCLI):
     """LightningCLI whose ``data.n_chains`` feeds ``model.n_chains``, plus ``sample``.
 
     Models are any LightningModule by class_path (``MCMCSampler``, ``FlEx2MCMC``,
-    ``lightning_ex2.gan.GANModule``); data default to ``ChainDataModule``.
+    ``lightning_ex2.modules.GANModule``); data default to ``ChainDataModule``.
     """
 
     @staticmethod

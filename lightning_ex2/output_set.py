@@ -164,7 +164,7 @@ def build_summary(
         summary["step_size"] = float(np.nanmean(draws.draw_stats["step_size"][:, 0]))
     if draws.image_metrics:
         summary["image_metrics"] = draws.image_metrics
-    # Target diagnostics hook (GAN latent targets: lightning_ex2/gan/diagnostics.py): the
+    # Target diagnostics hook (GAN latent targets: lightning_ex2/targets/gan_diagnostics.py): the
     # target's own dict, merged under one key; other targets have no such method.
     diagnose = getattr(target, "target_diagnostics", None)
     if callable(diagnose):

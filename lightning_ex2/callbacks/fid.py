@@ -22,10 +22,10 @@ all chains together. Real-image features are computed once and reused at every e
 
 Feature networks (``feature_extractor``), each taking images ``[B, C, H, W]`` in ``[-1, 1]``:
 
-* ``"digits"``: the project's :class:`~lightning_ex2.gan.classifier.DigitsClassifier`
+* ``"digits"``: the project's :class:`~lightning_ex2.metrics.classifier.DigitsClassifier`
   (penultimate 64 features for FID/KID, 10 logits for IS); weights from
   ``feature_extractor_weights_path`` or the shipped file. For the 8×8 digits demo.
-* ``"fashion"``: :class:`~lightning_ex2.gan.fashion.FashionClassifier` (64 features, 10
+* ``"fashion"``: :class:`~lightning_ex2.metrics.classifier.FashionClassifier` (64 features, 10
   logits; weights from ``feature_extractor_weights_path`` or the shipped file), for Fashion-MNIST.
 * ``"inception"``: the standard FID Inception-v3 (TF "2015-12-05" weights) as a *TorchScript
   file on the local disk* (``feature_extractor_weights_path``; nothing is downloaded), see
