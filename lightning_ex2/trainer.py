@@ -23,9 +23,11 @@ any work, and a clean stop on SIGTERM/SIGINT.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
@@ -116,6 +118,23 @@ def _evaluation(stage: str) -> Callable[..., Any]:
                 from the checkpoint's (the config's target and kernel settings are used).
         """
     return run
+
+
+#: folders whose frames are not "the user's line" for a warning (Lightning, this package)
+_LIBRARY_DIRS = tuple(str(Path(m.__file__).resolve().parent) for m in (pl,))
+
+
+def _caller_is_user() -> bool:
+    """Whether the caller of :meth:`Ex2Trainer.sample` is user code: not LightningCLI
+    (the ``sample`` command) and not this package. A warning then points at that line;
+    otherwise at the trainer's own."""
+    frame = inspect.currentframe()
+    caller = frame.f_back.f_back if frame is not None and frame.f_back is not None else None
+    if caller is None:
+        return False
+    path = str(Path(caller.f_code.co_filename).resolve())
+    own = str(Path(__file__).resolve().parent)
+    return not path.startswith((*_LIBRARY_DIRS, own))
 
 
 class Ex2Trainer(pl.Trainer):
@@ -367,8 +386,9 @@ class Ex2Trainer(pl.Trainer):
         finally:
             self.callbacks = configured
         result = writer.result or SampleResult(None, None, False, False)
-        if result.summary is not None:  # attributed to the caller's line
-            warn_convergence(result.summary, f"sample ({result.written})", stacklevel=3)
+        if result.summary is not None:  # attributed to the user's line, never Lightning's
+            level = 3 if _caller_is_user() else 2
+            warn_convergence(result.summary, f"sample ({result.written})", stacklevel=level)
         reason = interrupt.requested()
         if reason is not None:
             interrupt.clear()  # handled here: a later run in this process starts afresh

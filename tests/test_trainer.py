@@ -355,3 +355,26 @@ def test_cli_parsers_find_every_subcommands_options():
     assert len(parsers) == 2, "jsonargparse renamed _subcommands_action/_name_parser_map"
     flags = {f for p in parsers for a in parser_actions(p) for f in a.option_strings}
     assert "--n_steps" in flags, "argparse renamed _actions"
+
+
+def _converge_files(record) -> list[str]:
+    return [Path(w.filename).name for w in record.list if "have not converged" in str(w.message)]
+
+
+def test_the_convergence_warning_points_at_the_users_line_never_at_lightnings(tmp_path):
+    """Called from user code, the warning names that line; called by LightningCLI (the
+    ``sample`` command), it names the trainer's line, not a file inside Lightning."""
+    trainer = _trainer(tmp_path)
+    call = (
+        "trainer.sample(model, datamodule=ChainDataModule(n_chains=4), n_steps=12,"
+        " output_dir=out, progress=False)"
+    )
+    scope = {"trainer": trainer, "model": _model(), "ChainDataModule": ChainDataModule}
+    with pytest.warns(RuntimeWarning, match="have not converged") as user:
+        exec(compile(call, __file__, "exec"), {**scope, "out": str(tmp_path / "a")})
+    assert _converge_files(user) == [Path(__file__).name]
+    lightning_cli = str(Path(pl.__file__).parent / "cli.py")  # as if LightningCLI called it
+    scope["model"] = _model()
+    with pytest.warns(RuntimeWarning, match="have not converged") as cli:
+        exec(compile(call, lightning_cli, "exec"), {**scope, "out": str(tmp_path / "b")})
+    assert _converge_files(cli) == ["trainer.py"]
