@@ -83,3 +83,18 @@ def test_every_page_is_in_the_nav() -> None:
     nav = (ROOT / "mkdocs.yml").read_text()
     pages = [p.name for p in PAGES] + ["tutorial.ipynb"]
     assert not [p for p in pages if f": {p}" not in nav]
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor of a Markdown heading (lower case, punctuation dropped, spaces to -)."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def test_readme_anchors_name_its_own_headings() -> None:
+    """An in-page link (``#...``) of the README names one of its headings (content that
+    moved into docs/ must be linked there, not by a stale anchor)."""
+    text = (ROOT / "README.md").read_text()
+    anchors = {m.group(1) for m in LINK.finditer(text) if m.group(1).startswith("#")}
+    headings = {_slug(h) for h in re.findall(r"^#+ (.+)$", text, flags=re.M)}
+    assert anchors <= headings, sorted(anchors - headings)
