@@ -195,8 +195,8 @@ GANS: dict[str, dict] = {
     "digits": dict(
         target={
             **_nets("Digits", {"latent_dim": 2, "hidden": 256}, {"hidden": 256}),
-            "generator_ckpt": "logs/gan/digits/generator.pt",
-            "discriminator_ckpt": "logs/gan/digits/discriminator.pt",
+            "generator_ckpt": "lightning_ex2/weights/digits_gan_generator.pt",
+            "discriminator_ckpt": "lightning_ex2/weights/digits_gan_discriminator.pt",
         },
         dim=2,
         step=0.05,
@@ -211,8 +211,11 @@ GANS: dict[str, dict] = {
             "real_data": {"class_path": "lightning_ex2.data.DigitsDataModule"},
         },
         note=(
-            "# CPU demo. First train the digits GAN (writes logs/gan/digits/*.pt):\n"
+            "# CPU demo. Loads the shipped digits GAN (lightning_ex2/weights/digits_gan_*.pt,\n"
+            "# trained by configs/gan/digits_gan_train.yaml); to use your own, train it with\n"
             "#   lightning-ex2 fit --config configs/gan/digits_gan_train.yaml\n"
+            "# and point generator_ckpt / discriminator_ckpt at logs/gan/digits/*.pt.\n"
+            "# The whole table: python scripts/digits_table.py\n"
         ),
     ),
 }
