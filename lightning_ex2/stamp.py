@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Stamp", "cpu_model", "mean_spread", "replace_block", "write_block"]
+__all__ = ["Stamp", "cpu_model", "mean_spread", "replace_block", "write_block", "write_pages"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -159,3 +159,18 @@ def write_block(path: Path, name: str, block: str) -> None:
 
     path = Path(path)
     save_text(path, replace_block(path.read_text(), name, block))
+
+
+def write_pages(pages: Sequence[Path], name: str, block: str) -> list[Path]:
+    """Replace ``name``'s block in each of ``pages`` that has its markers; the pages written.
+
+    Pages that do not exist or lack the markers are skipped (a script's default pages
+    may be absent from a copy of the scripts), so callers check the list they get back.
+    """
+    start, _ = _markers(name)
+    written = []
+    for page in map(Path, pages):
+        if page.is_file() and start in page.read_text():
+            write_block(page, name, block)
+            written.append(page)
+    return written

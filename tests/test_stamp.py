@@ -43,3 +43,15 @@ def test_default_command_is_the_script_or_module_as_typed(monkeypatch):
     assert Stamp().command == "python scripts/t.py --seeds 3"
     monkeypatch.setattr("sys.argv", [str(stamp.ROOT / "lightning_ex2" / "demo.py")])
     assert Stamp().command == "python -m lightning_ex2.demo"
+
+
+def test_write_pages_skips_pages_without_the_block(tmp_path):
+    from lightning_ex2.stamp import write_pages
+
+    with_block, without = tmp_path / "a.md", tmp_path / "b.md"
+    with_block.write_text("<!-- t:start -->\nold\n<!-- t:end -->\n")
+    without.write_text("no markers\n")
+    written = write_pages([with_block, without, tmp_path / "missing.md"], "t", "new")
+    assert written == [with_block]
+    assert with_block.read_text() == "<!-- t:start -->\nnew\n<!-- t:end -->\n"
+    assert without.read_text() == "no markers\n"
