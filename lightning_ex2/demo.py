@@ -1,23 +1,29 @@
 """Built-in demo: every kernel on Neal's funnel (d=20) and the 25-mode 2-D mixture.
 
-Run with ``make demo`` (or ``python -m lightning_ex2.demo``). Prints a markdown
-table of ESS/s and EMD (W2^2 to exact samples, beside the EMD of two exact
-samples of the same size) and writes it to ``logs/demo/kernels.md``.
+Run with ``make compare`` (or ``python -m lightning_ex2.demo``). Runs every kernel once
+per seed (``--seeds``, default 0-4) and prints a markdown table of ESS/s, ESS and EMD
+(W2^2 to exact samples, beside the EMD of two exact samples of the same size), each the
+mean ± sample standard deviation over the seeds; writes it to ``logs/demo/kernels.md``.
+
+``--write docs/results.md`` also replaces the block between ``<!-- compare-kernels:start -->``
+and ``<!-- compare-kernels:end -->`` of that page with the table and a footer (command,
+commit, date, CPU, threads, wall time); without ``--write`` no page is edited.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
 import lightning_ex2 as lx
+from lightning_ex2.cli import choose_threads
 from lightning_ex2.io import save_text
 from lightning_ex2.metrics import emd
 from lightning_ex2.proposals import GaussianProposal
+from lightning_ex2.stamp import Stamp, mean_spread, write_pages
 from lightning_ex2.targets import Funnel, GaussianMixture
 
 
@@ -32,16 +38,25 @@ def _kernels(dim: int, scale: float, n_local: int, step: float) -> dict[str, lx.
     }
 
 
-def run_table(n_chains: int, n_steps: int, burn_in: int, seed: int) -> str:
+# (key, column header, format)
+COLUMNS = [
+    ("ess_per_s", "ESS/s", ".1f"),
+    ("ess", "ESS (mean over dims)", ".0f"),
+    ("emd", "EMD", ".3g"),
+    ("emd_exact", "EMD exact-vs-exact", ".3g"),
+    ("accept_global", "accept global", ".2f"),
+    ("accept_local", "accept local", ".2f"),
+    ("seconds", "s", ".1f"),
+]
+
+
+def run_once(n_chains: int, n_steps: int, burn_in: int, seed: int) -> dict[tuple[str, str], dict]:
+    """One seed: ``{(target, kernel): {column key: value}}`` for every target and kernel."""
     problems = [
         ("funnel d=20", Funnel(dim=20), 3.0, 3, 0.05),
         ("25-mode mixture", GaussianMixture.grid(k=5), 8.0, 3, 0.5),
     ]
-    rows = [
-        "| target | kernel | ESS/s | ESS (mean over dims) | EMD | EMD exact-vs-exact | "
-        "accept global | accept local | s |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
+    results = {}
     for label, target, scale, n_local, step in problems:
         g = torch.Generator().manual_seed(seed)
         n_ref = n_chains * n_steps
@@ -60,32 +75,63 @@ def run_table(n_chains: int, n_steps: int, burn_in: int, seed: int) -> str:
                 progress=False,
             )
             ess = float(np.nanmean(run.ess()))
-            dist = emd(run.samples.reshape(-1, target.dim), ref)
             ag = run.info.get("accept_global")
             al = run.info.get("accept_local")
-            rows.append(
-                f"| {label} | {name} | {ess / run.wall_seconds:.1f} | {ess:.0f} | {dist:.3g} | "
-                f"{floor:.3g} | {'-' if ag is None else f'{ag.mean():.2f}'} | "
-                f"{'-' if al is None else f'{al.mean():.2f}'} | {run.wall_seconds:.1f} |"
-            )
-            print(rows[-1], flush=True)
-    return "\n".join(rows)
+            results[label, name] = {
+                "ess_per_s": ess / run.wall_seconds,
+                "ess": ess,
+                "emd": float(emd(run.samples.reshape(-1, target.dim), ref)),
+                "emd_exact": float(floor),
+                "accept_global": None if ag is None else float(ag.mean()),
+                "accept_local": None if al is None else float(al.mean()),
+                "seconds": run.wall_seconds,
+            }
+            print(f"seed {seed} | {label} | {name} | {results[label, name]}", flush=True)
+    return results
+
+
+def run_table(n_chains: int, n_steps: int, burn_in: int, seeds: list[int]) -> str:
+    """The markdown table: each column mean ± sd over ``seeds``."""
+    per_seed = [run_once(n_chains, n_steps, burn_in, seed) for seed in seeds]
+    rows = [
+        "| target | kernel | " + " | ".join(head for _, head, _ in COLUMNS) + " |",
+        "|---" * (len(COLUMNS) + 2) + "|",
+    ]
+    for label, name in per_seed[0]:
+        cells = [
+            mean_spread([r[label, name][key] for r in per_seed], fmt) for key, _, fmt in COLUMNS
+        ]
+        rows.append(f"| {label} | {name} | " + " | ".join(cells) + " |")
+    return "\n".join(rows) + (
+        f"\n\nMean ± sd over {len(seeds)} seed(s) ({', '.join(map(str, seeds))}).\n"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
+    stamp = Stamp()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-chains", type=int, default=50)
     parser.add_argument("--n-steps", type=int, default=400)
     parser.add_argument("--burn-in", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--out", type=Path, default=Path("logs/demo"))
+    parser.add_argument(
+        "--write",
+        type=Path,
+        default=None,
+        help="Markdown page whose compare-kernels block gets the table (e.g. docs/results.md)",
+    )
     args = parser.parse_args(argv)
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
-    table = run_table(args.n_chains, args.n_steps, args.burn_in, args.seed)
+    torch.set_num_threads(choose_threads())
+    table = run_table(args.n_chains, args.n_steps, args.burn_in, args.seeds)
     print("\n" + table)
     args.out.mkdir(parents=True, exist_ok=True)
-    save_text(args.out / "kernels.md", table + "\n")
+    save_text(args.out / "kernels.md", table)
     print(f"\nwrote {args.out / 'kernels.md'}")
+    if args.write is not None:
+        if not write_pages([args.write], "compare-kernels", table + stamp.footer()):
+            raise SystemExit(f"{args.write}: no compare-kernels block (markers) to replace")
+        print(f"wrote the compare-kernels block of {args.write}")
 
 
 if __name__ == "__main__":
