@@ -121,7 +121,7 @@ def test_make_demo_lands_in_the_readme_ranges(tmp_path):
             env=env,
             capture_output=True,
             text=True,
-            timeout=900,
+            timeout=3600,
         )
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = commands[1][commands[1].index("--output_dir") + 1]

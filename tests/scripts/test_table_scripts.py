@@ -33,7 +33,7 @@ def _copy(tmp_path: Path, script: str) -> Path:
     return tmp_path / "scripts" / script
 
 
-def _run(args: list[str], cwd: Path, timeout: int = 600) -> str:
+def _run(args: list[str], cwd: Path, timeout: int = 3600) -> str:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
         [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
