@@ -43,7 +43,11 @@ def cpu_model() -> str:
 
 
 def _commit(root: Path = ROOT) -> str:
-    """Short commit hash of ``root``'s checkout, with ``+dirty`` for uncommitted changes."""
+    """Short commit hash of ``root``'s checkout, with ``+dirty`` for uncommitted changes.
+
+    Changes to Markdown files do not count: the scripts rewrite their blocks in the pages
+    themselves, so a page written by one table must not mark the next table's code dirty.
+    """
     try:
         head = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
@@ -51,7 +55,7 @@ def _commit(root: Path = ROOT) -> str:
         if head.returncode != 0:
             return "unknown"
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!*.md"],
             cwd=root,
             capture_output=True,
             text=True,

@@ -55,3 +55,24 @@ def test_write_pages_skips_pages_without_the_block(tmp_path):
     assert written == [with_block]
     assert with_block.read_text() == "<!-- t:start -->\nnew\n<!-- t:end -->\n"
     assert without.read_text() == "no markers\n"
+
+
+def test_commit_is_dirty_for_code_changes_not_for_written_pages(tmp_path):
+    import subprocess
+
+    from lightning_ex2.stamp import _commit
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    (tmp_path / "page.md").write_text("<!-- t:start -->\n<!-- t:end -->\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    clean = _commit(tmp_path)
+    assert re.fullmatch(r"[0-9a-f]{7,}", clean)
+    write_block(tmp_path / "page.md", "t", "a table")
+    assert _commit(tmp_path) == clean  # a page written by a table script
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert _commit(tmp_path) == clean + "+dirty"
