@@ -6,7 +6,8 @@ folder; its ``summary.json`` must fall in every range of the README's
 ``quickstart-summary`` block. The ranges are parsed from the README itself and the commands
 from the Makefile, so neither can drift from what this test checks. The ranges cover the
 spread over seeds and CPUs, widened by the Monte Carlo error, so they hold on any x86-64
-machine. About 30 s at one thread on an idle core (marked ``slow``; ``make test`` runs it).
+machine. About a minute at one thread on a free core (marked ``slow``; ``make test`` runs
+it).
 """
 
 from __future__ import annotations
