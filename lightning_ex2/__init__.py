@@ -8,7 +8,9 @@ Example:
     >>> target = lx.targets.GaussianMixture.grid(k=5)
     >>> kernel = lx.kernels.Ex2MCMC(lx.proposals.GaussianProposal(2, scale=6.0),
     ...                             n_particles=50, step_size=0.2)
-    >>> run = lx.sample(target, kernel, n_chains=8, n_steps=100, seed=0, progress=False)
+    >>> run = lx.sample(target, kernel, n_chains=8, n_steps=500, seed=0, progress=False)
+    >>> run.summary()["converged"]
+    True
 """
 
 from lightning_ex2 import kernels, metrics, proposals, targets
