@@ -1,8 +1,10 @@
 """Built-in demo: every kernel on Neal's funnel (d=20) and the 25-mode 2-D mixture.
 
-Run with ``make demo`` (or ``python -m lightning_ex2.demo``). Prints a markdown
+Run with ``make compare`` (or ``python -m lightning_ex2.demo``). Prints a markdown
 table of ESS/s and EMD (W2^2 to exact samples, beside the EMD of two exact
-samples of the same size) and writes it to ``logs/demo/kernels.md``.
+samples of the same size) and each run's convergence verdict (the rule of
+:func:`lightning_ex2.metrics.summary.diagnostics`), and writes it to
+``logs/demo/kernels.md``.
 """
 
 from __future__ import annotations
@@ -32,6 +34,13 @@ def _kernels(dim: int, scale: float, n_local: int, step: float) -> dict[str, lx.
     }
 
 
+def _verdict(summary: dict) -> str:
+    """``yes``, ``no (<the failed checks>)`` or ``-`` (too few draws to judge)."""
+    if summary["converged"] is None:
+        return "-"
+    return "yes" if summary["converged"] else f"no ({'; '.join(summary['failed_checks'])})"
+
+
 def run_table(n_chains: int, n_steps: int, burn_in: int, seed: int) -> str:
     problems = [
         ("funnel d=20", Funnel(dim=20), 3.0, 3, 0.05),
@@ -39,8 +48,8 @@ def run_table(n_chains: int, n_steps: int, burn_in: int, seed: int) -> str:
     ]
     rows = [
         "| target | kernel | ESS/s | ESS (mean over dims) | EMD | EMD exact-vs-exact | "
-        "accept global | accept local | s |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "accept global | accept local | s | converged |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for label, target, scale, n_local, step in problems:
         g = torch.Generator().manual_seed(seed)
@@ -58,6 +67,7 @@ def run_table(n_chains: int, n_steps: int, burn_in: int, seed: int) -> str:
                 init=init,
                 seed=seed,
                 progress=False,
+                check_convergence=False,  # the verdict is the table's last column
             )
             ess = float(np.nanmean(run.ess()))
             dist = emd(run.samples.reshape(-1, target.dim), ref)
@@ -66,7 +76,8 @@ def run_table(n_chains: int, n_steps: int, burn_in: int, seed: int) -> str:
             rows.append(
                 f"| {label} | {name} | {ess / run.wall_seconds:.1f} | {ess:.0f} | {dist:.3g} | "
                 f"{floor:.3g} | {'-' if ag is None else f'{ag.mean():.2f}'} | "
-                f"{'-' if al is None else f'{al.mean():.2f}'} | {run.wall_seconds:.1f} |"
+                f"{'-' if al is None else f'{al.mean():.2f}'} | {run.wall_seconds:.1f} | "
+                f"{_verdict(run.summary())} |"
             )
             print(rows[-1], flush=True)
     return "\n".join(rows)
