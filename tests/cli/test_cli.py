@@ -77,7 +77,17 @@ def scalars(folder):
     return tags
 
 
-def test_fit_then_sample(tmp_path, main):
+def test_fit_then_sample(tmp_path, main, monkeypatch):
+    import lightning_ex2.figures as figures
+
+    titles = []
+    scatter = figures.scatter_figure
+
+    def record(*args, **kwargs):
+        titles.append(kwargs.get("title"))
+        return scatter(*args, **kwargs)
+
+    monkeypatch.setattr(figures, "scatter_figure", record)
     cfg = write_config(tmp_path)
     main(["fit", "--config", str(cfg)])
     run = tmp_path / "logs" / "run" / "fit"
@@ -117,6 +127,7 @@ def test_fit_then_sample(tmp_path, main):
         assert summary[key] is not None, key
     assert summary["n_chains"] == 16 and summary["n_steps"] == 25
     assert (out / "scatter.png").is_file() and (out / "trace.png").is_file()
+    assert titles[-1] == "FlEx2MCMC on Funnel"  # the sampler that ran, not its kernel class
     tags = scalars(run)
     for tag in (
         "accept/global",
