@@ -235,3 +235,42 @@ def test_validate_and_test_score_the_chains(tmp_path, main, capsys):
         stage = "val" if command == "validate" else "test"
         for key in ("log_prob", "particle_ess", "accept_global"):
             assert f"{stage}/{key}" in out, out
+
+
+HELP_COMMANDS = [
+    ["--help"],
+    *([name, "--help"] for name in cli.Ex2CLI.subcommands()),
+    ["fit", "--model.help", "lightning_ex2.modules.FlEx2MCMC"],
+    ["sample", "--model.help", "lightning_ex2.modules.MCMCSampler"],
+    ["fit", "--trainer.callbacks.help", "lightning_ex2.callbacks.ChainDiagnostics"],
+]
+#: reST a terminal shows raw: a role (:class:`x`, :py:meth:`x`) or an inline literal (``x``)
+REST_MARKUP = r"(?::[a-z_]+)+:`|``"
+
+
+@pytest.mark.parametrize("args", HELP_COMMANDS, ids=" ".join)
+def test_help_shows_no_rest_markup(args, main, capsys):
+    import re
+
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    assert "usage:" in text
+    found = re.findall(rf".*(?:{REST_MARKUP}).*", text)
+    assert not found, "\n".join(found[:5])
+
+
+def test_help_states_the_commands_defaults_not_the_docstrings(main, capsys):
+    """Lightning's docstring says "Default: 50." for log_every_n_steps; the command's is 10."""
+    with pytest.raises(SystemExit):
+        main(["fit", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "How often to log within steps. (type: Optional[int], default: 10)" in text
+    assert "Default: 50" not in text
+
+
+def test_plain_text_keeps_the_words_of_rest_markup():
+    assert cli.plain_text(":py:class:`~a.b.C` and ``x = 1``") == "C and x = 1"
+    assert cli.plain_text(":ref:`the guide <guide-label>`; :func:`f`") == "the guide; f"
+    assert cli.plain_text("a `single` backtick stays") == "a `single` backtick stays"
