@@ -274,3 +274,16 @@ def test_plain_text_keeps_the_words_of_rest_markup():
     assert cli.plain_text(":py:class:`~a.b.C` and ``x = 1``") == "C and x = 1"
     assert cli.plain_text(":ref:`the guide <guide-label>`; :func:`f`") == "the guide; f"
     assert cli.plain_text("a `single` backtick stays") == "a `single` backtick stays"
+
+
+def test_cli_page_states_the_logging_interval_the_command_uses():
+    """docs/cli.md's TensorBoard section: the step scalars are written every
+    ``log_every_n_steps`` steps (the command's default), not every step."""
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text()
+    section = " ".join(page.split("## TensorBoard", 1)[1].split("\n## ", 1)[0].split())
+    every = cli.CLI_TRAINER_DEFAULTS["log_every_n_steps"]
+    assert every > 1
+    assert f"every `trainer.log_every_n_steps` steps ({every} unless the config sets it)" in section
+    assert "per step" not in section
