@@ -27,8 +27,10 @@ SITE = ROOT / "logs" / "site"
 URL_ATTRS = {"href", "src"}
 # a line of a paragraph that starts with a list marker: a list Markdown did not parse
 LIST_MARKER = re.compile(r"^\s*(?:[*+-]|\d+[.)])\s+\S")
-# Markdown syntax left as text: a link/image, bold, a heading marker
-RAW_MARKUP = re.compile(r"\]\(|\*\*\S|^\s*#{1,6} \S", re.M)
+# Markdown syntax left as text: a link/image, bold, a heading marker; a Sphinx role
+RAW_MARKUP = re.compile(
+    r"\]\(|\*\*\S|^\s*#{1,6} \S|:(?:class|func|meth|mod|attr|data|exc|obj|ref):", re.M
+)
 SKIP_TEXT = {"code", "pre", "script", "style", "kbd", "samp", "math", "svg", "textarea"}
 # hidden copies of a code cell's source (the notebook page's copy button)
 SKIP_CLASSES = {"clipboard-copy-txt"}
@@ -271,5 +273,9 @@ def test_raw_markup_check_finds_markdown_text(tmp_path: Path) -> None:
         "<p>see <a href='x.html'>x</a> <code>a](b) **c</code></p><pre>## x</pre>",
     )
     assert raw_markup(tmp_path) == []
-    _write(tmp_path, "bad.html", "<p>see [x](x.md) and **bold**</p><p>\n## heading</p>")
-    assert len(raw_markup(tmp_path)) == 3, raw_markup(tmp_path)
+    _write(
+        tmp_path,
+        "bad.html",
+        "<p>see [x](x.md) and **bold**</p><p>\n## heading</p><p>a :class:<code>X</code></p>",
+    )
+    assert len(raw_markup(tmp_path)) == 4, raw_markup(tmp_path)
