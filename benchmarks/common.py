@@ -15,8 +15,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-OUT = Path(__file__).resolve().parent / "out"
+if TYPE_CHECKING:
+    from lightning_ex2.stamp import Stamp
+
+# where the scripts write their tables; a test points it at a temporary folder
+OUT = Path(os.environ.get("LX_BENCH_OUT") or Path(__file__).resolve().parent / "out")
 
 
 def set_threads(n: int) -> None:
@@ -87,6 +92,16 @@ def median_ratio(num: list[float], den: list[float]) -> float:
     return statistics.median(a / b for a, b in zip(num, den))
 
 
+def sd(xs: list[float]) -> float:
+    """Sample standard deviation over repeats or seeds (NaN for fewer than two)."""
+    return statistics.stdev(xs) if len(xs) > 1 else float("nan")
+
+
+def ratio_sd(num: list[float], den: list[float]) -> float:
+    """Standard deviation over repeats of the per-repeat ratio (the spread of ``median_ratio``)."""
+    return sd([a / b for a, b in zip(num, den)])
+
+
 @dataclass
 class Problem:
     """A benchmark target with the settings every sampler shares."""
@@ -135,8 +150,13 @@ PROBLEMS: dict[str, Problem] = {
 }
 
 
-def write_table(name: str, rows: list[dict], header: str = "") -> str:
-    """Print ``rows`` as a markdown table and write ``out/<name>.csv`` and ``.md``."""
+def write_table(name: str, rows: list[dict], header: str = "", stamp: Stamp | None = None) -> str:
+    """Print ``rows`` as a markdown table and write ``out/<name>.csv`` and ``.md``.
+
+    A column ``"X sd"`` is shown inside column ``"X"`` as ``mean ± sd`` (the CSV keeps
+    both); ``stamp`` appends the standard footer (command, commit, date, CPU, threads,
+    wall time) of the script that made the table.
+    """
     OUT.mkdir(parents=True, exist_ok=True)
     cols = list(rows[0])
     with open(OUT / f"{name}.csv", "w", newline="") as f:
@@ -149,9 +169,18 @@ def write_table(name: str, rows: list[dict], header: str = "") -> str:
             return f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
         return str(v)
 
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(fmt(r[c]) for c in cols) + " |" for r in rows]
+    def cell(r: dict, c: str) -> str:
+        spread = r.get(f"{c} sd")
+        if isinstance(spread, float) and spread == spread:  # not NaN
+            return f"{fmt(r[c])} ± {fmt(spread)}"
+        return fmt(r[c])
+
+    shown = [c for c in cols if not (c.endswith(" sd") and c[:-3] in cols)]
+    lines = ["| " + " | ".join(shown) + " |", "|" + "---|" * len(shown)]
+    lines += ["| " + " | ".join(cell(r, c) for c in shown) + " |" for r in rows]
     md = (header + "\n\n" if header else "") + "\n".join(lines) + "\n"
+    if stamp is not None:
+        md += stamp.footer()
     (OUT / f"{name}.md").write_text(md)
     print(md, flush=True)
     return md

@@ -37,6 +37,7 @@ from common import (
     machine,
     median,
     median_ratio,
+    ratio_sd,
     set_threads,
     time_alternating,
     write_table,
@@ -130,20 +131,26 @@ def run(args: argparse.Namespace) -> list[dict]:
                     "step ms": median(t["step"]),
                     "floor ms": median(t["floor"]),
                     "ratio": median_ratio(t["step"], t["floor"]),
+                    "ratio sd": ratio_sd(t["step"], t["floor"]),
                 }
                 if "draws" in t:
                     row["draws ms"] = median(t["draws"])
                     both = [a + b for a, b in zip(t["floor"], t["draws"])]
                     row["ratio_rng"] = median_ratio(t["step"], both)
+                    row["ratio_rng sd"] = ratio_sd(t["step"], both)
                 else:
                     row["draws ms"] = "-"
-                    row["ratio_rng"] = median_ratio(t["step"], t["floor"])
+                    row["ratio_rng"] = row["ratio"]
+                    row["ratio_rng sd"] = row["ratio sd"]
                 rows.append(row)
                 print(row, flush=True)
     return rows
 
 
 def main(argv: list[str] | None = None) -> None:
+    from lightning_ex2.stamp import Stamp
+
+    stamp = Stamp()
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
@@ -159,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     set_threads(args.threads)
     header = f"Floor benchmark ({args.dtype}); {machine(args.threads)}"
     print(header, flush=True)
-    write_table("floor", run(args), header)
+    write_table("floor", run(args), header, stamp)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ at 1/4, 1/2 and all of the post-burn-in draws against the wall time to reach the
 Usage::
 
     bash benchmarks/setup_envs.sh nuts
-    .venv/bin/python benchmarks/quality.py                   # all problems (~10 min)
+    .venv/bin/python benchmarks/quality.py                   # all problems, 3 seeds (~30 min)
     .venv/bin/python benchmarks/quality.py --problems funnel10,mixture --no-nuts
 
 Writes ``benchmarks/out/quality.csv``/``.md`` and ``quality_curve.csv``.
@@ -44,7 +44,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import OUT, PROBLEMS, machine, set_threads, write_table
+from common import OUT, PROBLEMS, machine, sd, set_threads, write_table
 
 HERE = Path(__file__).resolve().parent
 NUTS_PY = HERE / ".venv-nuts" / "bin" / "python"
@@ -157,6 +157,9 @@ def nuts_run(problem, args):  # type: ignore[no-untyped-def]
 
 
 def main(argv: list[str] | None = None) -> None:
+    from lightning_ex2.stamp import Stamp
+
+    stamp = Stamp()
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--threads", type=int, default=1)
     p.add_argument(
@@ -174,68 +177,82 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--nuts-warmup", type=int, default=200)
     p.add_argument("--nuts-samples", type=int, default=300)
     p.add_argument("--no-nuts", action="store_true")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--seeds", default="0,1,2", help="comma-separated seeds; the table is mean ± sd over them"
+    )
     args = p.parse_args(argv)
     set_threads(args.threads)
     import torch
 
     from lightning_ex2.metrics import emd, ess
 
+    seeds = [int(s) for s in args.seeds.split(",")]
     header = (
         f"Quality per second; ours: {args.chains} chains, {args.burn_in} burn-in + "
         f"{args.steps} steps, float32; NUTS: {args.nuts_chains} chains, "
-        f"{args.nuts_warmup} warm-up + {args.nuts_samples} draws; {machine(args.threads)}"
+        f"{args.nuts_warmup} warm-up + {args.nuts_samples} draws; mean ± sd over seeds "
+        f"{', '.join(map(str, seeds))}; {machine(args.threads)}"
     )
     print(header, flush=True)
-    rows, curve = [], []
+    per_seed: dict[tuple[str, str], list[dict]] = {}
+    curve = []
     for pname in args.problems.split(","):
         problem = PROBLEMS[pname]
-        g = torch.Generator().manual_seed(args.seed)
-        target = problem.target(torch.float32)
-        exact = target.sample(2000, generator=g)
-        emd_exact = emd(exact, target.sample(2000, generator=g))
-        runs = {}
-        for sampler in args.samplers.split(","):
-            if sampler == "FlEx2MCMC" and pname not in FLEX_PROBLEMS:
-                continue
-            runs[sampler] = (*our_run(sampler, problem, args, g), None)
-        if not args.no_nuts and NUTS_PY.exists():
-            draws, warm, samp, comp = nuts_run(problem, args)
-            runs["NUTS"] = (draws, warm, samp, comp)
-        for sampler, (draws, warm, samp, comp) in runs.items():
-            n_draws = draws.shape[1]
-            for frac in (0.25, 0.5, 1.0):
-                m = max(4, int(n_draws * frac))
-                sub = draws[:, :m]
-                e = float(torch.as_tensor(ess(sub)).nanmean())
-                curve.append(
+        for seed in seeds:
+            args.seed = seed
+            g = torch.Generator().manual_seed(seed)
+            target = problem.target(torch.float32)
+            exact = target.sample(2000, generator=g)
+            emd_exact = emd(exact, target.sample(2000, generator=g))
+            runs = {}
+            for sampler in args.samplers.split(","):
+                if sampler == "FlEx2MCMC" and pname not in FLEX_PROBLEMS:
+                    continue
+                runs[sampler] = (*our_run(sampler, problem, args, g), None)
+            if not args.no_nuts and NUTS_PY.exists():
+                runs["NUTS"] = nuts_run(problem, args)
+            for sampler, (draws, warm, samp, comp) in runs.items():
+                n_draws = draws.shape[1]
+                for frac in (0.25, 0.5, 1.0):
+                    m = max(4, int(n_draws * frac))
+                    sub = draws[:, :m]
+                    e = float(torch.as_tensor(ess(sub)).nanmean())
+                    curve.append(
+                        {
+                            "problem": problem.name,
+                            "sampler": sampler,
+                            "seed": seed,
+                            "wall s": warm + samp * m / n_draws,
+                            "draws/chain": m,
+                            "ESS/s": e / (samp * m / n_draws),
+                            "EMD": emd(sub.reshape(-1, problem.dim), exact),
+                            "EMD exact": emd_exact,
+                        }
+                    )
+                last = curve[-1]
+                per_seed.setdefault((problem.name, sampler), []).append(
                     {
-                        "problem": problem.name,
-                        "sampler": sampler,
-                        "wall s": warm + samp * m / n_draws,
-                        "draws/chain": m,
-                        "ESS/s": e / (samp * m / n_draws),
-                        "EMD": emd(sub.reshape(-1, problem.dim), exact),
+                        "chains": draws.shape[0],
+                        "warm-up s": warm,
+                        "sampling s": samp,
+                        "ESS": last["ESS/s"] * samp,
+                        "ESS/s": last["ESS/s"],
+                        "EMD": last["EMD"],
                         "EMD exact": emd_exact,
+                        "JIT s": comp,
                     }
                 )
-            last = curve[-1]
-            rows.append(
-                {
-                    "problem": problem.name,
-                    "sampler": sampler,
-                    "chains": draws.shape[0],
-                    "warm-up s": warm,
-                    "sampling s": samp,
-                    "ESS": last["ESS/s"] * samp,
-                    "ESS/s": last["ESS/s"],
-                    "EMD": last["EMD"],
-                    "EMD exact": emd_exact,
-                    "JIT s": "-" if comp is None else comp,
-                }
-            )
-            print(rows[-1], flush=True)
-    write_table("quality", rows, header)
+                print(problem.name, sampler, seed, per_seed[problem.name, sampler][-1], flush=True)
+    rows = []
+    for (prob, sampler), runs_ in per_seed.items():
+        row: dict = {"problem": prob, "sampler": sampler, "chains": runs_[0]["chains"]}
+        for c in ("warm-up s", "sampling s", "ESS", "ESS/s", "EMD", "EMD exact"):
+            vals = [r[c] for r in runs_]
+            row[c], row[f"{c} sd"] = sum(vals) / len(vals), sd(vals)
+        jit = [r["JIT s"] for r in runs_ if r["JIT s"] is not None]
+        row["JIT s"] = sum(jit) / len(jit) if jit else "-"
+        rows.append(row)
+    write_table("quality", rows, header, stamp)
     with open(OUT / "quality_curve.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(curve[0]))
         w.writeheader()

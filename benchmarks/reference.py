@@ -17,9 +17,11 @@ MALA steps, so it is called with ``m = (k + 1) // 2``; k is odd here).
 Columns: ``ms/step`` is the median over alternating repeats of whole runs of
 ``--time-steps`` steps (the reference's functional API runs its loop, per-step
 ``.item()`` and ``.cpu().clone()`` included; ours is ``lightning_ex2.sample``);
+``speed-up`` is the median of the per-repeat ratios ``ref / ours`` (± their sd);
 ``ESS/s`` = mean-over-coordinates multi-chain ESS of ``--steps`` post-burn-in
 draws of 100 chains divided by ``steps * ms/step``; ``EMD`` = W2^2 between 2000
-pooled draws and 2000 exact draws, beside ``EMD exact`` (two exact samples).
+pooled draws and 2000 exact draws, beside ``EMD exact`` (two exact samples); both
+are mean ± sd over ``--seeds`` runs with different seeds.
 
 Usage::
 
@@ -40,7 +42,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import PROBLEMS, machine, median, set_threads, write_table
+from common import PROBLEMS, machine, median, ratio_sd, sd, set_threads, write_table
 
 SAMPLERS = ("ULA", "MALA", "i-SIR", "Ex2MCMC")
 
@@ -131,6 +133,9 @@ def make_runner(impl: str, sampler: str, problem, n_particles: int):  # type: ig
 
 
 def main(argv: list[str] | None = None) -> None:
+    from lightning_ex2.stamp import Stamp
+
+    stamp = Stamp()
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--problems", default="funnel100,banana100")
@@ -141,6 +146,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--time-steps", type=int, default=30)
     p.add_argument("--burn-in", type=int, default=100)
     p.add_argument("--steps", type=int, default=400)
+    p.add_argument(
+        "--seeds", type=int, default=3, help="seeds of the ESS/EMD runs (mean ± sd over them)"
+    )
     p.add_argument("--quick", action="store_true", help="repeats 2, 200 steps, 50 burn-in")
     args = p.parse_args(argv)
     if args.quick:
@@ -190,28 +198,31 @@ def main(argv: list[str] | None = None) -> None:
                     "ours ms/step": ms["ours"],
                     "ref ms/step": ms["ref"],
                     "speed-up": ms["ref"] / ms["ours"],
+                    "speed-up sd": ratio_sd(times["ref"], times["ours"]),
                 }
                 if n_chains >= 50:
-                    for impl in ("ours", "ref"):
-                        draws, _ = runners[impl](x0, args.steps, args.burn_in, seed=123)
-                        e = float(torch.as_tensor(ess(draws)).nanmean())
-                        row[f"{impl} ESS/s"] = e / (args.steps * ms[impl] / 1e3)
-                        row[f"{impl} EMD"] = emd(draws.reshape(-1, problem.dim), exact)
-                    row["ESS/s ratio"] = row["ours ESS/s"] / row["ref ESS/s"]
+                    got: dict[str, list[float]] = {}
+                    for seed in range(123, 123 + args.seeds):
+                        for impl in ("ours", "ref"):
+                            draws, _ = runners[impl](x0, args.steps, args.burn_in, seed=seed)
+                            e = float(torch.as_tensor(ess(draws)).nanmean())
+                            got.setdefault(f"{impl} ESS/s", []).append(
+                                e / (args.steps * ms[impl] / 1e3)
+                            )
+                            got.setdefault(f"{impl} EMD", []).append(
+                                emd(draws.reshape(-1, problem.dim), exact)
+                            )
+                    for c in ("ours ESS/s", "ref ESS/s", "ours EMD", "ref EMD"):
+                        row[c], row[f"{c} sd"] = sum(got[c]) / len(got[c]), sd(got[c])
                     row["EMD exact"] = emd_exact
                 else:
-                    for c in (
-                        "ours ESS/s",
-                        "ref ESS/s",
-                        "ours EMD",
-                        "ref EMD",
-                        "ESS/s ratio",
-                        "EMD exact",
-                    ):
-                        row[c] = "-"
+                    for c in ("ours ESS/s", "ref ESS/s", "ours EMD", "ref EMD"):
+                        row[c] = row[f"{c} sd"] = "-"
+                    row["EMD exact"] = "-"
                 rows.append(row)
                 print(row, flush=True)
-    write_table("reference" if args.threads == 1 else f"reference_{args.threads}t", rows, header)
+    name = "reference" if args.threads == 1 else f"reference_{args.threads}t"
+    write_table(name, rows, header, stamp)
 
 
 if __name__ == "__main__":

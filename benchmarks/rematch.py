@@ -199,6 +199,9 @@ def score(draws, prob, exact, args) -> dict:  # type: ignore[no-untyped-def]
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
+    from lightning_ex2.stamp import Stamp
+
+    stamp = Stamp()
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--funnel", default=DEFAULTS["funnel"], help="funnel dimensions ('' = none)")
     p.add_argument("--banana", default=DEFAULTS["banana"], help="banana dimensions ('' = none)")
@@ -315,7 +318,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
             + "; ".join(floors)
             + "."
         )
-        write_table(args.out, rows, note)  # after every problem: a partial run keeps its rows
+        write_table(
+            args.out, rows, note, stamp
+        )  # after every problem: a partial run keeps its rows
     return rows
 
 

@@ -29,7 +29,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import machine, median, median_ratio, set_threads, time_alternating, write_table
+from common import (
+    machine,
+    median,
+    median_ratio,
+    ratio_sd,
+    set_threads,
+    time_alternating,
+    write_table,
+)
 
 TARGETS = ("funnel100", "banana100", "symmetric100", "grid25", "logistic")
 
@@ -88,8 +96,11 @@ def run(args: argparse.Namespace) -> list[dict]:
             "lp+grad ms": median(t["lp+grad"]),
             "autograd ms": median(t["autograd"]),
             "log_prob / red.": median_ratio(t["log_prob"], t["reduction"]),
+            "log_prob / red. sd": ratio_sd(t["log_prob"], t["reduction"]),
             "lp+grad / red.": median_ratio(t["lp+grad"], t["reduction"]),
+            "lp+grad / red. sd": ratio_sd(t["lp+grad"], t["reduction"]),
             "lp+grad / log_prob": median_ratio(t["lp+grad"], t["log_prob"]),
+            "lp+grad / log_prob sd": ratio_sd(t["lp+grad"], t["log_prob"]),
         }
         rows.append(row)
         print(row, flush=True)
@@ -97,6 +108,9 @@ def run(args: argparse.Namespace) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from lightning_ex2.stamp import Stamp
+
+    stamp = Stamp()
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--batch", type=int, default=20000)
@@ -107,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     set_threads(args.threads)
     header = f"Target cost (float32, batch {args.batch}); {machine(args.threads)}"
     print(header, flush=True)
-    write_table("targets", run(args), header)
+    write_table("targets", run(args), header, stamp)
 
 
 if __name__ == "__main__":

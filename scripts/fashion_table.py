@@ -49,6 +49,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from lightning_ex2.stamp import Stamp, mean_spread, replace_block
+
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("ula", "mala", "mala_fixed", "isir", "ex2mcmc", "flex2mcmc")
 #: what runs without ``--methods``
@@ -66,19 +68,8 @@ LABELS = {
 COST = {"ula": 1, "mala": 1, "mala_fixed": 1, "isir": 9, "ex2mcmc": 13, "flex2mcmc": 13}
 #: ... and during ``fit`` (FlEx2MCMC: + 1 backward-KL flow sample per chain).
 FIT_COST = {**COST, "flex2mcmc": 14}
-START, END = "<!-- fashion-table:start -->", "<!-- fashion-table:end -->"
 
 
-def markers(prefix: str) -> tuple[str, str]:
-    """The README markers of ``prefix``'s section.
-
-    >>> markers("fashion_calibrated")
-    ('<!-- fashion_calibrated-table:start -->', '<!-- fashion_calibrated-table:end -->')
-    """
-    return f"<!-- {prefix}-table:start -->", f"<!-- {prefix}-table:end -->"
-
-
-# ------------------------------------------------------------------------------ planning
 def plan(method: str, budget: int, warmup_fraction: float) -> tuple[int, int, int]:
     """``(fit_steps, sample_steps, target_evals)`` of ``method`` within ``budget`` evals per chain.
 
@@ -115,20 +106,6 @@ class Row:
     diagnostics: list[dict[str, Any]] = field(default_factory=list)
 
 
-def mean_spread(values: Sequence[float], digits: int = 2) -> str:
-    """``"mean ± half-range"`` over seeds (``"mean"`` for one value).
-
-    >>> mean_spread([10.0, 12.0])
-    '11.00 ± 1.00'
-    """
-    v = np.asarray(values, dtype=float)
-    if v.size == 0:
-        return "–"
-    if v.size == 1:
-        return f"{v[0]:.{digits}f}"
-    return f"{v.mean():.{digits}f} ± {(v.max() - v.min()) / 2:.{digits}f}"
-
-
 def _diag(values: list[dict[str, Any]], key: str, fmt: str = "{:.2f}") -> str:
     got = [d[key] for d in values if d.get(key) is not None]
     return fmt.format(float(np.mean(got))) if got else "–"
@@ -154,25 +131,13 @@ def render_table(rows: Sequence[Row], seeds: Sequence[int]) -> str:
             f"{_diag(r.diagnostics, 'd_end', '{:.3f}')}"
         )
         lines.append(
-            f"| {LABELS[r.method]} | {steps} | {r.evals} | {mean_spread(r.fid)} | "
-            f"{mean_spread(r.inception_score)} | {mean_spread(r.wall, 0)} | "
+            f"| {LABELS[r.method]} | {steps} | {r.evals} | {mean_spread(r.fid, '.2f')} | "
+            f"{mean_spread(r.inception_score, '.2f')} | {mean_spread(r.wall, '.0f')} | "
             f"{_diag(r.diagnostics, 'sample_seconds', '{:.0f}')} | {accept} | "
             f"{_diag(r.diagnostics, 'step_size', '{:.3g}')} | "
             f"{_diag(r.diagnostics, 'particle_ess_mean')} | {energy} | {logit} |"
         )
     return "\n".join(lines) + "\n"
-
-
-def replace_section(text: str, section: str, start: str = START, end: str = END) -> str:
-    """``text`` with everything between ``start`` and ``end`` replaced by ``section``.
-
-    >>> replace_section("a\\n<!-- fashion-table:start -->\\nold\\n<!-- fashion-table:end -->\\nb", "new\\n")
-    'a\\n<!-- fashion-table:start -->\\nnew\\n<!-- fashion-table:end -->\\nb'
-    """
-    i, j = text.find(start), text.find(end)
-    if i < 0 or j < i:
-        raise ValueError(f"README has no {start} ... {end} markers")
-    return text[: i + len(start)] + "\n" + section + text[j:]
 
 
 # ------------------------------------------------------------------------------ figures
@@ -403,12 +368,16 @@ def render_diagnostics(d: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    stamp = Stamp(
+        ["python", "scripts/fashion_table.py", *(argv if argv is not None else sys.argv[1:])],
+        threads=1,
+    )
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--budget", type=int, default=1000, help="target evaluations per chain (fit + sample)"
     )
     parser.add_argument("--warmup_fraction", type=float, default=0.2)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS), choices=METHODS)
     parser.add_argument("--n_chains", type=int, default=300)
     parser.add_argument("--prefix", default="fashion", help="configs/gan/<prefix>_<method>.yaml")
@@ -433,7 +402,6 @@ def main(argv: list[str] | None = None) -> int:
     exe = str(Path(sys.executable).with_name("lightning-ex2"))
     quiet = ["--trainer.enable_progress_bar", "false"]
     common = [f"--data.n_chains={args.n_chains}"]
-    start_all = time.perf_counter()
     gan_s = None
     if args.train_gan:
         gan_s = run(
@@ -532,21 +500,16 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.prefix}: FID of all {args.n_chains} chains' images vs budget "
             f"(mean over seeds {', '.join(map(str, args.seeds))}, band min..max)",
         )  # fmt: skip
-    total = time.perf_counter() - start_all
     table = render_table(rows, args.seeds)
-    command = "python scripts/fashion_table.py " + " ".join(
-        argv if argv is not None else sys.argv[1:]
-    )
     body = [
         f"Target (`{args.prefix}`): " + render_diagnostics(diagnostics) + ".\n",
         table,
-        f"Seeds {', '.join(map(str, args.seeds))} (mean ± half-range); {args.n_chains} chains "
+        f"Seeds {', '.join(map(str, args.seeds))} (mean ± sd); {args.n_chains} chains "
         f"per run, FID/IS of their images at the last draw (the endpoint: the whole budget) "
         f"against {metric.scorer.n_real} test images; feature network: {extractor}. Budget "
         f"{args.budget} target evaluations per chain, {args.warmup_fraction:.0%} of it in "
-        f"`fit`. Whole run {total / 60:.1f} min"
-        + (f" (GAN training {gan_s / 60:.1f} min)" if gan_s is not None else "")
-        + f". Command: `{command.strip()}`.\n",
+        f"`fit`" + (f"; GAN training {gan_s / 60:.1f} min" if gan_s is not None else "") + ".\n",
+        stamp.footer().strip() + "\n",
     ]
     if curve_fig is not None:
         body.append(
@@ -565,12 +528,11 @@ def main(argv: list[str] | None = None) -> int:
     section = "\n".join(body)
     save_text(args.out / "table.md", section)
     readme = ROOT / args.readme
-    start, end = markers(args.prefix)
-    if readme.is_file() and start in readme.read_text():
+    if readme.is_file() and f"<!-- {args.prefix}-table:start -->" in readme.read_text():
         # the page's image links are relative to the page (docs/gans.md -> fashion/<prefix>/)
         rel = Path(os.path.relpath(ROOT / args.figures, readme.parent)).as_posix()
         page = section.replace(f"]({args.figures.as_posix()}/", f"]({rel}/")
-        save_text(readme, replace_section(readme.read_text(), page, start, end))
+        save_text(readme, replace_block(readme.read_text(), f"{args.prefix}-table", page))
         print(f"README section rewritten ({readme})")
     print(section)
     return 0
