@@ -11,6 +11,8 @@ weights) moves them by orders of magnitude more.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -37,3 +39,12 @@ def test_draws_match_the_recording(recorded, case: str) -> None:
         torch.testing.assert_close(
             current[key], want, rtol=RTOL, atol=ATOL, msg=lambda m, k=key: f"{case} {k}: {m}"
         )
+
+
+def test_the_requested_cpu_capability_is_the_one_in_use() -> None:
+    """``make test-portable`` runs these tests under ``ATEN_CPU_CAPABILITY=default``; torch must
+    honour it, or that run would silently repeat the first one."""
+    wanted = os.environ.get("ATEN_CPU_CAPABILITY")
+    if not wanted:
+        pytest.skip("ATEN_CPU_CAPABILITY is not set: the CPU's best kernels are in use")
+    assert torch.backends.cpu.get_cpu_capability().lower() == wanted.lower()
