@@ -248,7 +248,7 @@ def test_a_sampler_checkpoint_of_main_samples_the_same_draws(
     # selection flips only where two particles' log-weights tie to ~1e-6, and a changed
     # target, proposal or weight moves the draws and their statistics by far more.
     ours, main = np.load(out / "samples.npz"), np.load(DATA / "samples_main.npz")
-    assert sorted(ours) == sorted(main)
+    assert set(main.files) <= set(ours.files)
     for key in main:
         assert ours[key].shape == main[key].shape and ours[key].dtype == main[key].dtype, key
         if np.issubdtype(main[key].dtype, np.integer):
