@@ -55,10 +55,11 @@ test: lint docs
 	$(MAKE) --no-print-directory test-portable
 
 # The run above uses the CPU's best kernels (AVX2 or AVX-512); results must not hang on
-# them: the kernel and sampler-module tests again on torch's baseline kernels.
+# them: the kernel and sampler-module tests again on torch's baseline kernels (less the
+# module's 2-minute flow-training statistics test).
 test-portable: $(STAMP)
 	ATEN_CPU_CAPABILITY=default $(BIN)/python -m pytest -q -m "not ddp" tests/kernels \
-	    tests/modules/test_sampler.py
+	    tests/modules/test_sampler.py -k "not test_flex2mcmc_recovers_mode_weights_mala_does_not"
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/floor.py
