@@ -39,13 +39,13 @@ def f(v: str, nd: int = 3) -> str:
 
 
 def fs(r: dict, col: str, unit: str = "") -> str:
-    """``r[col]`` with its spread column ``"<col> sd"`` when the CSV has one: ``"2.1x ± 0.1"``."""
+    """``r[col]`` with its spread column ``"<col> sd"`` when the CSV has one: ``"2.1 ± 0.1x"``."""
     spread = r.get(f"{col} sd", "")
     try:
         ok = float(spread) == float(spread)  # not NaN
     except ValueError:
         ok = False
-    return f"{f(r[col])}{unit} ± {f(spread)}" if ok else f"{f(r[col])}{unit}"
+    return f"{f(r[col])} ± {f(spread, 2)}{unit}" if ok else f"{f(r[col])}{unit}"
 
 
 def _find(table: list[dict], **match: str) -> dict | None:
