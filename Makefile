@@ -1,6 +1,7 @@
 # lightning-ex2: the two quick-start commands and friends.
 #   make demo   - a small run on a built-in default; writes under logs/
 #   make test   - lint + format check + the test suite + the documentation site
+#   make test-portable - the kernel tests again on torch's baseline (non-AVX) kernels
 #   make docs   - the documentation site (mkdocs build --strict) into logs/site/
 #   make gpu-check - on a CUDA machine: device tests, quick start and GAN throughput on the GPU
 PYTHON ?= python3
@@ -8,7 +9,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-8)
 
-.PHONY: install demo compare bench bench-all gpu-check test test-fast lint format bench clean docs
+.PHONY: install demo compare bench bench-all gpu-check test test-portable test-fast lint format bench clean docs
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +52,14 @@ test: lint docs
 	$(BIN)/python -m pytest -q -m "not ddp" --doctest-modules tests lightning_ex2
 	# multi-process DDP tests in their own pytest process (ddp re-launches the command line)
 	$(BIN)/python -m pytest -q -m ddp
+	$(MAKE) --no-print-directory test-portable
+
+# The run above uses the CPU's best kernels (AVX2 or AVX-512); results must not hang on
+# them: the kernel and sampler-module tests again on torch's baseline kernels (less the
+# module's 2-minute flow-training statistics test).
+test-portable: $(STAMP)
+	ATEN_CPU_CAPABILITY=default $(BIN)/python -m pytest -q -m "not ddp" tests/kernels \
+	    tests/modules/test_sampler.py -k "not test_flex2mcmc_recovers_mode_weights_mala_does_not"
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/floor.py

@@ -172,7 +172,11 @@ def write_table(name: str, rows: list[dict], header: str = "", stamp: Stamp | No
     def cell(r: dict, c: str) -> str:
         spread = r.get(f"{c} sd")
         if isinstance(spread, float) and spread == spread:  # not NaN
-            return f"{fmt(r[c])} ± {fmt(spread)}"
+            return (
+                f"{fmt(r[c])} ± {spread:.2g}"
+                if abs(spread) < 1000
+                else f"{fmt(r[c])} ± {spread:.0f}"
+            )
         return fmt(r[c])
 
     shown = [c for c in cols if not (c.endswith(" sd") and c[:-3] in cols)]

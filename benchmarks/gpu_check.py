@@ -281,6 +281,9 @@ def markdown(rows: list[dict], header: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from lightning_ex2.stamp import Stamp
+
+    stamp = Stamp()
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cuda", help="cuda (default), cuda:N, or cpu (smoke test)")
     p.add_argument("--parts", default="tests,quickstart,throughput")
@@ -353,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     report["ok"] = bool(ok)
     _write_atomic(out / "gpu.json", json.dumps(report, indent=2, default=str) + "\n")
     if md:
-        _write_atomic(out / "gpu.md", md)
+        _write_atomic(out / "gpu.md", md + stamp.footer())
     print(
         f"gpu-check: {'ok' if ok else 'FAILED'} in {report['seconds']:.0f} s; wrote {out / 'gpu.json'}"
     )

@@ -39,13 +39,13 @@ def f(v: str, nd: int = 3) -> str:
 
 
 def fs(r: dict, col: str, unit: str = "") -> str:
-    """``r[col]`` with its spread column ``"<col> sd"`` when the CSV has one: ``"2.1x ± 0.1"``."""
+    """``r[col]`` with its spread column ``"<col> sd"`` when the CSV has one: ``"2.1 ± 0.1x"``."""
     spread = r.get(f"{col} sd", "")
     try:
         ok = float(spread) == float(spread)  # not NaN
     except ValueError:
         ok = False
-    return f"{f(r[col])}{unit} ± {f(spread)}" if ok else f"{f(r[col])}{unit}"
+    return f"{f(r[col])} ± {f(spread, 2)}{unit}" if ok else f"{f(r[col])}{unit}"
 
 
 def _find(table: list[dict], **match: str) -> dict | None:
@@ -131,9 +131,9 @@ def headline() -> str:
     return "\n".join(lines)
 
 
-def optional(name: str, command: str) -> str:
+def optional(name: str, command: str, why: str = "") -> str:
     path = OUT / f"{name}.md"
-    return path.read_text() if path.exists() else f"(not run: `{command}`)"
+    return path.read_text() if path.exists() else f"(not run: `{command}`{why})"
 
 
 def rematch_tables() -> tuple[str, str]:
@@ -199,6 +199,7 @@ def main(argv: list[str] | None = None) -> None:
         "{{REFERENCE_2T}}": optional("reference_2t", f"{ref}reference.py --threads 2"),
         "{{QUALITY}}": optional("quality", f"{ref}quality.py"),
         "{{NUTS_SUMMARY}}": nuts_summary(),
+        "{{GPU}}": optional("gpu", "make gpu-check", " needs a CUDA GPU"),
         "{{REMATCH_SOURCE}}": rematch_source,
         "{{REMATCH}}": rematch,
     }

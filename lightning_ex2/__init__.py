@@ -8,14 +8,35 @@ Example:
     >>> target = lx.targets.GaussianMixture.grid(k=5)
     >>> kernel = lx.kernels.Ex2MCMC(lx.proposals.GaussianProposal(2, scale=6.0),
     ...                             n_particles=50, step_size=0.2)
-    >>> run = lx.sample(target, kernel, n_chains=8, n_steps=100, seed=0, progress=False)
+    >>> run = lx.sample(target, kernel, n_chains=8, n_steps=500, seed=0, progress=False)
+    >>> run.summary()["converged"]
+    True
 """
+
+import importlib as _importlib
+import importlib.util as _importlib_util
+import pkgutil as _pkgutil
+from types import ModuleType as _ModuleType
 
 from lightning_ex2 import kernels, metrics, proposals, targets
 from lightning_ex2.kernels import HMC, ISIR, MALA, ULA, Ex2MCMC
 from lightning_ex2.sampling import Run, sample
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> _ModuleType:
+    """Every submodule is an attribute: ``lx.io``, ``lx.gan``, ``lx.callbacks``, ... are
+    imported on first use (so ``import lightning_ex2`` stays light: no Lightning, no GANs)."""
+    if not name.startswith("_") and _importlib_util.find_spec(f"{__name__}.{name}") is not None:
+        return _importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    public = (n for n in globals() if not n.startswith("_") or n.startswith("__"))
+    return sorted({*public, *(m.name for m in _pkgutil.iter_modules(__path__))})
+
 
 __all__ = [
     "HMC",

@@ -25,7 +25,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 import yaml
-from jsonargparse import ArgumentError
+from jsonargparse import ArgumentError, DefaultHelpFormatter
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from pytorch_lightning.loggers import TensorBoardLogger
@@ -38,6 +38,60 @@ from lightning_ex2.trainer import TRAINER_DEFAULTS, Ex2Trainer
 
 #: environment variable that makes errors show their traceback (as ``--debug`` does)
 DEBUG_ENV = "LIGHTNING_EX2_DEBUG"
+
+
+#: a Sphinx role, ``:class:`x```, ``:py:meth:`~a.b``` or ``:ref:`text <target>```
+_ROLE = re.compile(r"(?::[a-z]+)+:`(~?)([^`<]*?)\s*(?:<[^`>]*>)?`")
+#: RST inline literal ````x````
+_LITERAL = re.compile(r"``([^`]+?)``")
+#: a docstring's own "Default: x." sentence (Lightning's), which the CLI's defaults override
+_DOC_DEFAULT = re.compile(r"\s*\bDefault:\s.*?\.(?=\s|$)")
+
+
+def plain_text(text: str) -> str:
+    """``text`` (a docstring's reST, as the help shows it) without reST markup: roles keep
+    their text (``:class:`~a.B``` -> ``B``, ``:func:`f``` -> ``f``), inline literals drop
+    their double backticks.
+
+    >>> plain_text(":meth:`preflight` of ``Trainer.fit``; :class:`~torch.nn.Module`")
+    'preflight of Trainer.fit; Module'
+    """
+
+    def role(m: re.Match[str]) -> str:
+        return m.group(2).rsplit(".", 1)[-1] if m.group(1) else m.group(2)
+
+    return _LITERAL.sub(r"\1", _ROLE.sub(role, text))
+
+
+class PlainHelpFormatter(DefaultHelpFormatter):
+    """jsonargparse's help formatter, with the reST markup of the docstrings that feed the
+    help (ours and Lightning's) removed before wrapping (:func:`plain_text`), and without
+    a docstring's "Default: x." where the help states the command's real default."""
+
+    def _get_help_string(self, action: Any) -> str:
+        text = super()._get_help_string(action)
+        if "default: %(default)s" in text:  # the real default follows: drop the docstring's
+            head, sep, tail = text.rpartition(" (")
+            text = _DOC_DEFAULT.sub("", head) + sep + tail
+        return text
+
+    def start_section(self, heading: str | None) -> None:
+        super().start_section(None if heading is None else plain_text(heading))
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return super()._fill_text(plain_text(text), width, indent)
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return super()._split_lines(plain_text(text), width)
+
+
+class Ex2ArgumentParser(LightningArgumentParser):
+    """The command's parser: :class:`PlainHelpFormatter` for every ``--help`` (the
+    subcommands' parsers and jsonargparse's ``--<key>.help`` parsers are of this class)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", PlainHelpFormatter)
+        super().__init__(*args, **kwargs)
 
 
 class Ex2SaveConfig(SaveConfigCallback):
@@ -414,6 +468,7 @@ def build_cli(args: list[str] | None = None, run: bool = True) -> Ex2CLI:
         pl.LightningModule,
         pl.LightningDataModule,
         trainer_class=Ex2Trainer,
+        parser_class=Ex2ArgumentParser,
         subclass_mode_model=True,
         subclass_mode_data=True,
         save_config_callback=Ex2SaveConfig,

@@ -3,7 +3,9 @@
 Run with ``make compare`` (or ``python -m lightning_ex2.demo``). Runs every kernel once
 per seed (``--seeds``, default 0-4) and prints a markdown table of ESS/s, ESS and EMD
 (W2^2 to exact samples, beside the EMD of two exact samples of the same size), each the
-mean ± sample standard deviation over the seeds; writes it to ``logs/demo/kernels.md``.
+mean ± sample standard deviation over the seeds, and each kernel's convergence verdict
+(the rule of :func:`lightning_ex2.metrics.summary.diagnostics`; ``yes in k of n seeds``
+where the seeds disagree); writes it to ``logs/demo/kernels.md``.
 
 ``--write docs/results.md`` also replaces the block between ``<!-- compare-kernels:start -->``
 and ``<!-- compare-kernels:end -->`` of that page with the table and a footer (command,
@@ -13,6 +15,7 @@ commit, date, CPU, threads, wall time); without ``--write`` no page is edited.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +53,20 @@ COLUMNS = [
 ]
 
 
+def _verdict(summary: dict) -> str:
+    """``yes``, ``no (<the failed checks>)`` or ``-`` (too few draws to judge)."""
+    if summary["converged"] is None:
+        return "-"
+    return "yes" if summary["converged"] else f"no ({'; '.join(summary['failed_checks'])})"
+
+
+def _verdicts(verdicts: list[str]) -> str:
+    """One verdict for all seeds: the common one, else ``yes in k of n seeds``."""
+    if len(set(verdicts)) == 1:
+        return verdicts[0]
+    return f"yes in {verdicts.count('yes')} of {len(verdicts)} seeds"
+
+
 def run_once(n_chains: int, n_steps: int, burn_in: int, seed: int) -> dict[tuple[str, str], dict]:
     """One seed: ``{(target, kernel): {column key: value}}`` for every target and kernel."""
     problems = [
@@ -73,6 +90,7 @@ def run_once(n_chains: int, n_steps: int, burn_in: int, seed: int) -> dict[tuple
                 init=init,
                 seed=seed,
                 progress=False,
+                check_convergence=False,  # the verdict is the table's last column
             )
             ess = float(np.nanmean(run.ess()))
             ag = run.info.get("accept_global")
@@ -85,26 +103,27 @@ def run_once(n_chains: int, n_steps: int, burn_in: int, seed: int) -> dict[tuple
                 "accept_global": None if ag is None else float(ag.mean()),
                 "accept_local": None if al is None else float(al.mean()),
                 "seconds": run.wall_seconds,
+                "verdict": _verdict(run.summary()),
             }
             print(f"seed {seed} | {label} | {name} | {results[label, name]}", flush=True)
     return results
 
 
-def run_table(n_chains: int, n_steps: int, burn_in: int, seeds: list[int]) -> str:
-    """The markdown table: each column mean ± sd over ``seeds``."""
-    per_seed = [run_once(n_chains, n_steps, burn_in, seed) for seed in seeds]
+def run_table(n_chains: int, n_steps: int, burn_in: int, seed: int | Sequence[int]) -> str:
+    """The markdown table: each column mean ± sd over the seeds, then the verdict."""
+    seeds = [seed] if isinstance(seed, int) else list(seed)
+    per_seed = [run_once(n_chains, n_steps, burn_in, s) for s in seeds]
     rows = [
-        "| target | kernel | " + " | ".join(head for _, head, _ in COLUMNS) + " |",
-        "|---" * (len(COLUMNS) + 2) + "|",
+        "| target | kernel | " + " | ".join(head for _, head, _ in COLUMNS) + " | converged |",
+        "|---" * (len(COLUMNS) + 3) + "|",
     ]
     for label, name in per_seed[0]:
         cells = [
             mean_spread([r[label, name][key] for r in per_seed], fmt) for key, _, fmt in COLUMNS
         ]
+        cells.append(_verdicts([r[label, name]["verdict"] for r in per_seed]))
         rows.append(f"| {label} | {name} | " + " | ".join(cells) + " |")
-    return "\n".join(rows) + (
-        f"\n\nMean ± sd over {len(seeds)} seed(s) ({', '.join(map(str, seeds))}).\n"
-    )
+    return "\n".join(rows)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -123,7 +142,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     torch.set_num_threads(choose_threads())
+    seeds = ", ".join(map(str, args.seeds))
     table = run_table(args.n_chains, args.n_steps, args.burn_in, args.seeds)
+    table += f"\n\nMean ± sd over {len(args.seeds)} seed(s) ({seeds}).\n"
     print("\n" + table)
     args.out.mkdir(parents=True, exist_ok=True)
     save_text(args.out / "kernels.md", table)

@@ -100,13 +100,20 @@ class Draws(NamedTuple):
 
 
 class RunMeta(NamedTuple):
-    """What ``summary.json`` names the run by, and where the target lives."""
+    """What ``summary.json`` and the figures name the run by, and where the target lives."""
 
     kernel: str
     target: str
     module: str
     seed: int | None
     device: torch.device  # of the reference draws' generator
+    algorithm: str = ""  # the sampler that ran (MCMCSampler.algorithm); "": the kernel
+
+    @property
+    def title(self) -> str:
+        """The figures' title: the sampler that ran on the target, e.g. ``FlEx2MCMC on
+        GridMixture`` (an ``Ex2MCMC`` kernel whose flow proposal ``FlEx2MCMC`` trained)."""
+        return f"{self.algorithm or self.kernel} on {self.target}"
 
 
 class SampleResult(NamedTuple):
@@ -218,7 +225,10 @@ def write_output_set(
         own = tb is None and plan.events_in_set  # the set's own events file
         writer = _set_events(staging) if own else tb
         try:
-            log_and_plot(writer, staging, samples, reference, summary, step, plan.save_figures)
+            log_and_plot(
+                writer, staging, samples, reference, summary, step, plan.save_figures,
+                title=meta.title,
+            )  # fmt: skip
         finally:
             if own and writer is not None:
                 writer.close()
@@ -238,9 +248,11 @@ def log_and_plot(
     summary: dict[str, Any],
     step: int,
     save_figures: bool = True,
+    title: str | None = None,
 ) -> None:
     """The summary's numbers as ``sample/<key>`` scalars to ``tb`` (if any); the figures
-    into ``out`` (and to ``tb``) when ``save_figures``."""
+    into ``out`` (and to ``tb``) when ``save_figures``, the scatter plot titled ``title``
+    (default: ``"<kernel> on <target>"`` from the summary)."""
     if tb is not None:
         for key, value in summary.items():
             numeric = isinstance(value, int | float) and not isinstance(value, bool)
@@ -262,7 +274,7 @@ def log_and_plot(
         "scatter": scatter_figure(
             samples.reshape(-1, samples.shape[-1]),
             reference,
-            title=f"{summary['kernel']} on {summary['target']}",
+            title=title or f"{summary['kernel']} on {summary['target']}",
         ),
         "trace": trace_figure(samples),
         "rank": rank_figure(samples),

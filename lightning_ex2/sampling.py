@@ -2,13 +2,15 @@
 
 Example:
     >>> import torch, lightning_ex2 as lx
-    >>> target = lx.targets.Funnel(dim=10)
-    >>> kernel = lx.kernels.Ex2MCMC(lx.proposals.GaussianProposal(10, scale=3.0),
-    ...                             n_particles=50, step_size=0.1, n_local_steps=3)
-    >>> run = lx.sample(target, kernel, n_chains=16, n_steps=200, burn_in=50, seed=0,
+    >>> target = lx.targets.GridMixture(k=5)  # 25 modes in 2-D
+    >>> kernel = lx.kernels.Ex2MCMC(lx.proposals.GaussianProposal(2, scale=8.0),
+    ...                             n_particles=50, step_size=0.5, n_local_steps=3)
+    >>> run = lx.sample(target, kernel, n_chains=16, n_steps=500, burn_in=50, seed=0,
     ...                 progress=False)
     >>> run.samples.shape  # (chain, draw, dim), ArviZ order
-    torch.Size([16, 200, 10])
+    torch.Size([16, 500, 2])
+    >>> run.summary()["converged"]
+    True
 """
 
 from __future__ import annotations

@@ -111,7 +111,12 @@ def _evaluation(stage: str) -> Callable[..., Any]:
 
     run.__name__ = stage
     run.__qualname__ = f"Ex2Trainer.{stage}"
-    run.__doc__ = f"""``Trainer.{stage}`` after :meth:`preflight`.
+    key = "val" if stage == "validate" else stage
+    run.__doc__ = f"""Score the current chains without moving them ({key}/* in TensorBoard).
+
+        Lightning's ``Trainer.{stage}`` after :meth:`preflight`: ``{key}/log_prob`` and, for
+        global kernels, ``{key}/particle_ess`` and ``{key}/accept_global`` of one fresh
+        particle system; nothing but TensorBoard events is written.
 
         Args:
             override_ckpt: run even though the config's target/kernel/proposal differ
@@ -138,7 +143,9 @@ def _caller_is_user() -> bool:
 
 
 class Ex2Trainer(pl.Trainer):
-    """``Trainer`` plus :meth:`sample`, the ``lightning-ex2 sample`` subcommand.
+    """Lightning's ``Trainer`` with lightning-ex2's defaults and the ``sample`` command.
+
+    :meth:`sample` is the ``lightning-ex2 sample`` subcommand.
 
     Unless told otherwise it shows one progress bar over the whole run
     (:class:`~lightning_ex2.callbacks.SweepProgressBar`) instead of one per epoch,
@@ -240,7 +247,10 @@ class Ex2Trainer(pl.Trainer):
         override_ckpt: bool = False,
         **kwargs: Any,
     ) -> None:
-        """``Trainer.fit`` after :meth:`preflight` and the log-folder rule.
+        """Warm up: move the chains, adapt the step size, train a FlEx2MCMC flow; checkpoint.
+
+        Lightning's ``Trainer.fit`` after :meth:`preflight` and the log-folder rule (a new
+        folder, or the one of the run that ``ckpt_path`` resumes).
 
         Args:
             override_ckpt: run even though the config's target/kernel/proposal differ

@@ -6,6 +6,11 @@ tiny GAN-latent i-SIR checkpoint (``sampler.ckpt``, from ``digits_isir_tiny.yaml
 ``generator.pt``/``discriminator.pt``) and its draws (``samples_main.npz``), and a
 ``GANModule`` checkpoint (``gan_module.ckpt``, ``configs/gan/digits_gan_train.yaml`` with
 hidden 4, one epoch).
+
+Those outputs are float32 and were recorded on one CPU; another CPU's vector instructions
+(or ``ATEN_CPU_CAPABILITY``, oneDNN's and MKL's dispatch) change their last bits, so they are
+compared at a tolerance (:func:`assert_close_to_recorded`): ~1e-6 relative separates CPUs,
+while a changed layer, resize or weight moves an output by far more than the tolerance.
 """
 
 from __future__ import annotations
@@ -40,16 +45,28 @@ CONFIG_PATHS = {
 }
 
 
+#: tolerance on float32 outputs recorded on another CPU, relative to each output's largest |value|
+RECORDED_RTOL = 1e-4
+
+
+def assert_close_to_recorded(got: torch.Tensor, want: torch.Tensor, what: str) -> None:
+    """``got`` equals the recorded float32 ``want`` up to :data:`RECORDED_RTOL` of its scale."""
+    scale = float(want.abs().max())
+    torch.testing.assert_close(
+        got, want, rtol=RECORDED_RTOL, atol=RECORDED_RTOL * scale, msg=lambda m: f"{what}: {m}"
+    )
+
+
 # ------------------------------------------------------------------ one feature CNN
 @pytest.mark.parametrize("name", sorted(CLASSIFIERS))
-def test_shipped_classifiers_give_main_s_outputs_bit_for_bit(name: str) -> None:
+def test_shipped_classifiers_give_main_s_outputs(name: str) -> None:
     golden = torch.load(DATA / "classifier_golden.pt", weights_only=True)
     features, logits = ClassifierFeatures(name), ClassifierLogits(name)
     assert (features.num_features, logits.num_features) == (64, 10)
     with torch.no_grad():
         for key, x in golden["inputs"].items():  # native size, resized, RGB
-            assert torch.equal(features(x), golden[f"{name}/features/{key}"]), key
-            assert torch.equal(logits(x), golden[f"{name}/logits/{key}"]), key
+            for kind, net in (("features", features), ("logits", logits)):
+                assert_close_to_recorded(net(x), golden[f"{name}/{kind}/{key}"], f"{kind} {key}")
 
 
 def test_old_extractor_names_give_the_same_outputs() -> None:
@@ -60,10 +77,13 @@ def test_old_extractor_names_give_the_same_outputs() -> None:
     x = golden["inputs"]["rgb16"]
     clf = load_digits_classifier()
     with torch.no_grad():
-        assert torch.equal(FIDFeatures(clf)(x), golden["digits/features/rgb16"])
-        assert torch.equal(ISLogits(clf)(x), golden["digits/logits/rgb16"])
-        assert torch.equal(FashionFeatures()(x), golden["fashion/features/rgb16"])
-        assert torch.equal(FashionLogits()(x), golden["fashion/logits/rgb16"])
+        for key, net in (
+            ("digits/features", FIDFeatures(clf)),
+            ("digits/logits", ISLogits(clf)),
+            ("fashion/features", FashionFeatures()),
+            ("fashion/logits", FashionLogits()),
+        ):
+            assert_close_to_recorded(net(x), golden[f"{key}/rgb16"], key)
 
 
 @pytest.mark.parametrize("name", sorted(CLASSIFIERS))
@@ -224,9 +244,20 @@ def test_a_sampler_checkpoint_of_main_samples_the_same_draws(
         "--ckpt_path", DATA / "sampler.ckpt", "--n_steps", 5, "--output_dir", out,
     )  # fmt: skip
     assert code == 0
+    # The same draws up to the last bits of float32 (see the module docstring): an i-SIR
+    # selection flips only where two particles' log-weights tie to ~1e-6, and a changed
+    # target, proposal or weight moves the draws and their statistics by far more.
     ours, main = np.load(out / "samples.npz"), np.load(DATA / "samples_main.npz")
+    assert set(main.files) <= set(ours.files)
     for key in main:
-        np.testing.assert_array_equal(ours[key], main[key], err_msg=key)
+        assert ours[key].shape == main[key].shape and ours[key].dtype == main[key].dtype, key
+        if np.issubdtype(main[key].dtype, np.integer):
+            np.testing.assert_array_equal(ours[key], main[key], err_msg=key)
+        else:  # accept_local is NaN (i-SIR has no local move) in both
+            np.testing.assert_allclose(
+                ours[key], main[key], rtol=RECORDED_RTOL, atol=RECORDED_RTOL, equal_nan=True,
+                err_msg=key,
+            )  # fmt: skip
 
 
 def test_without_the_table_the_old_checkpoint_is_refused(

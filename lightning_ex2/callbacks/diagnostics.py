@@ -83,10 +83,11 @@ class ChainDiagnostics(pl.Callback):
       never moved);
     * ``diagnostics/rhat``: split R-hat (:func:`lightning_ex2.metrics.rhat`), max over coordinates;
 
-      These two are the classic definitions, ArviZ's ``ess(method="mean")`` and
-      ``rhat(method="split")`` (``summary.json``'s ``ess_geyer_mean`` and
-      ``rhat_split_max``), not the bulk ESS and rank-normalized R-hat by which ``sample``
-      judges convergence (``ess_bulk_min``, ``rhat_max``);
+        These two are the classic definitions, ArviZ's ``ess(method="mean")`` and
+        ``rhat(method="split")`` (``summary.json``'s ``ess_geyer_mean`` and
+        ``rhat_split_max``), not the bulk ESS and rank-normalized R-hat by which ``sample``
+        judges convergence (``ess_bulk_min``, ``rhat_max``);
+
     * ``diagnostics/emd``: only when the target has an exact ``sample`` — squared 2-Wasserstein
       distance (:func:`lightning_ex2.metrics.emd`) between the current positions of the
       buffered chains and ``n_reference`` exact samples (drawn once with a fixed seed, cached);

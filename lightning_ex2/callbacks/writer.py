@@ -196,6 +196,7 @@ class SampleWriter(Callback):
             module=type(pl_module).__name__,
             seed=pl_module.seed,
             device=pl_module.device,
+            algorithm=pl_module.algorithm,
         )
         logger = next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
         self.result = write_output_set(

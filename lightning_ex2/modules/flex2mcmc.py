@@ -108,6 +108,18 @@ class FlEx2MCMC(MCMCSampler):
         self.register_buffer("warm_start_done", torch.tensor(warm_start_steps == 0))
 
     @property
+    def algorithm(self) -> str:
+        """``FlEx2MCMC`` (an ``Ex2MCMC`` kernel), ``flow-i-SIR`` (an ``ISIR`` kernel), else
+        ``flow-<kernel>``: the kernel with the flow this module trains as its proposal."""
+        from lightning_ex2.kernels import ISIR, Ex2MCMC
+
+        if isinstance(self.kernel, Ex2MCMC):
+            return "FlEx2MCMC"
+        if isinstance(self.kernel, ISIR):
+            return "flow-i-SIR"
+        return f"flow-{type(self.kernel).__name__}"
+
+    @property
     def proposal(self) -> nn.Module:
         return self.kernel.proposal
 

@@ -203,6 +203,12 @@ class MCMCSampler(pl.LightningModule):
 
     # ------------------------------------------------------------ state views
     @property
+    def algorithm(self) -> str:
+        """The name of the sampler that runs: the kernel's class (``MALA``, ``Ex2MCMC``, ...);
+        what the output set's figures are titled by."""
+        return type(self.kernel).__name__
+
+    @property
     def chain_x(self) -> Tensor:
         """Positions of all chains ``[n_chains, D]`` (the ``state.x`` buffer)."""
         return self.state.x

@@ -6,6 +6,7 @@ is a real-data posterior without one; :class:`GANLatentTarget` is a GAN's latent
 seen as an energy-based model (:mod:`~lightning_ex2.targets.gan_diagnostics`: how hard it is).
 """
 
+from . import gan_diagnostics as gan_diagnostics  # lx.targets.gan_diagnostics (cheap)
 from .banana import Banana
 from .base import Target, check_target, has_sampler, target_dim
 from .funnel import Funnel

@@ -77,7 +77,17 @@ def scalars(folder):
     return tags
 
 
-def test_fit_then_sample(tmp_path, main):
+def test_fit_then_sample(tmp_path, main, monkeypatch):
+    import lightning_ex2.figures as figures
+
+    titles = []
+    scatter = figures.scatter_figure
+
+    def record(*args, **kwargs):
+        titles.append(kwargs.get("title"))
+        return scatter(*args, **kwargs)
+
+    monkeypatch.setattr(figures, "scatter_figure", record)
     cfg = write_config(tmp_path)
     main(["fit", "--config", str(cfg)])
     run = tmp_path / "logs" / "run" / "fit"
@@ -117,6 +127,7 @@ def test_fit_then_sample(tmp_path, main):
         assert summary[key] is not None, key
     assert summary["n_chains"] == 16 and summary["n_steps"] == 25
     assert (out / "scatter.png").is_file() and (out / "trace.png").is_file()
+    assert titles[-1] == "FlEx2MCMC on Funnel"  # the sampler that ran, not its kernel class
     tags = scalars(run)
     for tag in (
         "accept/global",
@@ -224,3 +235,55 @@ def test_validate_and_test_score_the_chains(tmp_path, main, capsys):
         stage = "val" if command == "validate" else "test"
         for key in ("log_prob", "particle_ess", "accept_global"):
             assert f"{stage}/{key}" in out, out
+
+
+HELP_COMMANDS = [
+    ["--help"],
+    *([name, "--help"] for name in cli.Ex2CLI.subcommands()),
+    ["fit", "--model.help", "lightning_ex2.modules.FlEx2MCMC"],
+    ["sample", "--model.help", "lightning_ex2.modules.MCMCSampler"],
+    ["fit", "--trainer.callbacks.help", "lightning_ex2.callbacks.ChainDiagnostics"],
+]
+#: reST a terminal shows raw: a role (:class:`x`, :py:meth:`x`) or an inline literal (``x``)
+REST_MARKUP = r"(?::[a-z_]+)+:`|``"
+
+
+@pytest.mark.parametrize("args", HELP_COMMANDS, ids=" ".join)
+def test_help_shows_no_rest_markup(args, main, capsys):
+    import re
+
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    assert "usage:" in text
+    found = re.findall(rf".*(?:{REST_MARKUP}).*", text)
+    assert not found, "\n".join(found[:5])
+
+
+def test_help_states_the_commands_defaults_not_the_docstrings(main, capsys):
+    """Lightning's docstring says "Default: 50." for log_every_n_steps; the command's is 10."""
+    with pytest.raises(SystemExit):
+        main(["fit", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "How often to log within steps. (type: Optional[int], default: 10)" in text
+    assert "Default: 50" not in text
+
+
+def test_plain_text_keeps_the_words_of_rest_markup():
+    assert cli.plain_text(":py:class:`~a.b.C` and ``x = 1``") == "C and x = 1"
+    assert cli.plain_text(":ref:`the guide <guide-label>`; :func:`f`") == "the guide; f"
+    assert cli.plain_text("a `single` backtick stays") == "a `single` backtick stays"
+
+
+def test_cli_page_states_the_logging_interval_the_command_uses():
+    """docs/cli.md's TensorBoard section: the step scalars are written every
+    ``log_every_n_steps`` steps (the command's default), not every step."""
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text()
+    section = " ".join(page.split("## TensorBoard", 1)[1].split("\n## ", 1)[0].split())
+    every = cli.CLI_TRAINER_DEFAULTS["log_every_n_steps"]
+    assert every > 1
+    assert f"every `trainer.log_every_n_steps` steps ({every} unless the config sets it)" in section
+    assert "per step" not in section

@@ -349,3 +349,22 @@ def test_flex2mcmc_with_an_hmc_local_kernel(tmp_path):
     m = model.params.inverse_mass_matrix
     assert m.shape == (1, 2) and not torch.equal(m, torch.ones_like(m))
     torch.testing.assert_close(model.chain_log_prob, target.log_prob(model.chain_x))
+
+
+def test_algorithm_names_the_sampler_that_runs():
+    """The output set's figures are titled by the module's ``algorithm``: a FlEx2MCMC run
+    (an Ex2MCMC kernel whose flow proposal the module trains) is FlEx2MCMC, not Ex2MCMC."""
+    from lightning_ex2.cli import build_cli
+    from lightning_ex2.output_set import RunMeta
+
+    quickstart = build_cli(["--config", "configs/quickstart.yaml"], run=False).model
+    assert type(quickstart.kernel).__name__ == "Ex2MCMC"
+    assert quickstart.algorithm == "FlEx2MCMC"
+    meta = RunMeta("Ex2MCMC", "GridMixture", "FlEx2MCMC", 0, torch.device("cpu"), "FlEx2MCMC")
+    assert meta.title == "FlEx2MCMC on GridMixture"
+    target = Gaussian(torch.zeros(2))
+    flow_isir = FlEx2MCMC(target, lx.ISIR(FlowProposal(2, n_blocks=1, hidden_features=4), 8))
+    assert flow_isir.algorithm == "flow-i-SIR"
+    assert MCMCSampler(target, lx.MALA(step_size=0.1)).algorithm == "MALA"
+    fixed = lx.Ex2MCMC(GaussianProposal(2), n_particles=8, step_size=0.1)
+    assert MCMCSampler(target, fixed).algorithm == "Ex2MCMC"  # no flow trained: the kernel

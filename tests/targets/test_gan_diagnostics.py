@@ -1,0 +1,101 @@
+"""The GAN target diagnostics: the MALA pilot is an internal run, and its verdict is recorded
+in the diagnostics, never shown to the user as a warning about their run."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+from torch import nn
+
+from lightning_ex2.gan import GANLatentTarget
+from lightning_ex2.io import OutputSet
+from lightning_ex2.output_set import Draws, RunMeta, SamplePlan, build_summary
+from lightning_ex2.targets.gan_diagnostics import target_diagnostics
+
+
+class _TinyG(nn.Module):
+    latent_dim = 2
+    image_shape = (1, 2, 2)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(2, 4)
+
+    def forward(self, z):  # type: ignore[no-untyped-def]
+        return torch.tanh(self.lin(z)).view(-1, 1, 2, 2)
+
+
+def _tiny_target() -> GANLatentTarget:
+    torch.manual_seed(0)
+    return GANLatentTarget(_TinyG(), nn.Sequential(nn.Flatten(), nn.Linear(4, 1)))
+
+
+def test_pilot_that_cannot_converge_raises_no_warning_and_records_its_verdict() -> None:
+    # 32 chains x 4 kept draws = 128 draws: no ESS reaches the rule's 400, so the
+    # pilot fails the convergence rule whatever its draws are.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        d = target_diagnostics(_tiny_target(), n=200, n_trials=500, pilot_chains=32, pilot_steps=8)
+    assert d["mala_pilot_converged"] is False
+    assert any(c.startswith("ess_bulk_min") for c in d["mala_pilot_failed_checks"])
+    assert d["mala_pilot_warnings"] == []
+    assert d["mala_step"] > 0
+
+
+def test_pilot_warnings_are_recorded_not_shown(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Whatever the pilot run warns about (e.g. non-finite log-densities it met) lands in
+    the diagnostics, not on the user's console."""
+    import lightning_ex2.sampling as sampling
+
+    original = sampling.sample
+
+    def noisy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        run = original(*args, **kwargs)
+        warnings.warn("sample: the pilot met something", RuntimeWarning, stacklevel=2)
+        return run
+
+    monkeypatch.setattr(sampling, "sample", noisy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        d = target_diagnostics(_tiny_target(), n=200, n_trials=500, pilot_chains=8, pilot_steps=8)
+    assert d["mala_pilot_warnings"] == ["sample: the pilot met something"]
+
+
+def _draws(n_chains: int, n_draws: int, dim: int) -> Draws:
+    g = np.random.default_rng(0)
+    samples = g.standard_normal((n_chains, n_draws, dim)).astype(np.float32)
+    return Draws(
+        samples=samples,
+        log_prob=-0.5 * (samples**2).sum(-1),
+        chain_index=np.arange(n_chains),
+        info={"accept_local": np.full(n_chains, 0.6, dtype=np.float32)},
+        draw_stats={},
+        starts=None,
+        wall_seconds=1.0,
+        world_size=1,
+        image_metrics={},
+    )
+
+
+def test_gan_sample_summary_warns_about_nothing_but_the_users_run(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The writer's summary of a GAN run (with the target's diagnostics, whose pilot is
+    internal) raises no warning for draws that converge."""
+    target = _tiny_target()
+    # a pilot that cannot converge, run by the writer's hook (see the first test)
+    target.target_diagnostics = lambda: target_diagnostics(  # type: ignore[method-assign]
+        target, n=200, n_trials=500, pilot_chains=32, pilot_steps=8
+    )
+    plan = SamplePlan(OutputSet(tmp_path / "out"), n_steps=500)
+    meta = RunMeta("MALA", "GANLatentTarget", "MCMCSampler", 0, torch.device("cpu"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        summary, _, _ = build_summary(_draws(8, 500, 2), plan, target, meta)
+    assert summary["converged"] is True
+    assert summary["target_diagnostics"]["mala_pilot_converged"] is False
+
+
+def test_no_pilot_no_verdict() -> None:
+    d = target_diagnostics(_tiny_target(), n=200, n_trials=500, pilot_chains=0)
+    assert "mala_pilot_converged" not in d and "mala_step" not in d
