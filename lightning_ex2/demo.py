@@ -61,10 +61,15 @@ def _verdict(summary: dict) -> str:
 
 
 def _verdicts(verdicts: list[str]) -> str:
-    """One verdict for all seeds: the common one, else ``yes in k of n seeds``."""
+    """One verdict for all seeds: the common one; ``no (<checks failed in some seed>)`` when
+    no seed converged; else ``yes in k of n seeds``."""
     if len(set(verdicts)) == 1:
         return verdicts[0]
-    return f"yes in {verdicts.count('yes')} of {len(verdicts)} seeds"
+    k = verdicts.count("yes")
+    if k == 0 and all(v.startswith("no (") for v in verdicts):
+        checks = {c.split()[0] for v in verdicts for c in v[4:-1].split("; ")}
+        return f"no ({', '.join(sorted(checks))})"
+    return f"yes in {k} of {len(verdicts)} seeds"
 
 
 def run_once(n_chains: int, n_steps: int, burn_in: int, seed: int) -> dict[tuple[str, str], dict]:

@@ -220,3 +220,13 @@ def test_digits_configs_load_the_shipped_gan(method, monkeypatch):
         loaded = getattr(target, name).state_dict()
         assert shipped.keys() == loaded.keys()
         assert all(torch.equal(shipped[k], loaded[k]) for k in shipped)
+
+
+def test_compare_verdict_over_seeds():
+    """The demo's converged column over seeds: common verdict, failed checks, or a count."""
+    from lightning_ex2.demo import _verdicts
+
+    assert _verdicts(["yes", "yes"]) == "yes"
+    assert _verdicts(["yes", "no (rhat_max 1.1 > 1.01)", "yes"]) == "yes in 2 of 3 seeds"
+    failed = ["no (ess_bulk_min 237 < 400; rhat_max 1.2 > 1.01)", "no (ess_bulk_min 99 < 400)"]
+    assert _verdicts(failed) == "no (ess_bulk_min, rhat_max)"
