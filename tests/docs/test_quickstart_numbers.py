@@ -129,3 +129,13 @@ def test_make_demo_lands_in_the_readme_ranges(tmp_path):
     summary = json.loads((tmp_path / out / "summary.json").read_text())
     missed = outside(summary, ranges)
     assert not missed, f"summary.json outside the README's ranges: {missed}"
+
+
+def test_getting_started_shows_the_readme_s_ranges():
+    """The docs' Getting started page carries the same table as the README, word for word."""
+    start, end = f"<!-- {BLOCK}:start -->", f"<!-- {BLOCK}:end -->"
+    readme = (ROOT / "README.md").read_text()
+    page = (ROOT / "docs" / "getting-started.md").read_text()
+    assert start in page and end in page, "docs/getting-started.md has no quick-start table"
+    cut = lambda t: t[t.index(start) : t.index(end)]  # noqa: E731
+    assert cut(page) == cut(readme)
