@@ -45,12 +45,6 @@ HISTORY = re.compile(
 )
 FENCE = re.compile(r"^\s*```.*?^\s*```", re.S | re.M)
 CODE = re.compile(r"`[^`\n]*`")
-# Hits that the table scripts rewrite when they regenerate their tables with a standard
-# footer: every paragraph of benchmarks/RESULTS.md, and in the README's "Results" and
-# docs/results.md the stamp paragraphs attached to a table ("regenerated on ..."). Such
-# hits xfail; any other hit in these files fails. Remove an entry once its file is clean.
-PENDING = {
-}
 
 
 def _blank(match: re.Match) -> str:
@@ -66,32 +60,22 @@ def prose(path: Path) -> str:
     return CODE.sub("`code`", FENCE.sub(_blank, text))
 
 
-def history(text: str, pending: re.Pattern | None = None) -> tuple[list[str], list[str]]:
-    """``line: words`` for each mention of the project's history in ``text``: the hits, and
-    apart the hits inside a paragraph that ``pending`` matches."""
-    hits, held = [], []
+def history(text: str) -> list[str]:
+    """``line: words`` for each mention of the project's history in ``text``."""
+    hits = []
     for m in HISTORY.finditer(text):
         line = text.count("\n", 0, m.start()) + 1
         start = text.rfind("\n", 0, m.start()) + 1
         context = text[max(start, m.start() - 40) : m.end() + 40].split("\n", 1)[0]
-        hit = f"{line}: {m.group(0).strip()!r} in {context.strip()!r}"
-        para_start = text.rfind("\n\n", 0, m.start()) + 1
-        para_end = text.find("\n\n", m.end())
-        paragraph = text[para_start : para_end if para_end >= 0 else len(text)]
-        (held if pending is not None and pending.search(paragraph) else hits).append(hit)
-    return hits, held
+        hits.append(f"{line}: {m.group(0).strip()!r} in {context.strip()!r}")
+    return hits
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_user_facing_text_speaks_of_the_product(path: Path) -> None:
     name = path.relative_to(ROOT).as_posix()
-    hits, held = history(prose(path), PENDING.get(name))
+    hits = history(prose(path))
     assert not hits, f"{name} mentions the project's history:\n" + "\n".join(hits)
-    if held:
-        pytest.xfail(
-            f"{name}: {len(held)} hits in table stamps that their scripts regenerate:\n"
-            + "\n".join(held)
-        )
 
 
 def test_the_check_finds_each_kind_of_history() -> None:
@@ -110,14 +94,11 @@ def test_the_check_finds_each_kind_of_history() -> None:
         "the round before this one measured",
     ]
     for text in cases:
-        assert history(text)[0], text
+        assert history(text), text
     fine = "On a machine shared with other jobs, ask for one thread; `cli.py`: `main` parses; see [x](#18-steps)"
-    assert history(prose_of(fine)) == ([], [])
-    assert history(prose_of("text `issue 18` in code\n```\nmerged\n```\n")) == ([], [])
-    stamp = re.compile(r"regenerated on the final main")
-    text = "A table (regenerated on the final main, after issue 18's merge):\n\nthe GAN branch"
-    hits, held = history(text, stamp)
-    assert len(held) == 3 and hits == ["3: 'branch' in 'the GAN branch'"], (hits, held)
+    assert history(prose_of(fine)) == []
+    assert history(prose_of("text `issue 18` in code\n```\nmerged\n```\n")) == []
+    assert history("A table\n\nthe GAN branch") == ["3: 'branch' in 'the GAN branch'"]
 
 
 def prose_of(text: str) -> str:
