@@ -7,6 +7,7 @@ seen as an energy-based model (:mod:`~lightning_ex2.targets.gan_diagnostics`: ho
 """
 
 from . import gan_diagnostics as gan_diagnostics  # lx.targets.gan_diagnostics (cheap)
+from . import posteriordb as posteriordb  # lx.targets.posteriordb (ports load on use)
 from .banana import Banana
 from .base import Target, check_target, has_sampler, target_dim
 from .funnel import Funnel

@@ -21,7 +21,7 @@ Example:
     >>> import torch
     >>> class Toy(PosteriorDBTarget):
     ...     name = "toy-toy"
-    ...     parameters = (Param("mu", ()), Param("sigma", (), Lower(0.0)))
+    ...     stan_parameters = (Param("mu", ()), Param("sigma", (), Lower(0.0)))
     ...     def log_density(self, p):
     ...         return -0.5 * (p["mu"] / p["sigma"]).square() - p["sigma"].log() - p["sigma"]
     >>> t = Toy({})
@@ -182,7 +182,7 @@ class PosteriorDBTarget(Target):
     """A posteriordb posterior on Stan's unconstrained space (see the module docstring).
 
     Subclasses set ``name`` (posteriordb's posterior name, e.g. ``"garch-garch11"``)
-    and ``parameters`` (Stan's ``parameters`` block in order; may depend on the data:
+    and ``stan_parameters`` (Stan's ``parameters`` block in order; may depend on the data:
     then override :meth:`declare`), and write :meth:`log_density` (the ``model``
     block, up to a constant) on the dict of constrained values ``[..., *shape]``.
     Data arrive as posteriordb's data dict; :meth:`tensor` turns an entry into a
@@ -195,7 +195,7 @@ class PosteriorDBTarget(Target):
     """
 
     name: ClassVar[str]
-    parameters: ClassVar[tuple[Param, ...]] = ()
+    stan_parameters: ClassVar[tuple[Param, ...]] = ()
 
     def __init__(self, data: Mapping[str, Any], dtype: torch.dtype = torch.float64) -> None:
         super().__init__()
@@ -206,7 +206,7 @@ class PosteriorDBTarget(Target):
 
     def declare(self, data: Mapping[str, Any]) -> tuple[Param, ...]:
         """The parameters (override when their shapes depend on the data)."""
-        return self.parameters
+        return self.stan_parameters
 
     def setup(self, data: Mapping[str, Any]) -> None:
         """Register the data as buffers (override; use :meth:`tensor`)."""

@@ -19,7 +19,7 @@ class Garch11(PosteriorDBTarget):
     logit(beta1 / (1 - alpha1)))``."""
 
     name = "garch-garch11"
-    parameters = (
+    stan_parameters = (
         Param("mu"),
         Param("alpha0", (), Lower(0.0)),
         Param("alpha1", (), Bounded(0.0, 1.0)),
