@@ -286,8 +286,13 @@ def step_size_of(tuning: Tuning | None) -> Tensor | None:
 
 
 def floating_dtype(target: nn.Module) -> tuple[torch.device, torch.dtype] | None:
-    """Device and dtype of the target's first floating tensor, if any."""
-    tensors = (*target.parameters(), *target.buffers()) if isinstance(target, nn.Module) else ()
+    """Device and dtype of the target's first floating tensor, if any.
+
+    Through ``nn.Module``'s own methods: a target may name something else ``parameters``
+    (a posteriordb port's declared parameters)."""
+    if not isinstance(target, nn.Module):
+        return None
+    tensors = (*nn.Module.parameters(target), *nn.Module.buffers(target))
     for t in tensors:
         if t.is_floating_point():
             return t.device, t.dtype

@@ -174,7 +174,9 @@ class MCMCSampler(pl.LightningModule):
         # No save_hyperparameters(): target/kernel are modules, and the run's config.yaml
         # (written by the CLI next to the checkpoints) is the record of the settings.
         self.automatic_optimization = False
-        self.target = target.requires_grad_(False)
+        for p in nn.Module.parameters(target):  # not target.requires_grad_(False): a target
+            p.requires_grad_(False)  # may name something else `parameters` (posteriordb ports)
+        self.target = target
         self.kernel = kernel
         self.warmup = Warmup(kernel)
         self.n_chains = n_chains

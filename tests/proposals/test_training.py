@@ -148,3 +148,27 @@ def test_trained_flow_finds_both_modes_an_untrained_one_does_not():
     ess = float(lx.metrics.ess(heavy.unsqueeze(-1).numpy())[0])
     mcse = float(np.sqrt(weight * (1 - weight) / ess))
     assert abs(float(heavy.mean()) - (1 - weight)) < 4 * mcse, (heavy.mean(), mcse, ess)
+
+
+class _Declared(torch.nn.Module):
+    """A float64 target whose class names its declared parameters ``parameters`` (as
+    posteriordb ports do), shadowing ``nn.Module.parameters``."""
+
+    parameters = ("mu",)
+    dim = 2
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.ones(2, dtype=torch.float64))
+
+    def log_prob(self, x):
+        return -0.5 * (x - self.mean).square().sum(-1)
+
+
+def test_the_run_dtype_is_read_past_a_shadowed_parameters_attribute():
+    from lightning_ex2.modules import MCMCSampler
+
+    run = lx.sample(_Declared(), lx.MALA(0.3), n_chains=4, n_steps=3, seed=0, progress=False,
+                    check_convergence=False)  # fmt: skip
+    assert run.samples.dtype == torch.float64
+    assert MCMCSampler(_Declared(), lx.MALA(0.3), n_chains=4).state.x.dtype == torch.float64
