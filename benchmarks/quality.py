@@ -5,11 +5,11 @@ Our samplers (project venv or ``.venv-ref``; torch, ``--threads``, float32):
 
 * MALA and Ex2MCMC (``lightning_ex2.sample``; step size adapted during burn-in
   toward 0.574, then frozen; Gaussian proposal ``N(0, diag(s^2))``, N = 200);
-* FlEx2MCMC: ``Ex2MCMC`` with a RealNVP ``FlowProposal`` trained by a short loop
-  of our own *in this script* (``--flow-train`` Ex2MCMC steps; after each, one Adam
-  step on the forward KL of the i-SIR particles, ``-(softmax(log w) * log q).sum``,
-  as in ``modules/flex2mcmc.py``), then frozen and sampled with ``lightning_ex2.sample``.
-  Its wall time includes the training.
+* FlEx2MCMC: ``Ex2MCMC`` with a RealNVP ``FlowProposal`` trained by
+  ``lightning_ex2.sample``'s burn-in (``--flow-train`` Ex2MCMC steps; after each, one
+  Adam step on the forward KL of the i-SIR particles, the ``FlEx2MCMC`` module's loss),
+  then frozen and sampled with ``lightning_ex2.sample``. Its wall time includes the
+  training.
 
 NUTS: ``nuts_run.py`` in ``benchmarks/.venv-nuts`` (created by ``setup_envs.sh
 nuts``), JAX CPU with the same thread count, vectorized chains; its wall time
@@ -51,32 +51,14 @@ NUTS_PY = HERE / ".venv-nuts" / "bin" / "python"
 FLEX_PROBLEMS = {"funnel10", "funnel50", "funnel100", "mixture"}
 
 
-def train_flow(kernel, target, n_chains, n_iter, generator, lr=1e-3):  # type: ignore[no-untyped-def]
-    """Short FlEx2MCMC flow training: Ex2MCMC steps + forward-KL Adam steps."""
-    import torch
+def train_flow(kernel, target, n_chains, n_iter, seed):  # type: ignore[no-untyped-def]
+    """FlEx2MCMC's flow training: ``lightning_ex2.sample``'s burn-in (each step an Ex2MCMC
+    move and one update of the flow, the module's loss and optimizer), flow frozen after."""
+    import lightning_ex2 as lx
 
-    from lightning_ex2.kernels import Warmup
-
-    q = kernel.proposal
-    opt = torch.optim.Adam(q.parameters(), lr=lr)
-    state = kernel.init(q.sample((n_chains,), generator).detach(), target)
-    warmup = Warmup(kernel)
-    tuning = warmup.init(n_chains, state.x)
-    for _ in range(n_iter):
-        step_size = warmup.step_size(tuning)
-        state, info, particles = kernel.step_with_particles(state, target, generator, step_size)
-        tuning = warmup.update(tuning, info)
-        w = torch.softmax(particles.log_weights, dim=1).detach()
-        log_q = q.log_prob(particles.x.detach())
-        log_q = torch.where(w > 0, log_q, torch.zeros_like(log_q))
-        loss = -(w * log_q).sum(1).mean()
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(q.parameters(), 1.0)
-        opt.step()
-    for p in q.parameters():
-        p.requires_grad_(False)
-    return state
+    run = lx.sample(target, kernel, n_chains=n_chains, n_steps=1, burn_in=n_iter, seed=seed,
+                    progress=False, check_convergence=False)  # fmt: skip
+    return run.state
 
 
 def our_run(sampler, problem, args, generator):  # type: ignore[no-untyped-def]
@@ -100,7 +82,7 @@ def our_run(sampler, problem, args, generator):  # type: ignore[no-untyped-def]
             problem.dim, flow="realnvp", scale=scale, hidden_features=args.flow_hidden
         )
         kernel = lx.Ex2MCMC(q, args.flex_particles, h, n_local_steps=k, target_accept=0.574)
-        init = train_flow(kernel, target, args.chains, args.flow_train, generator).x
+        init = train_flow(kernel, target, args.chains, args.flow_train, args.seed).x
     prep = time.perf_counter() - t0
     run = lx.sample(
         target,

@@ -49,6 +49,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -56,6 +57,7 @@ __all__ = [
     "DEFAULT_MIN_CHUNK",
     "DEFAULT_STREAMS",
     "StreamGenerator",
+    "derived_seed",
     "make_generator",
     "rand",
     "randn",
@@ -274,6 +276,18 @@ def _rebuild(n_streams: int, min_chunk: int, state: Tensor) -> StreamGenerator:
 
 
 # ------------------------------------------------------------------ helpers
+def derived_seed(seed: int, purpose: str, rank: int = 0) -> int:
+    """Independent 63-bit seeds per purpose and rank from one user seed.
+
+    The LightningModules seed their moves with ``derived_seed(seed, "moves", rank)`` and
+    their default starts with ``derived_seed(seed, "init")``; passing the former to
+    :func:`lightning_ex2.sample` (with the module's starts as ``init``) reproduces a
+    one-device module run's draws.
+    """
+    words = [seed % 2**32, seed // 2**32 % 2**32, sum(map(ord, purpose)), rank]
+    return int(np.random.SeedSequence(words).generate_state(2, np.uint64)[0] >> np.uint64(1))
+
+
 def make_generator(device: str | torch.device = "cpu") -> torch.Generator:
     """The run's generator: a :class:`StreamGenerator` on the CPU, else ``torch.Generator``."""
     device = torch.device(device)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -28,6 +29,7 @@ from tqdm.auto import tqdm
 from lightning_ex2 import interrupt
 from lightning_ex2.kernels.adaptation import Tuning, Warmup
 from lightning_ex2.kernels.base import COUNT_FIELDS
+from lightning_ex2.proposals.training import FlowTraining, proposal_trainer
 from lightning_ex2.protocols import Kernel
 from lightning_ex2.random import make_generator
 from lightning_ex2.targets.base import check_target, target_dim
@@ -62,8 +64,9 @@ class Run:
             the step that made each draw (``accept_global``, ``accept_local``,
             ``particle_ess``; ``nonfinite`` summed over the ``thin`` steps since the
             previous draw) and the ``step_size`` for kernels that have one.
-        meta: ``kernel``, ``target``, ``seed`` and ``superchains`` (chains that started
-            at the same point share an id; ``None`` when all starts differ).
+        meta: ``kernel``, ``target``, ``seed``, ``superchains`` (chains that started
+            at the same point share an id; ``None`` when all starts differ) and
+            ``proposal_updates`` (the flow updates made in burn-in, FlEx2MCMC; else ``None``).
     """
 
     samples: Tensor
@@ -194,6 +197,7 @@ def run_chains(
     adapt: bool = True,
     progress: bool = True,
     desc: str | None = None,
+    burn_in_step: Callable[..., tuple[ChainState, Any]] | None = None,
 ) -> Chains:
     """The step loop shared by :func:`sample` and ``lightning-ex2 sample``.
 
@@ -207,8 +211,11 @@ def run_chains(
     ``step_size`` it used (see :func:`step_size_of`). After each step the loop
     polls :func:`lightning_ex2.interrupt.requested` (a Python read) and stops early
     when a stop was requested, keeping the draws completed (``complete=False``).
+    ``burn_in_step`` replaces ``kernel.step`` in the burn-in (same signature), e.g.
+    :meth:`~lightning_ex2.proposals.training.FlowTrainer.step`: a move + a flow update.
     """
     warmup = Warmup(kernel, n_warmup=burn_in)
+    burn_in_step = kernel.step if burn_in_step is None else burn_in_step
     n_chains, dim = state.x.shape
     n_draws = n_steps // thin
     draws = state.x.new_empty((n_draws, n_chains, dim))
@@ -221,7 +228,7 @@ def run_chains(
     with tqdm(total=burn_in + n_steps, disable=not progress, dynamic_ncols=True,
               desc=desc or type(kernel).__name__) as bar:  # fmt: skip
         for _ in range(burn_in):
-            state, info = kernel.step(state, target, generator, Warmup.params(tuning))
+            state, info = burn_in_step(state, target, generator, Warmup.params(tuning))
             nonfinite = info.nonfinite if nonfinite is None else nonfinite + info.nonfinite
             if adapt:
                 tuning = warmup.update(tuning, info, x=state.x)
@@ -278,9 +285,14 @@ def step_size_of(tuning: Tuning | None) -> Tensor | None:
     return Warmup.step_size(tuning)
 
 
-def _floating_dtype(target: nn.Module) -> tuple[torch.device, torch.dtype] | None:
-    """Device and dtype of the target's first floating tensor, if any."""
-    tensors = (*target.parameters(), *target.buffers()) if isinstance(target, nn.Module) else ()
+def floating_dtype(target: nn.Module) -> tuple[torch.device, torch.dtype] | None:
+    """Device and dtype of the target's first floating tensor, if any.
+
+    Through ``nn.Module``'s own methods: a target may name something else ``parameters``
+    (a posteriordb port's declared parameters)."""
+    if not isinstance(target, nn.Module):
+        return None
+    tensors = (*nn.Module.parameters(target), *nn.Module.buffers(target))
     for t in tensors:
         if t.is_floating_point():
             return t.device, t.dtype
@@ -300,7 +312,7 @@ def _check_init(init: object, n_chains: int, dim: int, target: nn.Module) -> Ten
             f"`init` must have shape [n_chains={n_chains}, dim={dim}] (the target's dim), "
             f"got {tuple(init_t.shape)}"
         )
-    found = _floating_dtype(target)
+    found = floating_dtype(target)
     if not init_t.is_floating_point():
         init_t = init_t.to(found[1] if found else torch.get_default_dtype())
     if found is not None and found[1] != init_t.dtype:
@@ -343,6 +355,7 @@ def sample(
     seed: int | None = None,
     progress: bool = True,
     check_convergence: bool = True,
+    train_proposal: bool | FlowTraining | None = None,
 ) -> Run:
     """Run ``n_chains`` chains of ``kernel`` on ``target``.
 
@@ -353,6 +366,14 @@ def sample(
     a preallocated buffer on the chains' device. Nothing in the step loop copies to
     the host. A stop request (:mod:`lightning_ex2.interrupt`) ends the run early
     with the draws made so far (``Run.complete`` is then ``False``).
+
+    FlEx2MCMC: when the kernel is global (``ISIR``, ``Ex2MCMC``) and its proposal has
+    trainable parameters (a fresh :class:`~lightning_ex2.proposals.FlowProposal`), every
+    burn-in step is a move followed by one update of the proposal on the move's
+    particles (the loss and optimizer of the ``FlEx2MCMC`` module, see
+    :mod:`lightning_ex2.proposals.training`); then the proposal is frozen
+    (``requires_grad`` off, ``eval()``) and the ``n_steps`` are a fixed pi-invariant
+    kernel. A frozen proposal is not retrained by a later call.
 
     Args:
         target: module with ``log_prob(x [..., D]) -> [...]`` and ``dim``.
@@ -370,6 +391,12 @@ def sample(
         check_convergence: warn (``RuntimeWarning``) at the end when the draws fail
             the convergence rule of :func:`lightning_ex2.metrics.summary.diagnostics`
             (R-hat, bulk and tail ESS); costs one ArviZ diagnostics pass.
+        train_proposal: ``None`` (default): train a trainable proposal during burn-in, as
+            above (with ``burn_in=0`` a ``UserWarning`` says the proposal is used
+            untrained); ``True``: the same, but a kernel without a trainable proposal or
+            ``burn_in=0`` is an error; a :class:`~lightning_ex2.proposals.FlowTraining`:
+            train with those settings (loss weights, optimizer); ``False``: never train
+            (a ``UserWarning`` when the proposal is trainable, i.e. untrained).
 
     Raises:
         TypeError: ``target`` or ``kernel`` do not satisfy their protocol; a gradient
@@ -394,7 +421,7 @@ def sample(
         raise ValueError(f"`seed` must be an integer in [-2**63, 2**64) or None, got {seed!r}")
     dim = target_dim(target)
     check_kernel_target(kernel, dim)
-    found = _floating_dtype(target)
+    found = floating_dtype(target)
     if init is None:
         device, dtype = found or (torch.device("cpu"), torch.get_default_dtype())
     else:
@@ -402,6 +429,7 @@ def sample(
         device, dtype = init.device, init.dtype
     if isinstance(kernel, nn.Module):
         kernel.to(device=device, dtype=dtype)
+    flow_trainer = proposal_trainer(kernel, train_proposal, burn_in)
     generator = make_generator(device)
     if seed is None:
         generator.seed()
@@ -416,7 +444,10 @@ def sample(
     chains = run_chains(
         kernel, target, state, generator, n_steps=n_steps, tuning=tuning, burn_in=burn_in,
         thin=thin, adapt=True, progress=progress,
+        burn_in_step=None if flow_trainer is None else flow_trainer.step,
     )  # fmt: skip
+    if flow_trainer is not None:
+        flow_trainer.freeze()  # (already, unless a stop request cut the burn-in short)
     wall = time.perf_counter() - start
     warn_nonfinite(chains.info.get("nonfinite"), "sample")
 
@@ -439,6 +470,7 @@ def sample(
             "target": type(target).__name__,
             "seed": seed,
             "superchains": superchain_ids(init),
+            "proposal_updates": None if flow_trainer is None else flow_trainer.n_updates,
         },
         draw_info=chains.draw_info,
     )

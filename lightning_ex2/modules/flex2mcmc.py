@@ -28,11 +28,14 @@ from torch import Tensor, nn
 
 from lightning_ex2.lightning_compat import MoveCounter
 from lightning_ex2.modules.sampler import MCMCSampler
+from lightning_ex2.proposals.training import (
+    FlowTraining,
+    check_flow_training,
+    default_optimizer,
+    flow_losses,
+    flow_update,
+)
 from lightning_ex2.types import Particles
-
-
-def _adam(params) -> torch.optim.Optimizer:  # type: ignore[no-untyped-def]
-    return torch.optim.Adam(params, lr=1e-3)
 
 
 class FlEx2MCMC(MCMCSampler):
@@ -71,7 +74,7 @@ class FlEx2MCMC(MCMCSampler):
         gradient_clip_val: float | None = 1.0,
         warm_start: nn.Module | None = None,
         warm_start_steps: int = 0,
-        optimizer: OptimizerCallable = _adam,
+        optimizer: OptimizerCallable = default_optimizer,
         lr_scheduler: LRSchedulerCallable | None = None,
     ) -> None:
         super().__init__(target, kernel, n_chains, adapt_epochs, seed)
@@ -86,12 +89,7 @@ class FlEx2MCMC(MCMCSampler):
                 f"model.kernel.proposal ({type(proposal).__name__}) has no trainable "
                 "parameters; use a FlowProposal, or MCMCSampler for a fixed proposal"
             )
-        if forward_kl_weight < 0 or backward_kl_weight < 0:
-            raise ValueError("model.forward_kl_weight and model.backward_kl_weight must be >= 0")
-        if forward_kl_weight == 0 and backward_kl_weight == 0:
-            raise ValueError("one of model.forward_kl_weight, model.backward_kl_weight must be > 0")
-        if n_backward_samples < 1:
-            raise ValueError(f"model.n_backward_samples must be >= 1, got {n_backward_samples}")
+        check_flow_training(forward_kl_weight, backward_kl_weight, n_backward_samples, "model.")
         if flow_train_epochs is not None and flow_train_epochs < 0:
             raise ValueError(f"model.flow_train_epochs must be >= 0, got {flow_train_epochs}")
         if warm_start_steps and warm_start is None:
@@ -105,6 +103,15 @@ class FlEx2MCMC(MCMCSampler):
         self.warm_start_steps = int(warm_start_steps)
         self.optimizer_factory = optimizer
         self.scheduler_factory = lr_scheduler
+        if gradient_clip_val is not None and not gradient_clip_val > 0:
+            raise ValueError(
+                f"model.gradient_clip_val must be > 0 or null, got {gradient_clip_val}"
+            )
+        #: the loss settings, as :func:`lightning_ex2.sample` takes them (``train_proposal``)
+        self.flow_training = FlowTraining(
+            self.forward_kl_weight, self.backward_kl_weight, self.n_backward_samples,
+            gradient_clip_val, optimizer, lr_scheduler,
+        )  # fmt: skip
         self.register_buffer("warm_start_done", torch.tensor(warm_start_steps == 0))
 
     @property
@@ -137,14 +144,15 @@ class FlEx2MCMC(MCMCSampler):
     def _training_flow(self) -> bool:
         return self.flow_train_epochs is None or self.current_epoch < self.flow_train_epochs
 
+    def _clip(self, optimizer: Any, max_norm: float) -> None:
+        self.clip_gradients(optimizer, gradient_clip_val=max_norm, gradient_clip_algorithm="norm")
+
     def _optimizer_step(self, loss: Tensor) -> None:
         optimizer = self.optimizers()[0]
         optimizer.zero_grad()
         self.manual_backward(loss)
         if self.gradient_clip_val is not None:
-            self.clip_gradients(
-                optimizer, gradient_clip_val=self.gradient_clip_val, gradient_clip_algorithm="norm"
-            )
+            self._clip(optimizer, self.gradient_clip_val)
         optimizer.step()
         scheduler = self.lr_schedulers()
         if scheduler is not None:
@@ -163,28 +171,21 @@ class FlEx2MCMC(MCMCSampler):
         self.warm_start_done.fill_(True)
 
     def flow_losses(self, particles: Particles, n_chains: int) -> dict[str, Tensor]:
-        """Forward-KL (weighted particles) and backward-KL (reparameterized) losses."""
-        losses: dict[str, Tensor] = {}
-        if self.forward_kl_weight > 0:
-            weights = torch.softmax(particles.log_weights, dim=1).detach()  # [B, N]
-            log_q = self.proposal.log_prob(particles.x.detach())  # [B, N], with graph
-            log_q = torch.where(weights > 0, log_q, torch.zeros_like(log_q))
-            losses["loss/forward_kl"] = -(weights * log_q).sum(1).mean()
-        if self.backward_kl_weight > 0:
-            x, log_q = self.proposal.sample_and_log_prob(
-                (n_chains, self.n_backward_samples), self.generator
-            )
-            log_pi = self.target.log_prob(x)
-            ok = torch.isfinite(log_pi) & torch.isfinite(log_q)
-            diff = torch.where(ok, log_q - log_pi, torch.zeros_like(log_pi))
-            losses["loss/backward_kl"] = diff.sum() / ok.sum().clamp_min(1)
-        return losses
+        """Forward-KL (weighted particles) and backward-KL (reparameterized) losses
+        (:func:`lightning_ex2.proposals.training.flow_losses`)."""
+        return flow_losses(
+            self.proposal, particles, self.target, self.generator, self.forward_kl_weight,
+            self.backward_kl_weight, self.n_backward_samples,
+        )  # fmt: skip
 
     def after_move(self, idx: Tensor, particles: Particles | None) -> dict[str, Tensor]:
+        """One flow update on the move's particles: the core's
+        :func:`~lightning_ex2.proposals.training.flow_update`, with Lightning's backward
+        and gradient clipping."""
         if particles is None or not self._training_flow():
             return {}
-        losses = self.flow_losses(particles, idx.numel())
-        loss = self.forward_kl_weight * losses.get("loss/forward_kl", 0.0)
-        loss = loss + self.backward_kl_weight * losses.get("loss/backward_kl", 0.0)
-        self._optimizer_step(loss)
-        return {k: v.detach() for k, v in losses.items()}
+        return flow_update(
+            self.proposal, self.optimizers()[0], particles, self.target, self.generator,
+            self.flow_training, scheduler=self.lr_schedulers(),
+            backward=self.manual_backward, clip=self._clip,
+        )  # fmt: skip

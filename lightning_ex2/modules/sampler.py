@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import rank_zero_warn
@@ -30,8 +29,13 @@ from lightning_ex2.kernels.adaptation import Tuning, Warmup
 from lightning_ex2.kernels.base import select
 from lightning_ex2.lightning_compat import MoveCounter, attached_trainer, autograd_enabled
 from lightning_ex2.protocols import Kernel
-from lightning_ex2.random import make_generator
-from lightning_ex2.sampling import check_kernel_target, run_chains, warn_nonfinite
+from lightning_ex2.random import derived_seed, make_generator
+from lightning_ex2.sampling import (
+    check_kernel_target,
+    floating_dtype,
+    run_chains,
+    warn_nonfinite,
+)
 from lightning_ex2.sharding import chain_shards
 from lightning_ex2.targets.base import check_target, target_dim
 from lightning_ex2.types import ChainState, Particles
@@ -52,12 +56,6 @@ class SamplingConfig:
     burn_in: int = 0
     thin: int = 1
     progress: bool = True
-
-
-def _derived_seed(seed: int, purpose: str, rank: int = 0) -> int:
-    """Independent 63-bit seeds per purpose and rank from one user seed."""
-    words = [seed % 2**32, seed // 2**32 % 2**32, sum(map(ord, purpose)), rank]
-    return int(np.random.SeedSequence(words).generate_state(2, np.uint64)[0] >> np.uint64(1))
 
 
 class TupleBuffers(nn.Module):
@@ -176,7 +174,9 @@ class MCMCSampler(pl.LightningModule):
         # No save_hyperparameters(): target/kernel are modules, and the run's config.yaml
         # (written by the CLI next to the checkpoints) is the record of the settings.
         self.automatic_optimization = False
-        self.target = target.requires_grad_(False)
+        for p in nn.Module.parameters(target):  # not target.requires_grad_(False): a target
+            p.requires_grad_(False)  # may name something else `parameters` (posteriordb ports)
+        self.target = target
         self.kernel = kernel
         self.warmup = Warmup(kernel)
         self.n_chains = n_chains
@@ -190,7 +190,13 @@ class MCMCSampler(pl.LightningModule):
         self._ready_blocks: set[tuple[int, int]] = set()  # blocks known to be initialised
         self._frozen: bool | None = None  # host copy of tuning.frozen
 
-        dtype = torch.get_default_dtype()
+        # The chains follow the target's dtype, as in lightning_ex2.sample (a float64
+        # target runs float64 chains and a float64 kernel/flow); precision="64-true"
+        # still converts the whole module afterwards.
+        found = floating_dtype(target)
+        dtype = found[1] if found else torch.get_default_dtype()
+        if isinstance(kernel, nn.Module):
+            kernel.to(dtype=dtype)
         x = torch.zeros(n_chains, dim, dtype=dtype)
         grad = torch.zeros_like(x) if kernel.uses_grad else None
         self.state = TupleBuffers(ChainState(x, torch.zeros(n_chains, dtype=dtype), grad), n_chains)
@@ -236,7 +242,7 @@ class MCMCSampler(pl.LightningModule):
         """The run's generator on the module's device; its state is checkpointed."""
         if self._generator is None or self._generator.device != self.device:
             g = make_generator(self.device)
-            g.manual_seed(_derived_seed(self.seed + self._reseed_offset, "moves", self.global_rank))
+            g.manual_seed(derived_seed(self.seed + self._reseed_offset, "moves", self.global_rank))
             if self._pending_rng is not None:
                 g.set_state(self._pending_rng)
                 self._pending_rng = None
@@ -304,7 +310,7 @@ class MCMCSampler(pl.LightningModule):
     # ------------------------------------------------------------- chain state
     def _default_init(self) -> Tensor:
         """Initial points of all chains from the kernel's default, same on every rank."""
-        g = torch.Generator(device=self.device).manual_seed(_derived_seed(self.seed, "init"))
+        g = torch.Generator(device=self.device).manual_seed(derived_seed(self.seed, "init"))
         return self.kernel.initial_points(
             self.n_chains, self.dim, g, self.device, self.state.x.dtype
         )
@@ -478,7 +484,7 @@ class MCMCSampler(pl.LightningModule):
             metrics = {f"{stage}/log_prob": self.state.log_prob[idx].mean()}
             if self.kernel.is_global:
                 g = torch.Generator(device=self.device)
-                g.manual_seed(_derived_seed(self.seed, "evaluate", self.global_rank))
+                g.manual_seed(derived_seed(self.seed, "evaluate", self.global_rank))
                 _, info, _ = self.kernel.explore(self.state.get(idx), self.target, g)
                 metrics[f"{stage}/particle_ess"] = info.particle_ess.mean()
                 metrics[f"{stage}/accept_global"] = info.accept_global.mean()

@@ -7,6 +7,7 @@ import textwrap
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -223,6 +224,37 @@ def test_user_target_from_pythonpath(tmp_path, main, monkeypatch):
     assert "emd" not in summary  # no exact sampler
     radius = np.linalg.norm(np.load(out / "samples.npz")["samples"], axis=-1)
     assert abs(radius.mean() - 3.0) < 0.5
+
+
+def test_float64_target_runs_float64_chains(tmp_path, main, monkeypatch):
+    """A target whose tensors are float64 (its log_prob computes in float64, as a port of
+    a real posterior does): ``fit`` and ``sample`` run the chains and the flow in float64."""
+    (tmp_path / "my_targets64.py").write_text(
+        textwrap.dedent("""
+        import torch
+        from torch import nn
+
+        class Gauss64(nn.Module):
+            def __init__(self, dim: int = 2):
+                super().__init__()
+                self.dim = dim
+                self.register_buffer("mean", torch.full((dim,), 0.5, dtype=torch.float64))
+
+            def log_prob(self, x):
+                return -0.5 * (x.to(self.mean) - self.mean).square().sum(-1)
+    """)
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cfg = write_config(tmp_path, target="my_targets64.Gauss64")
+    main(["fit", "--config", str(cfg), "--trainer.max_steps", "3"])
+    ckpt = tmp_path / "logs" / "run" / "fit" / "checkpoints" / "last.ckpt"
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
+    assert state["state.x"].dtype == torch.float64
+    assert state["kernel.isir.proposal.loc"].dtype == torch.float64
+    out = tmp_path / "out"
+    main(["sample", "--config", str(cfg), "--ckpt_path", str(ckpt), "--n_steps", "5",
+          "--output_dir", str(out), "--progress", "false"])  # fmt: skip
+    assert np.load(out / "samples.npz")["samples"].shape == (16, 5, 2)
 
 
 def test_validate_and_test_score_the_chains(tmp_path, main, capsys):
