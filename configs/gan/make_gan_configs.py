@@ -131,6 +131,7 @@ GANS: dict[str, dict] = {
             "batch_size": 10000,
             "generator_ckpt": "lightning_ex2/weights/fashion_gan_generator.pt",
             "discriminator_ckpt": "lightning_ex2/weights/fashion_gan_discriminator.pt",
+            "beta": 1.0,  # the logit scale (inverse temperature of the tilt): the DDLS target
         },
         dim=64,
         step=0.01,
@@ -172,6 +173,7 @@ GANS: dict[str, dict] = {
             # written by `lightning-ex2 fit --config configs/gan/fashion_calibrate.yaml`;
             # holds the logistic scale GANLatentTarget applies to the logit
             "discriminator_ckpt": ("lightning_ex2/weights/fashion_gan_discriminator_calibrated.pt"),
+            "beta": 1.0,
         },
         dim=64,
         step=0.01,
