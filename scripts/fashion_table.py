@@ -299,9 +299,10 @@ def sampled_step(ckpt: Path) -> float | None:
     (frozen step, or the dual-averaging average a frozen run would keep); ``None`` if the
     checkpoint holds no step-size tuning (i-SIR)."""
     sd = torch.load(ckpt, map_location="cpu", weights_only=True).get("state_dict", {})
-    if "tuning.step_size" not in sd:
+    key = next((k for k in ("tuning.params.step_size", "tuning.step_size") if k in sd), None)
+    if key is None:  # the state key moved to tuning.params; older checkpoints: tuning.step_size
         return None
-    step = sd["tuning.step_size"].double()
+    step = sd[key].double()
     if "tuning.frozen" in sd and "tuning.da.log_step_avg" in sd:
         step = torch.where(
             sd["tuning.frozen"].bool(), step, sd["tuning.da.log_step_avg"].double().exp()

@@ -8,6 +8,7 @@ About 2 minutes on 2 busy cores.
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import sys
@@ -126,3 +127,20 @@ def test_table_trajectory_png(table, tmp_path: Path) -> None:  # type: ignore[no
     log_normal = -0.5 * (z**2).sum(-1) - 1.5 * np.log(2 * np.pi)
     d0, d1 = table.logit_curve(log_normal + np.array([0.5, -1.0]), z)
     assert np.isclose(d0, 0.5) and np.isclose(d1, -1.0)
+
+
+def test_sampled_step_reads_both_state_keys_without_pickle(table, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import torch
+
+    da = {"tuning.frozen": torch.tensor([True, False]),
+          "tuning.da.log_step_avg": torch.tensor([0.0, 0.0])}  # fmt: skip
+    for key in ("tuning.params.step_size", "tuning.step_size"):
+        path = tmp_path / f"{key}.ckpt"
+        torch.save({"state_dict": {key: torch.tensor([0.2, 0.5]), **da}}, path)
+        # chain 0 frozen at 0.2; chain 1 still adapting: its dual-averaging average, 1
+        assert table.sampled_step(path) == pytest.approx(0.6)
+    torch.save({"state_dict": {}}, tmp_path / "isir.ckpt")
+    assert table.sampled_step(tmp_path / "isir.ckpt") is None
+    torch.save({"state_dict": {}, "hyper_parameters": argparse.Namespace(x=1)}, tmp_path / "p.ckpt")
+    with pytest.raises(Exception, match=r"[Ww]eights only"):
+        table.sampled_step(tmp_path / "p.ckpt")  # never unpickles arbitrary objects
