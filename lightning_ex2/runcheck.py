@@ -35,6 +35,9 @@ SPEC_KEY = "lightning_ex2_spec"
 #: state_dict key of the chains' positions ``[n_chains, D]`` (MCMCSampler.state.x)
 CHAIN_POSITIONS = "state.x"
 _PLAIN = (bool, int, float, str, type(None))
+#: settings added after checkpoints were written without them, with the value those
+#: checkpoints' models had (a spec entry absent from a checkpoint compares as this value)
+SPEC_DEFAULTS = {"target.beta": repr(1.0), "target.beta_rule": repr("fixed")}
 
 
 class SamplerParts(NamedTuple):
@@ -236,6 +239,8 @@ def spec_differences(model: nn.Module, ckpt: dict[str, Any], spec: dict[str, str
     if isinstance(stored, dict):
         for key in sorted(set(stored) | set(spec)):
             a, b = stored.get(key, "<absent>"), spec.get(key, "<absent>")
+            if a == "<absent>" and key in SPEC_DEFAULTS:
+                a = SPEC_DEFAULTS[key]  # written before the setting existed
             a, b = canonical_class_path(a), canonical_class_path(b)  # classes that moved
             if a == b or (a == "<absent>" and key in tensors):
                 continue  # a tensor an older checkpoint did not record: compared below

@@ -14,6 +14,7 @@ FashionClassifier as feature network. Every step is a documented command::
 
     python scripts/fashion_table.py --prefix fashion_calibrated   # all of it (README section)
     python scripts/fashion_table.py --prefix fashion              # the uncalibrated control
+    python scripts/fashion_table.py --prefix fashion_tempered --budget 1000 5000  # beta = 4
 
 Budget: one target evaluation = one log pi with or without its gradient, per chain. Per step
 ULA/MALA cost 1, i-SIR N - 1 = 9, Ex2MCMC/FlEx2MCMC 9 + 1 + 3 = 13 (FlEx2MCMC 14 while its
@@ -21,6 +22,13 @@ flow trains: one reparameterised flow sample per chain for the backward KL). Eac
 spends ``warmup_fraction`` of the budget in ``fit`` (step-size adaptation, flow training) and
 the rest in ``sample``. The GAN is the shipped one (``lightning_ex2/weights/
 fashion_gan_{generator,discriminator}.pt``, which the configs load) unless ``--train_gan``.
+
+The target's ``beta`` (``GANLatentTarget``; 4 in ``fashion_tempered``) tempers the tilt
+``beta d(G(z))``; beside each row the mean tilt at the first and last draw, and its distance
+to pi_beta that does not depend on FID: the mean tilt at the last draw minus the
+importance-weighted mean tilt of pi_beta from ``--reference_n`` prior draws. Several
+``--budget`` values run every method at each (``<out>/budget<b>/...``), one table row and
+one FID curve figure per method and budget.
 
 Writes ``<out>/<method>/seed<k>/`` (the output sets of ``sample``; their logs beside them in
 ``<out>/<method>/logs/``, the fit runs in ``<out>/fits/``; the script deletes its own earlier
@@ -111,13 +119,19 @@ def _diag(values: list[dict[str, Any]], key: str, fmt: str = "{:.2f}") -> str:
     return fmt.format(float(np.mean(got))) if got else "–"
 
 
-def render_table(rows: Sequence[Row], seeds: Sequence[int]) -> str:
-    """Markdown table: method, steps, evals, FID, IS, wall time, and the diagnostics."""
+def render_table(rows: Sequence[Row], seeds: Sequence[int], reference: float | None = None) -> str:
+    """Markdown table: method, steps, evals, FID, IS, wall time, and the diagnostics.
+
+    ``reference``: the importance-weighted mean tilt of pi_beta; each row's last column is its
+    mean tilt at the last draw minus it, mean ± sd over seeds (no column when ``None``).
+    """
+    gap = reference is not None
     lines = [
         "| method | fit + sample steps | target evals / chain | FID ↓ | IS ↑ "
         "| wall s (commands) | of which sampling s | accept (global / local) | MALA step h "
-        "| particle ESS / N | energy start → end | mean d(G(z)) start → end |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| particle ESS / N | energy start → end | mean tilt β d(G(z)) start → end |"
+        + (" tilt end − E_π_β[tilt] |" if gap else ""),
+        "|---|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if gap else ""),
     ]
     for r in rows:
         steps = "–" if r.method == "none" else f"{r.fit_steps} + {r.sample_steps}"
@@ -136,6 +150,11 @@ def render_table(rows: Sequence[Row], seeds: Sequence[int]) -> str:
             f"{_diag(r.diagnostics, 'sample_seconds', '{:.0f}')} | {accept} | "
             f"{_diag(r.diagnostics, 'step_size', '{:.3g}')} | "
             f"{_diag(r.diagnostics, 'particle_ess_mean')} | {energy} | {logit} |"
+            + (
+                f" {mean_spread([d['d_end'] - reference for d in r.diagnostics if d.get('d_end') is not None], '+.3f')} |"
+                if gap
+                else ""
+            )
         )
     return "\n".join(lines) + "\n"
 
@@ -279,10 +298,11 @@ def sampled_step(ckpt: Path) -> float | None:
     """Mean over chains of the step size ``sample`` runs with, from the fit checkpoint
     (frozen step, or the dual-averaging average a frozen run would keep); ``None`` if the
     checkpoint holds no step-size tuning (i-SIR)."""
-    sd = torch.load(ckpt, map_location="cpu", weights_only=False).get("state_dict", {})
-    if "tuning.step_size" not in sd:
+    sd = torch.load(ckpt, map_location="cpu", weights_only=True).get("state_dict", {})
+    key = next((k for k in ("tuning.params.step_size", "tuning.step_size") if k in sd), None)
+    if key is None:  # the state key moved to tuning.params; older checkpoints: tuning.step_size
         return None
-    step = sd["tuning.step_size"].double()
+    step = sd[key].double()
     if "tuning.frozen" in sd and "tuning.da.log_step_avg" in sd:
         step = torch.where(
             sd["tuning.frozen"].bool(), step, sd["tuning.da.log_step_avg"].double().exp()
@@ -349,6 +369,20 @@ def curves_png(
     return small_png(path, colors=128)
 
 
+def tilt_reference(target: Any, n: int, seed: int = 12345) -> dict[str, float]:
+    """pi_beta's importance-weighted mean tilt from ``n`` prior draws (the table's distance
+    column), with the importance ESS / n that says how far to trust it."""
+    from lightning_ex2.targets.gan_diagnostics import tempered_summary
+
+    z = target.prior_sample(n, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        logit = torch.cat([target.discriminator_logit(c) for c in z.split(5000)])
+    logit = logit[torch.isfinite(logit)] / target.temperature
+    out = tempered_summary(logit, float(getattr(target, "beta", 1.0)))
+    out["n"] = int(n)
+    return out
+
+
 def render_diagnostics(d: dict[str, Any]) -> str:
     """One Markdown line of :func:`lightning_ex2.targets.gan_diagnostics.target_diagnostics`."""
     acc = next(k for k in d if k.startswith("isir_accept_") and not k.endswith("lognormal"))
@@ -374,8 +408,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--budget", type=int, default=1000, help="target evaluations per chain (fit + sample)"
-    )
+        "--budget", type=int, nargs="+", default=[1000],
+        help="target evaluations per chain (fit + sample); several: a row per method and budget",
+    )  # fmt: skip
     parser.add_argument("--warmup_fraction", type=float, default=0.2)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS), choices=METHODS)
@@ -390,8 +425,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data_dir", default=None, help="Fashion-MNIST folder of the FID images")
     parser.add_argument("--n_real", type=int, default=None, help="real images of FID/IS")
     parser.add_argument("--diagnostics_n", type=int, default=4000, help="prior draws")
+    parser.add_argument(
+        "--reference_n", type=int, default=100000,
+        help="prior draws of pi_beta's importance-weighted mean tilt (the distance column)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
-    if len(args.seeds) < 1 or args.budget < 1:
+    if len(args.seeds) < 1 or min(args.budget) < 1:
         raise SystemExit("need at least one seed and a positive --budget")
     args.out = args.out or Path("logs/tables") / args.prefix
     args.figures = args.figures or Path("docs/fashion") / args.prefix
@@ -421,8 +460,11 @@ def main(argv: list[str] | None = None) -> int:
         configs[args.methods[0]], args.n_chains, args.seeds, common
     )
     diagnostics = target_diagnostics(target, n=args.diagnostics_n)
+    reference = tilt_reference(target, args.reference_n)
+    diagnostics["tilt_reference"] = reference
     save_json(args.out / "target_diagnostics.json", diagnostics)
     print("target diagnostics:", render_diagnostics(diagnostics), flush=True)
+    ref = reference["tilt_mean_pi"]
     rows = [Row("none")]
     for m in plain:
         rows[0].diagnostics.append({"d_start": m["d_mean"], "d_end": m["d_mean"]})
@@ -431,17 +473,20 @@ def main(argv: list[str] | None = None) -> int:
         rows[0].wall.append(0.0)
     extractor = plain[0].get("feature_extractor", "")
     finals: dict[str, np.ndarray] = {}
-    curves: dict[str, list[dict[str, list[float]]]] = {}
-    for method in args.methods:
-        fit_steps, sample_steps, evals = plan(method, args.budget, args.warmup_fraction)
+    curves_by_budget: dict[int, dict[str, list[dict[str, list[float]]]]] = {}
+    several = len(args.budget) > 1
+    for budget, method in [(b, m) for b in args.budget for m in args.methods]:
+        curves = curves_by_budget.setdefault(budget, {})
+        base = args.out / f"budget{budget}" if several else args.out
+        fit_steps, sample_steps, evals = plan(method, budget, args.warmup_fraction)
         row = Row(method, fit_steps, sample_steps, evals)
         config = configs[method]
         thin = max(1, sample_steps // 10)
         for seed in args.seeds:
             name = f"{args.prefix}_{method}"
-            out = args.out / method / f"seed{seed}"
-            logs = args.out / method / "logs"  # beside the output set, never inside it
-            fits = args.out / "fits"  # the fit runs' TensorBoard logs and checkpoints
+            out = base / method / f"seed{seed}"
+            logs = base / method / "logs"  # beside the output set, never inside it
+            fits = base / "fits"  # the fit runs' TensorBoard logs and checkpoints
             seeded = [
                 *common,
                 f"--seed_everything={seed}",
@@ -485,35 +530,51 @@ def main(argv: list[str] | None = None) -> int:
             k = args.seeds.index(seed)  # every chain starts at the prior: the plain generator
             x, fid, iscore = [0, *x], [plain[k]["fid"], *fid], [plain[k]["is"], *iscore]
             curves.setdefault(method, []).append({"evals": x, "fid": fid, "is": iscore})
-            if seed == args.seeds[0]:
+            if seed == args.seeds[0] and budget == max(args.budget):
                 trajectory_png(draws["samples"], target.decode, args.figures / f"{method}.png")
                 finals[method] = draws["samples"][:, -1]
         rows.append(row)
-        print(render_table(rows, args.seeds), flush=True)
+        print(render_table(rows, args.seeds, ref), flush=True)
 
-    save_json(args.out / "curves.json", {"curves": curves, "plain_fid": rows[0].fid})
-    landscape = curve_fig = None
+    curves_all = {str(b): c for b, c in curves_by_budget.items()}
+    save_json(
+        args.out / "curves.json",
+        {"curves": curves_by_budget[args.budget[0]], "by_budget": curves_all,
+         "plain_fid": rows[0].fid},
+    )  # fmt: skip
+    landscape = None
+    curve_figs: list[tuple[int, Path]] = []
     if finals:
         landscape = landscape_png(target, finals, args.figures / "energy_landscape.png")
-        curve_fig = curves_png(
-            curves, rows[0].fid, args.figures / "fid_curves.png",
-            f"{args.prefix}: FID of all {args.n_chains} chains' images vs budget "
-            f"(mean over seeds {', '.join(map(str, args.seeds))}, band min..max)",
-        )  # fmt: skip
-    table = render_table(rows, args.seeds)
+        for budget, curves in curves_by_budget.items():
+            png = "fid_curves.png" if not several else f"fid_curves_budget{budget}.png"
+            curve_figs.append((budget, curves_png(
+                curves, rows[0].fid, args.figures / png,
+                f"{args.prefix}: FID of all {args.n_chains} chains' images vs budget {budget} "
+                f"(mean over seeds {', '.join(map(str, args.seeds))}, band min..max)",
+            )))  # fmt: skip
+    table = render_table(rows, args.seeds, ref)
     body = [
         f"Target (`{args.prefix}`): " + render_diagnostics(diagnostics) + ".\n",
         table,
         f"Seeds {', '.join(map(str, args.seeds))} (mean ± sd); {args.n_chains} chains "
         f"per run, FID/IS of their images at the last draw (the endpoint: the whole budget) "
         f"against {metric.scorer.n_real} test images; feature network: {extractor}. Budget "
-        f"{args.budget} target evaluations per chain, {args.warmup_fraction:.0%} of it in "
-        f"`fit`" + (f"; GAN training {gan_s / 60:.1f} min" if gan_s is not None else "") + ".\n",
+        f"{' and '.join(map(str, args.budget))} target evaluations per chain, "
+        f"{args.warmup_fraction:.0%} of it in `fit`"
+        + (f"; GAN training {gan_s / 60:.1f} min" if gan_s is not None else "")
+        + f". The tilt is β d(G(z)) with β = {getattr(target, 'beta', 1.0):g}; "
+        f"E_π_β[tilt] = {ref:.3f} is its importance-weighted mean from "
+        f"{reference['n']} prior draws (importance ESS {reference['importance_ess_fraction']:.2g} n"
+        f", about {reference['importance_ess_fraction'] * reference['n']:.0f} effective draws; "
+        "biased low when that is small), so the last column is a distance to π_β that does "
+        "not depend on FID: near 0 at π_β, negative short of it.\n",
         stamp.footer().strip() + "\n",
     ]
-    if curve_fig is not None:
+    for budget, fig in curve_figs:
         body.append(
-            f"FID against target evaluations per chain: ![FID curves]({curve_fig.as_posix()})\n"
+            f"FID against target evaluations per chain (budget {budget}): "
+            f"![FID curves, budget {budget}]({fig.as_posix()})\n"
         )
     figs = [f"![{LABELS[m]}]({(args.figures / f'{m}.png').as_posix()})" for m in finals]
     if figs:

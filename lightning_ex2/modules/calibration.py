@@ -46,7 +46,6 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lightning_ex2.io import save_json, save_torch
@@ -58,50 +57,23 @@ from lightning_ex2.modules.gan import (
     gradient_penalty,
 )
 from lightning_ex2.networks.checkpoints import load_gan_checkpoint
+from lightning_ex2.targets.gan_calibration import (
+    accuracy,
+    fit_logistic_scale,
+    held_out_platt,
+    held_out_splits,
+    log_loss,
+)
 from lightning_ex2.validation import check_int
 
-__all__ = ["DiscriminatorCalibration", "fit_logistic_scale", "log_loss"]
-
-
-def log_loss(logits: Tensor, labels: Tensor) -> float:
-    """Mean binary cross-entropy of ``sigmoid(logits)`` against ``labels`` in {0, 1}."""
-    return float(F.binary_cross_entropy_with_logits(logits.double(), labels.double()))
-
-
-def accuracy(logits: Tensor, labels: Tensor) -> float:
-    """Share of ``logits > 0`` that agree with ``labels``."""
-    return float(((logits > 0).double() == labels.double()).double().mean())
-
-
-def fit_logistic_scale(
-    logits: Tensor, labels: Tensor, iters: int = 100, ridge: float = 1e-6
-) -> tuple[float, float]:
-    """``(a, b)`` minimising the log-loss of ``sigmoid(a * logits + b)`` (Newton's method).
-
-    The problem is a 2-parameter logistic regression, convex; Newton steps converge in a few
-    iterations. A ridge ``ridge (a - 1)^2 / 2`` keeps ``a`` finite on perfectly separated
-    splits. Raises ``ValueError`` unless ``a`` comes out positive (a discriminator that ranks
-    fakes above reals cannot be calibrated).
-    """
-    x = logits.detach().double().reshape(-1)
-    y = labels.detach().double().reshape(-1)
-    X = torch.stack([x, torch.ones_like(x)], 1)
-    w = torch.tensor([1.0, 0.0], dtype=torch.float64)
-    for _ in range(iters):
-        p = torch.sigmoid(X @ w)
-        penalty = torch.tensor([ridge * (float(w[0]) - 1.0), 0.0], dtype=torch.float64)
-        grad = X.T @ (p - y) / len(y) + penalty
-        hess = (X.T * (p * (1 - p))) @ X / len(y) + torch.diag(
-            torch.tensor([ridge, 1e-9], dtype=torch.float64)
-        )
-        step = torch.linalg.solve(hess, grad)
-        w = w - step
-        if float(step.abs().max()) < 1e-10:
-            break
-    a, b = float(w[0]), float(w[1])
-    if not a > 0:
-        raise ValueError(f"logistic scale {a:.4g} <= 0: the discriminator ranks fakes above reals")
-    return a, b
+__all__ = [
+    "DiscriminatorCalibration",
+    "accuracy",
+    "fit_logistic_scale",
+    "held_out_platt",
+    "held_out_splits",
+    "log_loss",
+]
 
 
 class DiscriminatorCalibration(pl.LightningModule):
@@ -231,14 +203,10 @@ class DiscriminatorCalibration(pl.LightningModule):
 
     def on_fit_start(self) -> None:
         self._start = time.perf_counter()
-        n = self.n_held_out
-        real = torch.as_tensor(self.held_out.real_images(2 * n)).float().to(self.device)
-        g = torch.Generator(device=self.device).manual_seed(self.seed + 1)
-        fake = self._fakes(2 * n, g)
-        ones, zeros = torch.ones(n, device=self.device), torch.zeros(n, device=self.device)
-        for i, name in enumerate(("val", "calib")):
-            images = torch.cat([real[i * n : (i + 1) * n], fake[i * n : (i + 1) * n]])
-            self._splits[name] = (images, torch.cat([ones, zeros]))
+        self._splits = held_out_splits(
+            self.generator, self.held_out, self.n_held_out, self.seed, self.latent_dim,
+            self.device, self.eval_batch_size,
+        )  # fmt: skip
         self._gen = torch.Generator(device=self.device).manual_seed(self.seed)
         self.report = {"before": self._evaluate("calib")}
         self._best, self._bad = None, 0

@@ -3,9 +3,11 @@
 Che et al. 2020 ("Your GAN is secretly an energy-based model", DDLS) and
 Samsonov et al. 2022 (arXiv 2111.02702, Sec. 5) sample the latent density
 
-    log pi(z) = log N(z; 0, s^2 I) + (a d(G(z)) + b) / T,
+    log pi(z) = log N(z; 0, s^2 I) + beta (a d(G(z)) + b) / T,
 
-``d`` the discriminator's logit (``a``, ``b`` its logistic calibration, 1 and 0 unless the
+``beta`` the logit scale (inverse temperature of the tilt: 1 is the DDLS target, 0 the prior;
+``beta="platt"`` takes the Platt scale of a held-out logistic fit of the discriminator, see
+:func:`~lightning_ex2.targets.gan_calibration.held_out_platt`), ``d`` the discriminator's logit (``a``, ``b`` its logistic calibration, 1 and 0 unless the
 discriminator checkpoint was written by :class:`~lightning_ex2.modules.DiscriminatorCalibration`), ``G`` the generator, ``s`` the prior scale and ``T``
 a temperature; pushing pi through ``G`` corrects the generator's distribution toward
 the data. :class:`GANLatentTarget` is a target like any other (``dim``, ``log_prob``),
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -45,7 +48,7 @@ __all__ = ["GANLatentTarget"]
 
 
 class GANLatentTarget(Target):
-    """``log pi(z) = log N(z; 0, prior_scale^2 I) + (a d(G(z)) + b) / temperature`` on ``z [..., D]``.
+    """``log pi(z) = log N(z; 0, prior_scale^2 I) + beta (a d(G(z)) + b) / temperature`` on ``z [..., D]``.
 
     Args:
         generator: ``z [B, D] -> images [B, C, H, W]`` in ``[-1, 1]``.
@@ -63,6 +66,17 @@ class GANLatentTarget(Target):
             :class:`~lightning_ex2.modules.DiscriminatorCalibration` (``lightning-ex2 fit
             --config configs/gan/<data>_calibrate.yaml``), else 1 and 0. ``b`` only shifts
             ``log pi`` by a constant; it makes ``sigmoid(discriminator_logit)`` a probability.
+        beta: the logit scale (inverse temperature) of the tilt, ``>= 0``: a number, or
+            ``"platt"``: the Platt scale ``a'`` of a logistic fit ``sigmoid(a' l + b')`` of the
+            calibrated logit ``l = a d + b`` on a held-out split of ``calibration_data`` (real
+            images) and as many fresh fakes (the calibration split of
+            :class:`~lightning_ex2.modules.DiscriminatorCalibration`, no retraining), rounded
+            to 4 decimals. The number used is ``self.beta``; ``self.beta_rule`` says how it
+            was set. Both are settings a checkpoint records and a resume compares.
+        calibration_data: an image DataModule with ``real_images(n)`` (e.g.
+            ``FashionMNISTDataModule(split="test")``); needed by ``beta="platt"`` only.
+        n_calibration: real images (and as many fakes) of that held-out split.
+        calibration_seed: seeds the held-out fakes.
 
     Both networks are frozen (``requires_grad_(False)``) and stay in eval mode whatever
     ``train()`` is called with, so BatchNorm uses its running statistics, spectral norm
@@ -84,6 +98,10 @@ class GANLatentTarget(Target):
         discriminator_ckpt: str | None = None,
         logit_scale: float | None = None,
         logit_bias: float | None = None,
+        beta: float | str = 1.0,
+        calibration_data: Any = None,
+        n_calibration: int = 2000,
+        calibration_seed: int = 0,
     ) -> None:
         super().__init__()
         cls = type(self).__name__
@@ -113,6 +131,41 @@ class GANLatentTarget(Target):
         self.generator = generator.requires_grad_(False)
         self.discriminator = discriminator.requires_grad_(False)
         self.train(False)
+        self.beta_rule, self.beta = self._resolve_beta(
+            beta, calibration_data, n_calibration, calibration_seed
+        )
+
+    def _resolve_beta(self, beta: float | str, data: Any, n: int, seed: int) -> tuple[str, float]:
+        """``(rule, value)`` of the ``beta`` argument (see the class docstring)."""
+        cls = type(self).__name__
+        if isinstance(beta, str) and beta.strip().lower() == "platt":
+            if data is None or not callable(getattr(data, "real_images", None)):
+                raise ValueError(
+                    f"{cls}: beta='platt' needs calibration_data, an image DataModule with "
+                    "real_images(n) (e.g. lightning_ex2.data.FashionMNISTDataModule, split test)"
+                )
+            from lightning_ex2.targets.gan_calibration import held_out_platt
+
+            n = check_int(n, "n_calibration", cls, 2)
+            fit = held_out_platt(self.generator, self._image_logit, data, n, seed, self.dim)
+            return "platt", round(fit["logit_scale"], 4)
+        if isinstance(beta, str):
+            try:
+                beta = float(beta)
+            except ValueError:
+                raise ValueError(
+                    f"{cls}: beta must be a number >= 0 or 'platt', got {beta!r}"
+                ) from None
+        if isinstance(beta, bool) or not isinstance(beta, int | float):
+            raise ValueError(f"{cls}: beta must be a number >= 0 or 'platt', got {beta!r}")
+        if not (math.isfinite(beta) and beta >= 0):
+            raise ValueError(f"{cls}: beta must be a finite number >= 0, got {beta!r}")
+        return "fixed", float(beta)
+
+    def _image_logit(self, images: Tensor) -> Tensor:
+        """The calibrated logit ``a d(x) + b`` of images ``[B, C, H, W]``: ``[B]``."""
+        d = self.discriminator(images).reshape(-1)
+        return self.logit_scale * d + self.logit_bias
 
     def train(self, mode: bool = True) -> GANLatentTarget:
         """Sets ``self.training``; the generator and discriminator always stay in eval mode."""
@@ -153,9 +206,15 @@ class GANLatentTarget(Target):
             return d
         return self.logit_scale * d + self.logit_bias
 
+    def tilt(self, z: Tensor) -> Tensor:
+        """``beta (a d(G(z)) + b) / T = log pi(z) - log N(z; 0, s^2 I)``: ``[..., D] -> [...]``."""
+        if self.beta == 0.0:
+            return z.new_zeros(z.shape[:-1])
+        return self.beta * self.discriminator_logit(z) / self.temperature
+
     def log_prob(self, z: Tensor) -> Tensor:
-        """``log N(z; 0, s^2 I) + (a d(G(z)) + b) / T``: ``[..., D] -> [...]``, differentiable in ``z``."""
-        return self.prior_log_prob(z) + self.discriminator_logit(z) / self.temperature
+        """``log N(z; 0, s^2 I) + beta (a d(G(z)) + b) / T``: ``[..., D] -> [...]``, differentiable in ``z``."""
+        return self.prior_log_prob(z) + self.tilt(z)
 
     # ------------------------------------------------------------------ images
     @torch.no_grad()
@@ -184,7 +243,7 @@ class GANLatentTarget(Target):
         return (
             f"dim={self.dim}, prior_scale={self.prior_scale}, temperature={self.temperature}, "
             f"batch_size={self.batch_size}, logit_scale={self.logit_scale:.4g}, "
-            f"logit_bias={self.logit_bias:.4g}"
+            f"logit_bias={self.logit_bias:.4g}, beta={self.beta:.4g} ({self.beta_rule})"
         )
 
     def target_diagnostics(self) -> dict[str, float]:

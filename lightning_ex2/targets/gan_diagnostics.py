@@ -29,6 +29,13 @@ Command (any GAN sampling config; prints JSON)::
 
 The sample writer adds the same dict to ``summary.json`` of GAN runs (``target_diagnostics``).
 
+**Tempering** (``GANLatentTarget(beta=...)``, ``pi_beta ∝ N(0, I) exp(beta l)``, ``l`` the
+calibrated logit): :func:`beta_grid` reports, for each ``beta`` of a grid and each seed, the
+tilt std, the importance ESS / n and the importance-weighted mean tilt of ``pi_beta`` from
+``n`` prior draws, and the FID/IS of ``k`` of them drawn without replacement with
+probabilities ``∝ exp(beta l)`` (:func:`gumbel_top_k`), a crude stand-in for exact samples of
+``pi_beta``; ``scripts/beta_grid.py`` writes it into ``docs/gans.md``.
+
 Example:
     >>> from lightning_ex2.networks import DigitsDiscriminator, DigitsGenerator
     >>> from lightning_ex2.targets import GANLatentTarget
@@ -50,7 +57,15 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["PAPER_REGIME", "importance_ess_fraction", "in_paper_regime", "target_diagnostics"]
+__all__ = [
+    "PAPER_REGIME",
+    "beta_grid",
+    "gumbel_top_k",
+    "importance_ess_fraction",
+    "in_paper_regime",
+    "target_diagnostics",
+    "tempered_summary",
+]
 
 #: The thresholds of "the paper's regime": importance ESS / n at most, tilt std at least.
 PAPER_REGIME = {"importance_ess_fraction": 0.1, "tilt_std": 2.0}
@@ -83,6 +98,94 @@ def isir_acceptance(
     rest = torch.randint(0, n, (n_trials, n_particles - 1), generator=generator)
     lw = torch.cat([log_w[i0][:, None], log_w[rest]], dim=1)
     return float((1 - torch.softmax(lw, dim=1)[:, 0]).mean())
+
+
+def tempered_summary(logit: Tensor, beta: float) -> dict[str, float]:
+    """What ``pi_beta ∝ N(0, I) exp(beta l)`` looks like from prior draws' logits ``l [n]``.
+
+    Returns ``tilt_std`` (of ``beta l``), ``importance_ess_fraction`` and
+    ``tilt_mean_pi`` / ``logit_mean_pi``: the self-normalised importance-weighted means of
+    ``beta l`` and ``l`` under ``pi_beta`` (what an exact sampler of ``pi_beta`` reaches;
+    from ``n`` draws, biased low when the ESS is a handful of draws).
+
+    >>> out = tempered_summary(torch.tensor([0.0, 1.0, 2.0]), 0.0)
+    >>> round(out["importance_ess_fraction"], 6), out["logit_mean_pi"]
+    (1.0, 1.0)
+    """
+    d = logit.double()
+    t = beta * d
+    w = torch.softmax(t, 0)
+    return {
+        "beta": float(beta),
+        "tilt_std": float(t.std()),
+        "importance_ess_fraction": importance_ess_fraction(t),
+        "tilt_mean_pi": float((w * t).sum()),
+        "logit_mean_pi": float((w * d).sum()),
+        "logit_mean_prior": float(d.mean()),
+    }
+
+
+def gumbel_top_k(log_w: Tensor, k: int, generator: torch.Generator) -> Tensor:
+    """``k`` distinct indices drawn without replacement with probabilities ``∝ exp(log_w)``
+    (successive sampling; the Gumbel-top-k trick): the ``k`` largest ``log_w + Gumbel``.
+
+    >>> g = torch.Generator().manual_seed(0)
+    >>> sorted(gumbel_top_k(torch.tensor([0.0, -1e9, 0.0, 5.0]), 2, g).tolist()) in ([0, 3], [2, 3])
+    True
+    """
+    u = torch.rand(log_w.shape, generator=generator, dtype=torch.float64).clamp_min(1e-300)
+    keys = log_w.double().cpu() - torch.log(-torch.log(u))
+    return torch.topk(keys, k).indices
+
+
+@torch.no_grad()
+def beta_grid(
+    target: Any,
+    betas: dict[str, float],
+    score: Any = None,
+    seeds: tuple[int, ...] | list[int] = (0, 1, 2),
+    n: int = 10000,
+    k: int = 300,
+) -> list[dict[str, Any]]:
+    """The tempering grid of a GAN latent target; one row per ``(beta, seed)``.
+
+    Args:
+        target: a :class:`~lightning_ex2.targets.GANLatentTarget` (its ``beta`` is ignored:
+            the grid tempers its untempered logit ``(a d + b) / T``).
+        betas: label -> ``beta`` (e.g. ``{"0": 0.0, "platt": 1.6649}``).
+        score: ``latents [k, D] -> {"fid": ..., "is": ...}`` (e.g. an ``ImageQualityMetrics``'
+            ``evaluate(z, target.decode)``); ``None``: no image scores.
+        seeds: each seed draws its own ``n`` prior latents and its own Gumbel keys.
+        n, k: prior draws, and how many of them are resampled (``k <= n``).
+
+    Returns:
+        rows ``{"label", "seed", **tempered_summary, "logit_mean_resampled", "fid", "is"}``.
+    """
+    if not 0 < k <= n:
+        raise ValueError(f"beta_grid: need 0 < k <= n, got k={k}, n={n}")
+    rows = []
+    for seed in seeds:
+        device = next((p.device for p in target.parameters()), torch.device("cpu"))
+        g = torch.Generator(device=device).manual_seed(seed)
+        z = target.prior_sample(n, generator=g)
+        logit = torch.cat([target.discriminator_logit(c) for c in z.split(1000)])
+        logit = (logit / target.temperature).cpu()
+        finite = torch.isfinite(logit)
+        z, logit = z[finite.to(z.device)], logit[finite]
+        for label, beta in betas.items():
+            row: dict[str, Any] = {
+                "label": label,
+                "seed": int(seed),
+                **tempered_summary(logit, beta),
+            }
+            gumbel = torch.Generator().manual_seed(seed + 1)  # the same keys for every beta
+            pick = gumbel_top_k(beta * logit.double(), k, gumbel)
+            row["logit_mean_resampled"] = float(logit[pick].double().mean())
+            if score is not None:
+                res = score(z[pick.to(z.device)])
+                row["fid"], row["is"] = float(res["fid"]), float(res["is"])
+            rows.append(row)
+    return rows
 
 
 def in_paper_regime(diagnostics: dict[str, Any]) -> bool:

@@ -230,3 +230,33 @@ def test_compare_verdict_over_seeds():
     assert _verdicts(["yes", "no (rhat_max 1.1 > 1.01)", "yes"]) == "yes in 2 of 3 seeds"
     failed = ["no (ess_bulk_min 237 < 400; rhat_max 1.2 > 1.01)", "no (ess_bulk_min 99 < 400)"]
     assert _verdicts(failed) == "no (ess_bulk_min, rhat_max)"
+
+
+def test_beta_grid_toy(tmp_path, monkeypatch):
+    """scripts/beta_grid.py in process on synthetic Fashion-MNIST files: 2 seeds, 3 betas."""
+    import importlib.util
+
+    from tests.fashion_data import synthetic, write_idx
+
+    data = tmp_path / "fashion"
+    data.mkdir()
+    write_idx(data, "t10k", *synthetic(100, seed=1))
+    spec = importlib.util.spec_from_file_location("beta_grid", ROOT / "scripts/beta_grid.py")
+    grid = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(grid)
+    monkeypatch.setattr(sys, "argv", ["beta_grid.py"])
+    page, out = _page(tmp_path, "beta-grid"), tmp_path / "grid.json"
+    argv = ["--betas", "0", "2", "platt", "--seeds", "0", "1", "--n", "200", "--k", "30",
+            "--n_calibration", "50", "--page", str(page), "--out", str(out),
+            "--data_dir", str(data), "--n_real", "60"]  # fmt: skip
+    assert grid.main(argv) == 0
+    block = _check_block(page, "beta-grid", "scripts/beta_grid.py", ["| 0 | 0.00", "| 2 |"])
+    assert "| platt = " in block and "Platt fit of the discriminator on 50" in block
+    rows = json.loads(out.read_text())["rows"]
+    assert len(rows) == 6 and {r["seed"] for r in rows} == {0, 1}
+    by = {(r["label"], r["seed"]): r for r in rows}
+    for s in (0, 1):  # beta = 0 is the prior: ESS n; a tilted target has less
+        assert by[("0", s)]["importance_ess_fraction"] > 0.999999
+        assert by[("2", s)]["importance_ess_fraction"] < 1
+        assert np.isfinite(by[("2", s)]["fid"])
+    assert by[("0", 0)]["fid"] != by[("0", 1)]["fid"]  # each seed its own draws

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import pytorch_lightning as pl
 import torch
 from torch import nn
@@ -86,3 +87,67 @@ def test_target_drives_lightning_sampler():
     trainer.fit(model, ChainDataModule(n_chains=6))
     assert bool(model.chain_ready.all()) and torch.isfinite(model.chain_log_prob).all()
     assert not target.generator.training and not target.discriminator.training
+
+
+# ---------------------------------------------------------------------- tempering (beta)
+class _Images:
+    """A held-out image source: ``real_images(n)`` pushed toward the discriminator's 'real'."""
+
+    def __init__(self, images: torch.Tensor) -> None:
+        self.images = images
+
+    def real_images(self, n: int) -> torch.Tensor:
+        return self.images[:n]
+
+
+def test_beta_scales_the_tilt_and_zero_is_the_prior():
+    z = torch.randn(4, 3, 2, dtype=torch.float64)
+    plain, hot, flat = (_tiny_target(beta=b) for b in (1.0, 2.5, 0))
+    tilt = plain.log_prob(z) - plain.prior_log_prob(z)
+    torch.testing.assert_close(hot.log_prob(z) - hot.prior_log_prob(z), 2.5 * tilt)
+    torch.testing.assert_close(hot.tilt(z), 2.5 * tilt)
+    torch.testing.assert_close(flat.log_prob(z), flat.prior_log_prob(z))
+    assert (plain.beta, plain.beta_rule, _tiny_target(beta="3").beta) == (1.0, "fixed", 3.0)
+    zg = torch.randn(3, 2, requires_grad=True)
+    (grad,) = torch.autograd.grad(flat.log_prob(zg).sum(), zg)
+    torch.testing.assert_close(grad, -zg.detach())
+    for bad in (-1.0, float("nan"), "hot", True):
+        with pytest.raises(ValueError, match="beta"):
+            _tiny_target(beta=bad)
+    with pytest.raises(ValueError, match="calibration_data"):
+        _tiny_target(beta="platt")
+
+
+def test_beta_platt_is_the_held_out_logistic_scale():
+    from lightning_ex2.targets.gan_calibration import fit_logistic_scale, held_out_splits
+
+    w = _tiny_target().discriminator[1].weight.detach().reshape(1, 1, 2, 2)
+    noise = torch.randn(40, 1, 2, 2, generator=torch.Generator().manual_seed(1))
+    real = torch.tanh(w.sign() + noise)  # images the discriminator tends to rate real
+    target = _tiny_target(beta="platt", calibration_data=_Images(real), n_calibration=20)
+    images, labels = held_out_splits(target.generator, _Images(real), 20, 0, 2)["calib"]
+    a, _ = fit_logistic_scale(target.discriminator(images).reshape(-1), labels)
+    assert target.beta_rule == "platt" and target.beta == round(a, 4) > 0
+    z = torch.randn(5, 2)
+    torch.testing.assert_close(target.tilt(z), target.beta * _tiny_target().discriminator_logit(z))
+
+
+def test_beta_is_a_setting_the_checkpoint_records_and_a_resume_compares():
+    from lightning_ex2 import runcheck
+
+    def model(beta):
+        target = _tiny_target(beta=beta)
+        return MCMCSampler(target, lx.MALA(step_size=0.1), n_chains=2)
+
+    one, two = model(1.0), model(2.0)
+    spec = runcheck.model_spec(one)
+    assert spec["target.beta"] == "1.0" and spec["target.beta_rule"] == "'fixed'"
+    ckpt = {"state_dict": one.state_dict(), runcheck.SPEC_KEY: spec}
+    assert runcheck.spec_differences(one, ckpt, spec) == []
+    diffs = runcheck.spec_differences(two, ckpt, runcheck.model_spec(two))
+    assert diffs == ["target.beta: checkpoint 1.0, config 2.0"]
+    # a checkpoint written before beta existed holds the beta = 1 target
+    old = {k: v for k, v in spec.items() if not k.startswith("target.beta")}
+    old_ckpt = {"state_dict": one.state_dict(), runcheck.SPEC_KEY: old}
+    assert runcheck.spec_differences(one, old_ckpt, spec) == []
+    assert runcheck.spec_differences(two, old_ckpt, runcheck.model_spec(two))
