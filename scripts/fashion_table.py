@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from lightning_ex2.runcheck import load_checkpoint
 from lightning_ex2.stamp import Stamp, mean_spread, replace_block
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -279,7 +280,7 @@ def sampled_step(ckpt: Path) -> float | None:
     """Mean over chains of the step size ``sample`` runs with, from the fit checkpoint
     (frozen step, or the dual-averaging average a frozen run would keep); ``None`` if the
     checkpoint holds no step-size tuning (i-SIR)."""
-    sd = torch.load(ckpt, map_location="cpu", weights_only=False).get("state_dict", {})
+    sd = load_checkpoint(ckpt, mmap=False)["state_dict"]
     if "tuning.step_size" not in sd:
         return None
     step = sd["tuning.step_size"].double()
