@@ -27,6 +27,10 @@ upgrade removes what they rely on:
 ``CheckpointIO`` interface) used to hand Lightning a checkpoint the preflight has
 already read, so that ``sample`` reads its checkpoint file once.
 
+The project's LightningModules derive from :class:`SafeLoadingModule`, whose
+``load_from_checkpoint`` (Lightning's reads the file by itself, outside any
+``CheckpointIO``) follows the same rule.
+
 :class:`SafeCheckpointIO` (public ``CheckpointIO`` API as well) is every trainer's
 checkpoint reader and writer (:func:`use_safe_checkpoint_io`): Lightning's restore
 (``fit``/``validate``/``test``/``sample`` with ``ckpt_path``) reads through
@@ -291,3 +295,32 @@ def use_safe_checkpoint_io(trainer: pl.Trainer) -> SafeCheckpointIO | None:
     safe = SafeCheckpointIO()
     strategy.checkpoint_io = safe
     return safe
+
+
+class SafeLoadingModule(pl.LightningModule):
+    """A ``LightningModule`` whose ``load_from_checkpoint`` reads the file as every
+    other reader of the project does (:func:`lightning_ex2.trust.load_torch`): with
+    ``weights_only=True`` passed explicitly (so ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``
+    cannot turn it off), a file that needs full unpickling refused in one line unless
+    ``trust_checkpoint=True``."""
+
+    @classmethod
+    def load_from_checkpoint(  # type: ignore[override]
+        cls,
+        checkpoint_path: Any,
+        map_location: Any = None,
+        hparams_file: Any = None,
+        strict: bool | None = None,
+        weights_only: bool | None = None,
+        trust_checkpoint: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        """Lightning's ``load_from_checkpoint``; ``weights_only`` is ignored (only
+        ``trust_checkpoint`` opts in to full unpickling)."""
+        if not _local(checkpoint_path):
+            raise ValueError(f"checkpoint {checkpoint_path}: only local files are read")
+        load_torch(checkpoint_path, trust=trust_checkpoint, mmap=True)  # refuses in one line
+        return super().load_from_checkpoint(
+            checkpoint_path, map_location=map_location, hparams_file=hparams_file,
+            strict=strict, weights_only=not trust_checkpoint, **kwargs,
+        )  # fmt: skip

@@ -44,12 +44,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lightning_ex2.io import save_json, save_torch
+from lightning_ex2.lightning_compat import SafeLoadingModule
 from lightning_ex2.modules.gan import (
     check_loss,
     clip_weights,
@@ -104,7 +104,7 @@ def fit_logistic_scale(
     return a, b
 
 
-class DiscriminatorCalibration(pl.LightningModule):
+class DiscriminatorCalibration(SafeLoadingModule):
     """Train a GAN's discriminator alone against its frozen generator; see the module docstring.
 
     Args:
