@@ -42,6 +42,7 @@ from lightning_ex2 import interrupt
 from lightning_ex2.errors import Interrupted
 from lightning_ex2.lightning_compat import RUN_FOLDER_KEY, launcher_processes
 from lightning_ex2.runcheck import SPEC_KEY
+from lightning_ex2.trust import load_torch
 
 #: environment variable naming the process that may launch DDP ranks (set by
 #: :class:`~lightning_ex2.trainer.Ex2Trainer` in a process that is not itself a rank;
@@ -84,7 +85,7 @@ def saved_step(path: Path) -> int | None:
     if not path.is_file():
         return None
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        ckpt = load_torch(path, mmap=True)
     except Exception:  # unreadable: rewrite it
         return None
     return ckpt.get("global_step") if isinstance(ckpt, dict) else None
