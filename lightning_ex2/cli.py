@@ -32,6 +32,7 @@ from pytorch_lightning.loggers import TensorBoardLogger
 
 from lightning_ex2 import interrupt
 from lightning_ex2.errors import Interrupted, UserError
+from lightning_ex2.io import save_text
 from lightning_ex2.lightning_compat import ConfigFirstCLI, cli_parsers, parser_actions
 from lightning_ex2.runcheck import is_out_of_memory, memory_message
 from lightning_ex2.trainer import TRAINER_DEFAULTS, Ex2Trainer
@@ -99,11 +100,17 @@ class Ex2SaveConfig(SaveConfigCallback):
     folder, or the one it resumes: see :meth:`Ex2Trainer.fit`); ``sample`` puts it in
     its output set (the trainer puts this callback's dump into the run's
     :class:`~lightning_ex2.output_set.SamplePlan`); ``validate``/``test`` write nothing
-    (they never touch the fit run's files)."""
+    (they never touch the fit run's files). ``config.yaml`` is written atomically (a
+    temporary file in the run folder, renamed: never seen empty or half-written;
+    Lightning's own callback writes it in place)."""
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if stage == "fit" and not self.already_saved:
-            super().setup(trainer, pl_module, stage)
+        if stage == "fit" and not self.already_saved and self.save_to_log_dir:
+            log_dir = trainer.log_dir  # every rank: Lightning broadcasts it
+            if log_dir is not None and trainer.is_global_zero:
+                text = self.parser.dump(self.config, skip_none=False)
+                save_text(Path(log_dir) / self.config_filename, text)
+                self.save_config(trainer, pl_module, stage)
         self.already_saved = True
 
 

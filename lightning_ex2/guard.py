@@ -6,9 +6,17 @@
   :func:`interrupt_checkpoint_path` (also for Lightning's own SIGTERM stop) and
   :meth:`RunGuard.saved_checkpoint` names it.
 * ``on_train_end``: ``last.ckpt`` of every ``ModelCheckpoint(save_last=True)``
-  holds the final step (saved again when the file on disk is older).
+  holds the final step (saved again when the file on disk is older); a run whose
+  checkpoint callbacks keep no ``last.ckpt`` (none with ``save_last``, e.g. Lightning's
+  default one) saves one in the first callback's folder.
+* One ``last.ckpt``: at the start of training every ``ModelCheckpoint(save_last=True)``
+  is told that its ``last.ckpt`` is its own (``last_model_path``), so Lightning's
+  version counter never writes ``last-v1.ckpt`` beside a ``last.ckpt`` that this
+  callback, a resumed run or a copied run folder left; each save replaces it.
 * ``on_save_checkpoint``: stores the configured model's
-  :func:`~lightning_ex2.runcheck.model_spec` under ``"lightning_ex2_spec"``.
+  :func:`~lightning_ex2.runcheck.model_spec` under ``"lightning_ex2_spec"`` and the
+  run folder (``trainer.log_dir``) under
+  :data:`~lightning_ex2.lightning_compat.RUN_FOLDER_KEY`.
 * With ``--override_ckpt`` during ``fit``/``validate``/``test``, the config's setting
   tensors (target, kernel buffers) are put back after Lightning restored the
   checkpoint (``sample`` hands Lightning the checkpoint with them already in place).
@@ -32,8 +40,9 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from lightning_ex2 import interrupt
 from lightning_ex2.errors import Interrupted
-from lightning_ex2.lightning_compat import launcher_processes
+from lightning_ex2.lightning_compat import RUN_FOLDER_KEY, launcher_processes
 from lightning_ex2.runcheck import SPEC_KEY
+from lightning_ex2.trust import load_torch
 
 #: environment variable naming the process that may launch DDP ranks (set by
 #: :class:`~lightning_ex2.trainer.Ex2Trainer` in a process that is not itself a rank;
@@ -76,7 +85,7 @@ def saved_step(path: Path) -> int | None:
     if not path.is_file():
         return None
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        ckpt = load_torch(path, mmap=True)
     except Exception:  # unreadable: rewrite it
         return None
     return ckpt.get("global_step") if isinstance(ckpt, dict) else None
@@ -129,12 +138,32 @@ class RunGuard(Callback):
     ) -> None:
         if self._spec is not None:
             checkpoint[SPEC_KEY] = self._spec
+        if trainer.log_dir is not None:  # SafeCheckpointIO stores it relative to the file
+            checkpoint[RUN_FOLDER_KEY] = str(Path(trainer.log_dir).resolve())
+
+    @staticmethod
+    def own_last_checkpoints(trainer: pl.Trainer) -> None:
+        """Tell every ``ModelCheckpoint(save_last=True)`` that ``last.ckpt`` in its folder
+        is its own (public ``last_model_path``): Lightning's version counter then
+        replaces it instead of writing ``last-v1.ckpt`` beside it (it does so for a
+        ``last.ckpt`` it did not write in this process: this callback's saves, a
+        resumed run's, a copied run folder's)."""
+        for cb in trainer.checkpoint_callbacks:
+            mine = isinstance(cb, ModelCheckpoint) and cb.save_last and cb.dirpath is not None
+            if mine and "{" not in cb.CHECKPOINT_NAME_LAST:
+                last = Path(cb.dirpath) / f"{cb.CHECKPOINT_NAME_LAST}{cb.FILE_EXTENSION}"
+                cb.last_model_path = str(last)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """``last.ckpt`` is the final state: ``ModelCheckpoint(save_last=True)`` saves it
         only with its periodic checkpoints (``every_n_train_steps``), so a run whose
-        ``max_steps`` is not a multiple would end with an older ``last.ckpt``."""
-        for path in final_checkpoint_paths(trainer):
+        ``max_steps`` is not a multiple would end with an older ``last.ckpt``; a run
+        whose callbacks keep no ``last.ckpt`` gets one (:func:`interrupt_checkpoint_path`)
+        unless checkpointing is off (``enable_checkpointing: false``)."""
+        paths = final_checkpoint_paths(trainer)
+        if not paths and trainer.checkpoint_callbacks:
+            paths = [interrupt_checkpoint_path(trainer)]
+        for path in paths:
             stale = saved_step(path) != trainer.global_step if trainer.is_global_zero else False
             if trainer.world_size > 1:
                 stale = trainer.strategy.broadcast(stale, src=0)
@@ -174,6 +203,7 @@ class RunGuard(Callback):
         self._restore_target(pl_module)
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.own_last_checkpoints(trainer)  # after Lightning restored the callbacks' state
         self.take_over_signals(trainer)
 
     def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

@@ -26,20 +26,38 @@ upgrade removes what they rely on:
 :func:`checkpoint_preloaded` is public API (``Strategy.checkpoint_io`` and the
 ``CheckpointIO`` interface) used to hand Lightning a checkpoint the preflight has
 already read, so that ``sample`` reads its checkpoint file once.
+
+The project's LightningModules derive from :class:`SafeLoadingModule`, whose
+``load_from_checkpoint`` (Lightning's reads the file by itself, outside any
+``CheckpointIO``) follows the same rule.
+
+:class:`SafeCheckpointIO` (public ``CheckpointIO`` API as well) is every trainer's
+checkpoint reader and writer (:func:`use_safe_checkpoint_io`): Lightning's restore
+(``fit``/``validate``/``test``/``sample`` with ``ckpt_path``) reads through
+:func:`lightning_ex2.trust.load_torch` (``weights_only=True`` whatever Lightning or
+``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` ask; full unpickling only with
+``--trust_checkpoint true``), and a checkpoint is written to a temporary file in its
+own folder, synced and renamed over the old one (Lightning's own atomic save
+stages in ``$TMPDIR`` and then copies over the file in place when that is another
+file system).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from lightning_fabric.plugins import CheckpointIO
+from lightning_fabric.plugins import CheckpointIO, TorchCheckpointIO
 from pytorch_lightning.callbacks import TQDMProgressBar
 from pytorch_lightning.cli import LightningCLI
+
+from lightning_ex2.io import save_torch
+from lightning_ex2.trust import load_torch
 
 
 class MoveCounter(torch.optim.Optimizer):
@@ -207,3 +225,102 @@ def checkpoint_preloaded(
         yield
     finally:
         strategy.checkpoint_io = inner
+
+
+#: key of the run folder a checkpoint belongs to (its ``log_dir``), stored relative to
+#: the checkpoint's own folder, so that a copied run folder keeps pointing at itself
+RUN_FOLDER_KEY = "lightning_ex2_run_folder"
+
+
+def checkpoint_run_folder(checkpoint: dict[str, Any], path: str | Path) -> Path | None:
+    """The run folder (``log_dir``) the checkpoint read from ``path`` was written by,
+    as :class:`SafeCheckpointIO` recorded it (``None``: not recorded)."""
+    value = checkpoint.get(RUN_FOLDER_KEY)
+    if not isinstance(value, str):
+        return None
+    return (Path(path).resolve().parent / value).resolve()
+
+
+def _local(path: Any) -> bool:
+    return "://" not in str(path)
+
+
+class SafeCheckpointIO(TorchCheckpointIO):
+    """Lightning's ``TorchCheckpointIO`` that reads with ``weights_only=True`` (unless
+    :attr:`trust`) and writes local files atomically in their own folder.
+
+    Attributes:
+        trust: the user's explicit opt-in (``--trust_checkpoint true``) to unpickle a
+            checkpoint that needs more than tensors and plain values.
+    """
+
+    def __init__(self, trust: bool = False) -> None:
+        super().__init__()
+        self.trust = trust
+
+    def load_checkpoint(
+        self, path: Any, map_location: Any = None, weights_only: bool | None = None
+    ) -> dict[str, Any]:
+        """``weights_only`` as Lightning passes it is ignored: only :attr:`trust` opts in."""
+        if not _local(path):
+            raise FileNotFoundError(f"checkpoint {path}: only local files are read")
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"Checkpoint file not found: {path}")
+        return load_torch(
+            path, trust=self.trust, map_location=map_location or "cpu", what=f"checkpoint {path}"
+        )
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None
+    ) -> None:
+        if not _local(path) or storage_options is not None:
+            super().save_checkpoint(checkpoint, path, storage_options=storage_options)
+            return
+        run = checkpoint.get(RUN_FOLDER_KEY)
+        if isinstance(run, str) and Path(run).is_absolute():  # relative to the file's folder
+            folder = Path(path).resolve().parent
+            checkpoint = {**checkpoint, RUN_FOLDER_KEY: os.path.relpath(run, folder)}
+        save_torch(path, checkpoint)
+
+
+def use_safe_checkpoint_io(trainer: pl.Trainer) -> SafeCheckpointIO | None:
+    """Make :class:`SafeCheckpointIO` the trainer's checkpoint IO, unless the user
+    configured a ``CheckpointIO`` plugin of their own (returned: ``None``)."""
+    strategy = trainer.strategy
+    current = strategy.checkpoint_io
+    if isinstance(current, SafeCheckpointIO):
+        return current
+    if type(current) is not TorchCheckpointIO:
+        return None
+    safe = SafeCheckpointIO()
+    strategy.checkpoint_io = safe
+    return safe
+
+
+class SafeLoadingModule(pl.LightningModule):
+    """A ``LightningModule`` whose ``load_from_checkpoint`` reads the file as every
+    other reader of the project does (:func:`lightning_ex2.trust.load_torch`): with
+    ``weights_only=True`` passed explicitly (so ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``
+    cannot turn it off), a file that needs full unpickling refused in one line unless
+    ``trust_checkpoint=True``."""
+
+    @classmethod
+    def load_from_checkpoint(  # type: ignore[override]
+        cls,
+        checkpoint_path: Any,
+        map_location: Any = None,
+        hparams_file: Any = None,
+        strict: bool | None = None,
+        weights_only: bool | None = None,
+        trust_checkpoint: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        """Lightning's ``load_from_checkpoint``; ``weights_only`` is ignored (only
+        ``trust_checkpoint`` opts in to full unpickling)."""
+        if not _local(checkpoint_path):
+            raise ValueError(f"checkpoint {checkpoint_path}: only local files are read")
+        load_torch(checkpoint_path, trust=trust_checkpoint, mmap=True)  # refuses in one line
+        return super().load_from_checkpoint(
+            checkpoint_path, map_location=map_location, hparams_file=hparams_file,
+            strict=strict, weights_only=not trust_checkpoint, **kwargs,
+        )  # fmt: skip

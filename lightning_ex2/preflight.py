@@ -24,7 +24,7 @@ from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor
 
 from lightning_ex2.errors import UserError
-from lightning_ex2.lightning_compat import slurm_auto_resume_checkpoint
+from lightning_ex2.lightning_compat import checkpoint_run_folder, slurm_auto_resume_checkpoint
 from lightning_ex2.runcheck import check_checkpoint, check_model_data, model_spec, setting_tensors
 
 #: ``ckpt_path`` values Lightning resolves itself (no file to check)
@@ -42,12 +42,16 @@ class Preflight(NamedTuple):
             through: ready for Lightning to restore from.
         keep_target: without ``keep_checkpoint``, the config's setting tensors to put
             back after Lightning restored the checkpoint (``None``: nothing to put back).
+        run_folder: the run folder that wrote the checkpoint, as the checkpoint records
+            it (:func:`~lightning_ex2.lightning_compat.checkpoint_run_folder`; ``None``:
+            no checkpoint, or not recorded).
     """
 
     spec: dict[str, str]
     ckpt_path: str | None = None
     checkpoint: dict[str, Any] | None = None
     keep_target: dict[str, Tensor] | None = None
+    run_folder: Path | None = None
 
 
 def slurm_resume_path(trainer: pl.Trainer) -> str | None:
@@ -68,12 +72,15 @@ def run_checks(
     *,
     override_ckpt: bool = False,
     keep_checkpoint: bool = False,
+    trust_checkpoint: bool = False,
 ) -> Preflight:
     """The checks run before any step.
 
     Args:
         keep_checkpoint: return the checkpoint as read (to hand it to Lightning, which
             then does not read the file again); else it is dropped here.
+        trust_checkpoint: the user's opt-in to unpickle a checkpoint in full
+            (:func:`lightning_ex2.trust.load_torch`).
 
     Raises:
         UserError: naming the checkpoint, field or option to change.
@@ -85,17 +92,18 @@ def run_checks(
     if ckpt_path is None or ckpt_path in LIGHTNING_CKPT_NAMES:
         return Preflight(spec)
     ckpt, diffs = check_checkpoint(
-        model, ckpt_path, override=override_ckpt, mmap=not keep_checkpoint
+        model, ckpt_path, override=override_ckpt, mmap=not keep_checkpoint, trust=trust_checkpoint
     )
+    run = checkpoint_run_folder(ckpt, ckpt_path)
     if not diffs:
-        return Preflight(spec, ckpt_path, ckpt if keep_checkpoint else None)
+        return Preflight(spec, ckpt_path, ckpt if keep_checkpoint else None, run_folder=run)
     rank_zero_warn(f"--override_ckpt: running the config's model, not the checkpoint's: {diffs}")
     ours = {k: v.detach().clone() for k, v in setting_tensors(model).items()}
     if not keep_checkpoint:
-        return Preflight(spec, ckpt_path, None, ours)
+        return Preflight(spec, ckpt_path, None, ours, run_folder=run)
     state = ckpt["state_dict"]
     state.update({k: v for k, v in ours.items() if k in state})
-    return Preflight(spec, ckpt_path, ckpt)
+    return Preflight(spec, ckpt_path, ckpt, run_folder=run)
 
 
 def default_output_dir(trainer: pl.Trainer, ckpt_path: str | None) -> Path:
@@ -131,12 +139,20 @@ def checkpoint_dirs(trainer: pl.Trainer) -> list[Path]:
 
 
 def check_fresh_folder(
-    trainer: pl.Trainer, ckpt_path: str | None, config_text: str | None, created: float
+    trainer: pl.Trainer,
+    ckpt_path: str | None,
+    config_text: str | None,
+    created: float,
+    source_run: Path | None = None,
 ) -> None:
     """One run per folder: ``fit`` writes into a log/checkpoint folder of its own.
 
-    * ``--ckpt_path`` (a resume): the log folder is new, or the one whose checkpoint
-      folder holds that checkpoint; another run's folder is refused, naming both.
+    * ``--ckpt_path`` (a resume): the run folder (``trainer.log_dir``) is the one that
+      wrote the checkpoint (``source_run``, recorded in the checkpoint relative to its
+      own folder; for a checkpoint without the record, the folder above its
+      ``checkpoints`` folder), or the run folder and the checkpoint folders are new;
+      anything else is refused, naming both. A ``ModelCheckpoint.dirpath`` fixed in the
+      config is no way around it: it already holds the other run's checkpoints.
     * No ``--ckpt_path``: the folder is new; or it holds checkpoints (refused: resume
       from the newest); or it holds only the ``config.yaml`` of a run that left no
       checkpoint (killed before its first one): the same config (``config_text``)
@@ -155,13 +171,23 @@ def check_fresh_folder(
     )
     if ckpt_path is not None:
         source = Path(ckpt_path).resolve().parent
-        if any(source == d.resolve() for d in dirs) or not (has_config or ckpts):
-            return  # resuming in its own folder, or continuing it in a new one
-        where = log_dir if has_config else ckpts[-1].parent
+        if source_run is None and source.name == "checkpoints":
+            source_run = source.parent  # written before runs recorded their folder
+        if source_run is not None and log_dir is not None and source_run == log_dir.resolve():
+            return  # resuming in its own folder
+        if not (has_config or ckpts):
+            return  # continuing it in a new folder
+        owner = source_run if source_run is not None else source
+        where = (
+            f"the run folder {log_dir} holds another run"
+            if has_config
+            else f"its checkpoint folder {ckpts[-1].parent} already holds checkpoints (a "
+            "ModelCheckpoint.dirpath shared by runs cannot take a second one)"
+        )
         raise UserError(
-            f"--ckpt_path {ckpt_path} is a checkpoint of the run in {source.parent}, but "
-            f"the log folder {where} holds another run; resume in the checkpoint's own "
-            "folder (the same --trainer.logger.init_args.version) or in a new one"
+            f"--ckpt_path {ckpt_path} is a checkpoint of the run in {owner}, but {where}; "
+            "resume in the checkpoint's own folder (the same "
+            "--trainer.logger.init_args.version) or in a new one"
         )
     if slurm_resume_path(trainer) is not None:
         return  # Lightning resumes from its hpc checkpoint: last.ckpt is overwritten

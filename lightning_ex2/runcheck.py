@@ -17,9 +17,7 @@
 from __future__ import annotations
 
 import hashlib
-import pickle
 import re
-import zipfile
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
@@ -29,6 +27,7 @@ from torch import Tensor, nn
 
 from lightning_ex2.errors import UserError
 from lightning_ex2.moved import canonical_class_path
+from lightning_ex2.trust import DamagedFile, load_torch
 
 #: key of the model spec in a checkpoint
 SPEC_KEY = "lightning_ex2_spec"
@@ -139,48 +138,45 @@ def _values(t: Any) -> str | None:
     return repr(t.detach().cpu().tolist())
 
 
-def load_checkpoint(path: str | Path, mmap: bool = True) -> dict[str, Any]:
+def load_checkpoint(path: str | Path, mmap: bool = True, trust: bool = False) -> dict[str, Any]:
     """Read a checkpoint on the CPU (memory-mapped unless ``mmap=False``: a checkpoint
-    handed on to Lightning is read into memory, as Lightning would read it);
-    :class:`UserError` naming the file."""
+    handed on to Lightning is read into memory, as Lightning would read it) with
+    ``weights_only=True`` (:func:`lightning_ex2.trust.load_torch`); one that needs full
+    unpickling only with ``trust`` (``--trust_checkpoint true``). A checkpoint whose
+    tensors hold NaN (chains, a flow's weights, a step size) is refused.
+
+    Raises:
+        UserError: naming the file: missing, truncated, damaged, needing full unpickling
+            without ``trust``, not a Lightning checkpoint, or holding NaN.
+    """
     path = Path(path)
     if not path.is_file():
         what = "is a folder" if path.is_dir() else "does not exist"
         raise UserError(f"--ckpt_path {path} {what}; give the path of a .ckpt file")
-
-    def load(weights_only: bool) -> Any:
-        if not mmap:
-            return torch.load(path, map_location="cpu", weights_only=weights_only)
-        try:  # memory-mapped: cheap for large checkpoints
-            return torch.load(path, map_location="cpu", weights_only=weights_only, mmap=True)
-        except (RuntimeError, OSError, ValueError):
-            # not mappable (old format, or damaged: then this gives the clearer reason)
-            return torch.load(path, map_location="cpu", weights_only=weights_only)
-
     try:
-        try:
-            ckpt = load(weights_only=True)
-        except pickle.UnpicklingError as err:
-            if "Weights only load failed" not in str(err):
-                raise
-            # e.g. hyper-parameters of a GANModule; Lightning loads these files the same way
-            ckpt = load(weights_only=False)
-    except (
-        RuntimeError,
-        EOFError,
-        OSError,
-        ValueError,
-        pickle.UnpicklingError,
-        zipfile.BadZipFile,
-    ) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        ckpt = load_torch(path, trust=trust, mmap=mmap, what=f"--ckpt_path {path}")
+    except DamagedFile as err:
         raise UserError(
-            f"--ckpt_path {path} cannot be read (truncated or not a checkpoint: {first}); "
-            "give another checkpoint, e.g. the run's checkpoints/last.ckpt"
+            f"{err}; give another checkpoint, e.g. the run's checkpoints/last.ckpt"
         ) from err
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
         raise UserError(f"--ckpt_path {path} is not a Lightning checkpoint (no state_dict)")
+    nan = nan_tensors(ckpt["state_dict"])
+    if nan:
+        raise UserError(
+            f"--ckpt_path {path} holds NaN in {len(nan)} tensor(s) ({_examples(nan)}): the run "
+            "that wrote it diverged; resume from an earlier checkpoint or start a new run"
+        )
     return ckpt
+
+
+def nan_tensors(state: dict[str, Any]) -> list[str]:
+    """Keys of the floating-point tensors of ``state`` that hold a NaN (sorted)."""
+    return sorted(
+        k
+        for k, v in state.items()
+        if isinstance(v, Tensor) and v.is_floating_point() and bool(torch.isnan(v).any())
+    )
 
 
 def _shape(t: Any) -> str:
@@ -266,7 +262,11 @@ def spec_differences(model: nn.Module, ckpt: dict[str, Any], spec: dict[str, str
 
 
 def check_checkpoint(
-    model: nn.Module, path: str | Path, override: bool = False, mmap: bool = True
+    model: nn.Module,
+    path: str | Path,
+    override: bool = False,
+    mmap: bool = True,
+    trust: bool = False,
 ) -> tuple[dict[str, Any], list[str]]:
     """Refuse a checkpoint that does not belong to ``model`` (as the config built it).
 
@@ -278,7 +278,7 @@ def check_checkpoint(
             target/kernel/proposal that differs from the checkpoint's, naming the
             entries (e.g. ``target.loc: values differ``).
     """
-    ckpt = load_checkpoint(path, mmap=mmap)
+    ckpt = load_checkpoint(path, mmap=mmap, trust=trust)
     problems = shape_problems(model, ckpt["state_dict"])
     if problems:
         raise UserError(

@@ -22,11 +22,12 @@ any work, and a clean stop on SIGTERM/SIGINT.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,7 @@ from lightning_ex2.guard import (
     interrupt_checkpoint_path,
 )
 from lightning_ex2.io import OutputSet
-from lightning_ex2.lightning_compat import checkpoint_preloaded
+from lightning_ex2.lightning_compat import checkpoint_preloaded, use_safe_checkpoint_io
 from lightning_ex2.modules.sampler import MCMCSampler
 from lightning_ex2.output_set import SamplePlan, SampleResult
 from lightning_ex2.preflight import (
@@ -102,10 +103,11 @@ def _evaluation(stage: str) -> Callable[..., Any]:
         verbose: bool = True,
         datamodule: Any = None,
         override_ckpt: bool = False,
+        trust_checkpoint: bool = False,
         **kwargs: Any,
     ) -> Any:
         return self._evaluate(
-            lightning_run, model, datamodule, ckpt_path, override_ckpt,
+            lightning_run, model, datamodule, ckpt_path, override_ckpt, trust_checkpoint,
             dataloaders=dataloaders, verbose=verbose, **kwargs,
         )  # fmt: skip
 
@@ -121,6 +123,8 @@ def _evaluation(stage: str) -> Callable[..., Any]:
         Args:
             override_ckpt: run even though the config's target/kernel/proposal differ
                 from the checkpoint's (the config's target and kernel settings are used).
+            trust_checkpoint: read a ``ckpt_path`` that needs full unpickling (it can
+                run any code it holds: only for a file you trust).
         """
     return run
 
@@ -178,6 +182,22 @@ class Ex2Trainer(pl.Trainer):
         if kwargs.get("strategy") == "ddp":
             kwargs["strategy"] = ChainDDPStrategy()
         super().__init__(*args, **kwargs)
+        #: reads checkpoints with weights_only=True, writes them atomically in their folder
+        self.checkpoint_reader = use_safe_checkpoint_io(self)
+
+    @contextlib.contextmanager
+    def _trusting(self, trust: bool) -> Iterator[None]:
+        """Within the block, Lightning's restore unpickles in full when ``trust``
+        (``--trust_checkpoint true``); never otherwise."""
+        reader = self.checkpoint_reader
+        if reader is None:
+            yield
+            return
+        reader.trust = bool(trust)
+        try:
+            yield
+        finally:
+            reader.trust = False
 
     # ------------------------------------------------------------ before a run
     def preflight(
@@ -187,6 +207,7 @@ class Ex2Trainer(pl.Trainer):
         ckpt_path: str | None = None,
         override_ckpt: bool = False,
         keep_checkpoint: bool = False,
+        trust_checkpoint: bool = False,
     ) -> Preflight:
         """The checks run before any step (:func:`lightning_ex2.preflight.run_checks`);
         arms the :class:`~lightning_ex2.guard.RunGuard` with what they found.
@@ -197,13 +218,14 @@ class Ex2Trainer(pl.Trainer):
         checks = run_checks(
             self, model, datamodule, ckpt_path,
             override_ckpt=override_ckpt, keep_checkpoint=keep_checkpoint,
+            trust_checkpoint=trust_checkpoint,
         )  # fmt: skip
         self.guard.arm(checks.spec, checks.keep_target)
         return checks
 
-    def _check_fresh_folder(self, ckpt_path: str | None) -> None:
+    def _check_fresh_folder(self, ckpt_path: str | None, source_run: Path | None = None) -> None:
         """:func:`lightning_ex2.preflight.check_fresh_folder` for this trainer."""
-        check_fresh_folder(self, ckpt_path, self._config_text(), self._created)
+        check_fresh_folder(self, ckpt_path, self._config_text(), self._created, source_run)
 
     def _config_text(self) -> str | None:
         """The run's config as the CLI writes it (``config.yaml``; ``None`` outside the
@@ -245,6 +267,7 @@ class Ex2Trainer(pl.Trainer):
         datamodule: pl.LightningDataModule | None = None,
         ckpt_path: str | None = None,
         override_ckpt: bool = False,
+        trust_checkpoint: bool = False,
         **kwargs: Any,
     ) -> None:
         """Warm up: move the chains, adapt the step size, train a FlEx2MCMC flow; checkpoint.
@@ -255,14 +278,20 @@ class Ex2Trainer(pl.Trainer):
         Args:
             override_ckpt: run even though the config's target/kernel/proposal differ
                 from the checkpoint's (the config's target and kernel settings are used).
+            trust_checkpoint: read a ``ckpt_path`` that needs full unpickling (it can
+                run any code it holds: only for a file you trust); without it such a
+                file is refused.
         """
-        self.preflight(model, datamodule, ckpt_path, override_ckpt)
-        self._check_fresh_folder(ckpt_path)
+        checks = self.preflight(
+            model, datamodule, ckpt_path, override_ckpt, trust_checkpoint=trust_checkpoint
+        )
+        self._check_fresh_folder(ckpt_path, checks.run_folder)
         try:
-            self._run_guarded(
-                super().fit, model, datamodule, model, train_dataloaders, val_dataloaders,
-                datamodule, ckpt_path, **kwargs,
-            )  # fmt: skip
+            with self._trusting(trust_checkpoint):
+                self._run_guarded(
+                    super().fit, model, datamodule, model, train_dataloaders, val_dataloaders,
+                    datamodule, ckpt_path, **kwargs,
+                )  # fmt: skip
         except Interrupted as err:
             interrupt.clear()  # handled here: a later run in this process starts afresh
             saved = self.guard.saved_checkpoint()
@@ -282,16 +311,20 @@ class Ex2Trainer(pl.Trainer):
         datamodule: Any,
         ckpt_path: str | None,
         override_ckpt: bool,
+        trust_checkpoint: bool,
         **kwargs: Any,
     ) -> Any:
         """``run(self, model=..., datamodule=..., ckpt_path=..., **kwargs)`` (Lightning's
         ``validate``/``test``) after :meth:`preflight`."""
         if model is not None:
-            self.preflight(model, datamodule, ckpt_path, override_ckpt)
-        return self._run_guarded(
-            run, model, datamodule, self, model=model, datamodule=datamodule,
-            ckpt_path=ckpt_path, **kwargs,
-        )  # fmt: skip
+            self.preflight(
+                model, datamodule, ckpt_path, override_ckpt, trust_checkpoint=trust_checkpoint
+            )
+        with self._trusting(trust_checkpoint):
+            return self._run_guarded(
+                run, model, datamodule, self, model=model, datamodule=datamodule,
+                ckpt_path=ckpt_path, **kwargs,
+            )  # fmt: skip
 
     validate = _evaluation("validate")
     test = _evaluation("test")
@@ -338,6 +371,7 @@ class Ex2Trainer(pl.Trainer):
         overwrite: bool = False,
         progress: bool = True,
         override_ckpt: bool = False,
+        trust_checkpoint: bool = False,
     ) -> dict[str, Any] | None:
         """Run the frozen sampler and write one output set (samples.npz, summary.json, ...).
 
@@ -357,6 +391,9 @@ class Ex2Trainer(pl.Trainer):
             progress: show a progress bar.
             override_ckpt: run even though the config's target/kernel/proposal differ
                 from the checkpoint's (the config's target and kernel settings are used).
+            trust_checkpoint: read a ``ckpt_path`` that needs full unpickling (it can
+                run any code it holds: only for a file you trust); without it such a
+                file is refused.
 
         Returns the summary (on rank 0; ``None`` elsewhere).
 
@@ -372,7 +409,10 @@ class Ex2Trainer(pl.Trainer):
         if not isinstance(model, MCMCSampler):
             raise UserError(f"sample needs an MCMCSampler module, got {type(model).__name__}")
         plan = self._plan(ckpt_path, n_steps, burn_in, thin, output_dir, overwrite)
-        checks = self.preflight(model, datamodule, ckpt_path, override_ckpt, keep_checkpoint=True)
+        checks = self.preflight(
+            model, datamodule, ckpt_path, override_ckpt, keep_checkpoint=True,
+            trust_checkpoint=trust_checkpoint,
+        )  # fmt: skip
         if ckpt_path is None and not bool(model.chain_ready.any()):
             rank_zero_warn(
                 "sample: no --ckpt_path given; sampling with the module as configured "
@@ -388,7 +428,7 @@ class Ex2Trainer(pl.Trainer):
         configured = self.callbacks
         self.callbacks = [cb for cb in configured if not isinstance(cb, SampleWriter)] + [writer]
         try:
-            with restore_from:
+            with restore_from, self._trusting(trust_checkpoint):
                 self._run_guarded(
                     super().predict, model, datamodule, model, datamodule=datamodule,
                     ckpt_path=ckpt_path, return_predictions=False,

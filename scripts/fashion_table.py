@@ -57,6 +57,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from lightning_ex2.runcheck import load_checkpoint
 from lightning_ex2.stamp import Stamp, mean_spread, replace_block
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -298,7 +299,7 @@ def sampled_step(ckpt: Path) -> float | None:
     """Mean over chains of the step size ``sample`` runs with, from the fit checkpoint
     (frozen step, or the dual-averaging average a frozen run would keep); ``None`` if the
     checkpoint holds no step-size tuning (i-SIR)."""
-    sd = torch.load(ckpt, map_location="cpu", weights_only=True).get("state_dict", {})
+    sd = load_checkpoint(ckpt, mmap=False).get("state_dict", {})
     key = next((k for k in ("tuning.params.step_size", "tuning.step_size") if k in sd), None)
     if key is None:  # the state key moved to tuning.params; older checkpoints: tuning.step_size
         return None

@@ -260,13 +260,13 @@ def test_validate_and_test_share_one_helper(tmp_path, monkeypatch):
     for stage in ("validate", "test"):
         params = list(inspect.signature(getattr(Ex2Trainer, stage)).parameters)
         assert params == ["self", "model", "dataloaders", "ckpt_path", "verbose",
-                          "datamodule", "override_ckpt", "kwargs"]  # fmt: skip
+                          "datamodule", "override_ckpt", "trust_checkpoint", "kwargs"]  # fmt: skip
     calls = []
     real = Ex2Trainer._evaluate
 
-    def spy(self, run, model, datamodule, ckpt_path, override_ckpt, **kwargs):
+    def spy(self, run, model, datamodule, ckpt_path, override_ckpt, trust, **kwargs):
         calls.append(run.__name__)
-        return real(self, run, model, datamodule, ckpt_path, override_ckpt, **kwargs)
+        return real(self, run, model, datamodule, ckpt_path, override_ckpt, trust, **kwargs)
 
     monkeypatch.setattr(Ex2Trainer, "_evaluate", spy)
     trainer = _trainer(tmp_path, limit_val_batches=1, limit_test_batches=1)

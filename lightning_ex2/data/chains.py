@@ -27,6 +27,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from lightning_ex2.sharding import chain_shards
+from lightning_ex2.trust import load_torch
 from lightning_ex2.validation import check_int
 
 
@@ -139,7 +140,7 @@ class ChainDataModule(pl.LightningDataModule):
             if path.suffix == ".npy":
                 init = torch.from_numpy(np.load(path))
             elif path.suffix in {".pt", ".pth"}:
-                init = torch.load(path, map_location="cpu", weights_only=True)
+                init = load_torch(path, what=f"data.init_path {path}")
             else:
                 raise ValueError(f"data.init_path must be a .npy or .pt file, got {path.name}")
             if init.ndim != 2 or init.shape[0] != self.n_chains:

@@ -42,9 +42,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from lightning_ex2.trust import load_torch
 
 __all__ = [
     "CLASSIFIERS",
@@ -188,14 +189,22 @@ def _shipped(name: str) -> _Shipped:
 
 
 def load_feature_cnn(
-    name: str, path: str | os.PathLike[str] | None = None, map_location: Any = "cpu"
+    name: str,
+    path: str | os.PathLike[str] | None = None,
+    map_location: Any = "cpu",
+    trust_checkpoint: bool = False,
 ) -> FeatureCNN:
     """The classifier ``name`` (eval mode, frozen) with the weights of ``path`` (default: the
     shipped file); the file holds ``{"state_dict", "meta"}`` or a bare state dict.
 
+    ``trust_checkpoint=True`` unpickles a file that needs more than tensors and plain
+    values (it can run any code it holds); without it such a file is refused.
+
     Raises:
         FileNotFoundError: the file is missing; the message says how to create it.
         ValueError: an unknown ``name``, or a file that does not hold its weights.
+        lightning_ex2.trust.UntrustedFile: the file needs full unpickling (one line
+            naming the opt-in).
     """
     shipped = _shipped(name)
     path = Path(classifier_weights(name) if path is None else path)
@@ -204,7 +213,9 @@ def load_feature_cnn(
     if not path.is_file():
         how = shipped.how_to_create.format(path=path)
         raise FileNotFoundError(f"{kind} weights not found at {path}; {how}")
-    blob = torch.load(path, map_location=map_location, weights_only=True)
+    blob = load_torch(
+        path, trust=trust_checkpoint, map_location=map_location, what=f"{kind} weights {path}"
+    )
     state = blob.get("state_dict") if isinstance(blob, dict) else None
     try:
         model.load_state_dict(state if state is not None else blob)

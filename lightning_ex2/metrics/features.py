@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lightning_ex2.metrics.classifier import CLASSIFIERS, ClassifierFeatures, ClassifierLogits
+from lightning_ex2.trust import load_torch
 
 
 def resize_bilinear_tf(x: Tensor, size: tuple[int, int]) -> Tensor:
@@ -252,7 +253,7 @@ def load_real_images(path: str | os.PathLike[str]) -> Tensor:
             else:
                 raise ValueError(f"{field}: .npz must hold `images` or a single array, has {keys}")
     elif suffix == ".pt":
-        arr = torch.load(path, map_location="cpu", weights_only=True)
+        arr = load_torch(path, what=f"{field} {path}")
         if isinstance(arr, Mapping):
             if "images" not in arr:
                 raise ValueError(f"{field}: .pt dict has no `images` entry")

@@ -44,11 +44,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
 from lightning_ex2.io import save_json, save_torch
+from lightning_ex2.lightning_compat import SafeLoadingModule
 from lightning_ex2.modules.gan import (
     check_loss,
     clip_weights,
@@ -76,7 +76,7 @@ __all__ = [
 ]
 
 
-class DiscriminatorCalibration(pl.LightningModule):
+class DiscriminatorCalibration(SafeLoadingModule):
     """Train a GAN's discriminator alone against its frozen generator; see the module docstring.
 
     Args:
@@ -95,6 +95,8 @@ class DiscriminatorCalibration(pl.LightningModule):
         latent_dim: default ``generator.latent_dim`` (or ``generator.nz``).
         eval_batch_size: images per forward pass on the held-out splits.
         seed: seeds the training fakes and the held-out fakes (global RNG untouched).
+        trust_checkpoint: unpickle ``generator_ckpt``/``discriminator_ckpt`` if they need
+            more than tensors and plain values (only files you trust).
 
     Batches: image tensors ``[B, C, H, W]`` in ``[-1, 1]`` (or tuples whose first element is).
     """
@@ -119,6 +121,7 @@ class DiscriminatorCalibration(pl.LightningModule):
         latent_dim: int | None = None,
         eval_batch_size: int = 1000,
         seed: int = 0,
+        trust_checkpoint: bool = False,
     ) -> None:
         super().__init__()
         cls = "DiscriminatorCalibration"
@@ -134,9 +137,11 @@ class DiscriminatorCalibration(pl.LightningModule):
         self.patience = check_int(patience, "model.patience", cls, 1)
         self.eval_batch_size = check_int(eval_batch_size, "model.eval_batch_size", cls, 1)
         if generator_ckpt is not None:
-            load_gan_checkpoint(generator, generator_ckpt)
+            load_gan_checkpoint(generator, generator_ckpt, trust_checkpoint=trust_checkpoint)
         if discriminator_ckpt is not None:
-            load_gan_checkpoint(discriminator, discriminator_ckpt)
+            load_gan_checkpoint(
+                discriminator, discriminator_ckpt, trust_checkpoint=trust_checkpoint
+            )
         self.save_hyperparameters(ignore=["generator", "discriminator", "held_out"])
         self.generator = generator.requires_grad_(False).eval()
         self.discriminator = discriminator

@@ -33,7 +33,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from pytorch_lightning.utilities import rank_zero_only
@@ -41,6 +40,7 @@ from torch import Tensor, nn
 
 from lightning_ex2.image_grid import image_grid
 from lightning_ex2.io import save_torch
+from lightning_ex2.lightning_compat import SafeLoadingModule
 from lightning_ex2.validation import check_int
 
 __all__ = [
@@ -110,7 +110,7 @@ def gradient_penalty(discriminator: nn.Module, real: Tensor, fake: Tensor) -> Te
     return (grad.flatten(1).norm(dim=1) - 1).square().mean()
 
 
-class GANModule(pl.LightningModule):
+class GANModule(SafeLoadingModule):
     """A generator and a discriminator trained adversarially on batches of real images.
 
     Args:

@@ -20,14 +20,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor, nn
 
 from lightning_ex2.kernels.adaptation import Tuning, Warmup
 from lightning_ex2.kernels.base import select
-from lightning_ex2.lightning_compat import MoveCounter, attached_trainer, autograd_enabled
+from lightning_ex2.lightning_compat import (
+    MoveCounter,
+    SafeLoadingModule,
+    attached_trainer,
+    autograd_enabled,
+)
 from lightning_ex2.protocols import Kernel
 from lightning_ex2.random import derived_seed, make_generator
 from lightning_ex2.sampling import (
@@ -122,7 +126,7 @@ class TupleBuffers(nn.Module):
                 buf.copy_(new)
 
 
-class MCMCSampler(pl.LightningModule):
+class MCMCSampler(SafeLoadingModule):
     """Chains of ``kernel`` on ``target``, state in buffers, one move per training step.
 
     The chains' :class:`~lightning_ex2.kernels.ChainState` lives in buffers

@@ -13,8 +13,9 @@
   or the one named by ``prefix``).
 
 A ``module.`` prefix (``nn.DataParallel``) is stripped. Files are read with
-``torch.load(weights_only=True)`` first; a Lightning checkpoint whose hyperparameters
-need full unpickling is then re-read with ``weights_only=False`` — only load files you trust.
+``torch.load(weights_only=True)`` (:func:`lightning_ex2.trust.load_torch`); a file that
+needs full unpickling (which runs any code it holds) is refused unless the caller
+passes ``trust_checkpoint=True`` — only for files you trust.
 
 A file that does not fit gets an error that says what it holds, when its keys tell:
 another variant (torch-mimicry's own ``SpectralNorm`` layers with ``sn_u``/``sn_sigma``
@@ -39,15 +40,14 @@ from __future__ import annotations
 
 import math
 import os
-import pickle
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 from lightning_ex2.moved import moved_weights_path
+from lightning_ex2.trust import load_torch
 
 __all__ = ["extract_state_dict", "load_gan_checkpoint"]
 
@@ -55,11 +55,8 @@ _PREFIXES = ("generator.", "discriminator.")
 _SHOW = 10
 
 
-def _read(path: Path) -> Any:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        return torch.load(path, map_location="cpu", weights_only=False)
+def _read(path: Path, trust: bool) -> Any:
+    return load_torch(path, trust=trust, what=f"GAN checkpoint {path}")
 
 
 def _strip(sd: Mapping[str, Any], prefix: str) -> dict[str, Any]:
@@ -278,7 +275,10 @@ def _mismatch_message(module: nn.Module, path: Path, sd: Mapping[str, Tensor]) -
 
 
 def load_gan_checkpoint(
-    module: nn.Module, path: str | os.PathLike, prefix: str | None = None
+    module: nn.Module,
+    path: str | os.PathLike,
+    prefix: str | None = None,
+    trust_checkpoint: bool = False,
 ) -> nn.Module:
     """Load the weights in ``path`` into ``module`` (strictly) and return ``module``.
 
@@ -288,9 +288,14 @@ def load_gan_checkpoint(
             checkpoint (``.ckpt``).
         prefix: for Lightning checkpoints, ``"generator."`` or ``"discriminator."``;
             default: whichever fits ``module``.
+        trust_checkpoint: unpickle a file that needs more than tensors and plain values
+            (it can run any code it holds: only for a file you trust).
 
     Raises:
         FileNotFoundError: ``path`` does not exist (the message says what to put there).
+        lightning_ex2.trust.UntrustedFile: the file needs full unpickling and
+            ``trust_checkpoint`` is not set (one line naming the opt-in).
+        lightning_ex2.trust.DamagedFile: truncated, corrupted or not a torch file.
         ValueError: keys or shapes do not match; names the variant the file holds
             and what ``module`` expects, or the sizes to build it with, or (for files
             whose keys say nothing known) lists the first missing and unexpected keys.
@@ -305,7 +310,7 @@ def load_gan_checkpoint(
             "Lightning checkpoint of lightning_ex2.modules.GANModule (train one with "
             "`lightning-ex2 fit --config configs/gan/digits_gan_train.yaml`)."
         )
-    checkpoint = _read(path)
+    checkpoint = _read(path, trust_checkpoint)
     if not isinstance(checkpoint, Mapping):
         raise ValueError(
             f"checkpoint {path} holds a {type(checkpoint).__name__}, expected a state dict"

@@ -77,6 +77,9 @@ class GANLatentTarget(Target):
             ``FashionMNISTDataModule(split="test")``); needed by ``beta="platt"`` only.
         n_calibration: real images (and as many fakes) of that held-out split.
         calibration_seed: seeds the held-out fakes.
+        trust_checkpoint: unpickle checkpoint files that need more than tensors and
+            plain values (they can run any code they hold: only files you trust);
+            without it such a file is refused in one line.
 
     Both networks are frozen (``requires_grad_(False)``) and stay in eval mode whatever
     ``train()`` is called with, so BatchNorm uses its running statistics, spectral norm
@@ -102,6 +105,7 @@ class GANLatentTarget(Target):
         calibration_data: Any = None,
         n_calibration: int = 2000,
         calibration_seed: int = 0,
+        trust_checkpoint: bool = False,
     ) -> None:
         super().__init__()
         cls = type(self).__name__
@@ -117,11 +121,11 @@ class GANLatentTarget(Target):
         self.temperature = check_positive(temperature, "temperature", cls)
         self.batch_size = check_int(batch_size, "batch_size", cls, 1)
         if generator_ckpt is not None:
-            load_gan_checkpoint(generator, generator_ckpt, prefix=None)
+            load_gan_checkpoint(generator, generator_ckpt, None, trust_checkpoint)
         stored: dict[str, float] = {}
         if discriminator_ckpt is not None:
-            load_gan_checkpoint(discriminator, discriminator_ckpt, prefix=None)
-            stored = read_calibration(discriminator_ckpt)
+            load_gan_checkpoint(discriminator, discriminator_ckpt, None, trust_checkpoint)
+            stored = read_calibration(discriminator_ckpt, trust_checkpoint)
         scale = stored.get("logit_scale", 1.0) if logit_scale is None else logit_scale
         bias = stored.get("logit_bias", 0.0) if logit_bias is None else logit_bias
         self.logit_scale = check_positive(float(scale), "logit_scale", cls)
@@ -259,12 +263,12 @@ class GANLatentTarget(Target):
         return dict(self._diagnostics)
 
 
-def read_calibration(path: str) -> dict[str, float]:
+def read_calibration(path: str, trust_checkpoint: bool = False) -> dict[str, float]:
     """``logit_scale``/``logit_bias`` stored in a discriminator checkpoint (``{}`` if none)."""
     from lightning_ex2.moved import moved_weights_path
     from lightning_ex2.networks.checkpoints import _read
 
-    checkpoint = _read(moved_weights_path(Path(path).expanduser()))
+    checkpoint = _read(moved_weights_path(Path(path).expanduser()), trust_checkpoint)
     if not isinstance(checkpoint, dict):
         return {}
     return {k: float(checkpoint[k]) for k in ("logit_scale", "logit_bias") if k in checkpoint}

@@ -361,3 +361,34 @@ def test_a_second_signal_keeps_the_one_stop(tmp_path, second):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["complete"] is False and summary["stopped_by"] == "SIGINT"
     assert summary["n_draws"] > 0
+
+
+@pytest.mark.ddp  # real signals to whole processes: in the separate multi-process run
+def test_sigterm_before_the_first_periodic_save_then_requeue_keeps_one_last_ckpt(tmp_path):
+    """The SLURM form of "one last.ckpt": SIGTERM before the first periodic checkpoint
+    (the guard writes last.ckpt), the requeued resume passes a periodic checkpoint and
+    is stopped again: one last.ckpt, the newest step, no last-v1.ckpt."""
+    cfg = write(tmp_path, after=3)  # marker at the 3rd log_prob: before step 5
+    folder = tmp_path / "logs" / "run" / "fit" / "checkpoints"
+    ckpt = folder / "last.ckpt"
+    proc = start(tmp_path, "fit", "--config", str(cfg), MARKED_DELAY="0.05")
+    code, err = signal_when(tmp_path, proc, tmp_path / "marker", signal.SIGTERM)
+    assert code == 143, err[-3000:]
+    first = torch.load(ckpt, weights_only=True)["global_step"]
+    assert 0 < first < 5
+    before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    proc = start(tmp_path, "fit", "--config", str(cfg), "--ckpt_path", str(ckpt))
+    try:  # stop it once a periodic checkpoint was written (whatever its name)
+        deadline = time.monotonic() + WAIT
+        while {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == before:
+            assert proc.poll() is None, output(tmp_path)
+            assert time.monotonic() < deadline, "no periodic checkpoint after the resume"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=WAIT)
+    finally:
+        kill_group(proc)
+    assert proc.returncode == 143, output(tmp_path)[-3000:]
+    stopped_at = int(re.search(r"at step (\d+);", last_line(output(tmp_path))).group(1))
+    assert sorted(p.name for p in folder.iterdir()) == ["last.ckpt"]
+    assert torch.load(ckpt, weights_only=True)["global_step"] == stopped_at >= 5
