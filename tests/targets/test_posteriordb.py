@@ -10,6 +10,7 @@ clone (``--recorded``); they still need a record.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 from pathlib import Path
@@ -29,6 +30,7 @@ PORTS = sorted(pdb.ports())
 SHIPPED = [n for n in PORTS if n not in LARGE]
 
 
+@functools.cache
 def _check_script():  # type: ignore[no-untyped-def]
     spec = importlib.util.spec_from_file_location(
         "posteriordb_stan_check", ROOT / "scripts" / "posteriordb_stan_check.py"
@@ -88,3 +90,39 @@ def test_stein_identity_at_reference_draws(name):
     (grad,) = torch.autograd.grad(target.log_prob(x).sum(), x)
     z = grad.mean(0) / (grad.std(0) / grad.shape[0] ** 0.5)
     assert z.abs().max() < 4.5, z
+
+
+@pytest.mark.parametrize(
+    "transform",
+    [
+        pdb.Real(),
+        pdb.Lower(-1.0),
+        pdb.Upper(2.0),
+        pdb.Bounded(-1.0, 3.0),
+        pdb.Ordered(),
+        pdb.PositiveOrdered(),
+        pdb.Simplex(),
+    ],
+    ids=lambda t: type(t).__name__,
+)
+def test_transform_inverse(transform):
+    """``inverse(forward(y)) == y``, and ``log|J|`` is the log-determinant of autograd's
+    Jacobian (the simplex: of its first ``K - 1`` outputs)."""
+    y = torch.randn(5, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    x, log_j = transform.forward(y, {})
+    torch.testing.assert_close(transform.inverse(x, {}), y)
+    jac = torch.autograd.functional.jacobian(lambda v: transform.forward(v, {})[0], y[0])
+    torch.testing.assert_close(log_j[0], torch.linalg.slogdet(jac[: y.shape[-1]])[1])
+
+
+def test_a_port_is_a_module_that_lx_sample_runs():
+    import lightning_ex2 as lx
+
+    target = pdb.load("garch-garch11", FIXTURE)
+    assert list(target.parameters()) == []  # nn.Module's, not the Stan declaration
+    assert [p.name for p in target.params] == ["mu", "alpha0", "alpha1", "beta1"]
+    run = lx.sample(
+        target, lx.kernels.MALA(step_size=1e-3), n_chains=2, n_steps=3, seed=0,
+        progress=False, check_convergence=False,
+    )  # fmt: skip
+    assert run.samples.shape == (2, 3, 4) and run.samples.dtype == torch.float64

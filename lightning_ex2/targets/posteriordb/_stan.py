@@ -39,7 +39,12 @@ def versions() -> str:
 
 
 def _build(request: dict[str, Any]) -> Any:
+    import aiohttp.client
     import stan
+
+    # PyStan talks to httpstan over aiohttp, whose default 5-minute limit ends a
+    # compilation on a busy machine (and leaves a broken cache entry): no limit here
+    aiohttp.client.DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=30)
 
     return stan.build(request["code"], data=request["data"], random_seed=request.get("seed", 1))
 
