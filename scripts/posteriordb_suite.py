@@ -10,7 +10,8 @@ on the constrained scale (``target.constrain``) against posteriordb's reference 
 * ``ESS/grad``: min bulk ESS per gradient evaluation of the whole run (warm-up included;
   Ex2MCMC's pilot too; i-SIR's particle log densities are not counted);
 * ``ESS/s``: min bulk ESS per second of the whole run (warm-up included);
-* ``verdict``: the convergence verdict of ``run.summary()`` (R-hat and ESS rule);
+* ``verdict``: the convergence verdict of ``run.summary()`` (R-hat and ESS rule; for
+  NUTS the same rule on its draws);
 * ``right``: seeds where mean err < 0.1 and R-hat < 1.01.
 
 ``nuts`` is Stan's NUTS through PyStan 3 (``--stan-python``, an interpreter with PyStan;
@@ -153,7 +154,8 @@ def nuts(args) -> Plan:  # type: ignore[no-untyped-def]
                 flat[f"{name}[{','.join(str(j + 1) for j in idx)}]"] = values[..., i]
         constrained = np.stack([flat[n] for n in target.flat_names()], axis=-1)
         grads = float(np.sum(result["n_leapfrog"]))
-        return constrained, grads, result["wall_seconds"], None
+        # the same convergence rule as run.summary(), on NUTS's draws
+        return constrained, grads, result["wall_seconds"], diagnostics(constrained)["converged"]
 
     return Plan(sample)
 
