@@ -2,12 +2,13 @@
 
 Targets with an exact ``sample(n, generator=None) -> [n, D]`` (Gaussian, mixtures,
 banana, funnel) serve to evaluate samplers; :class:`BayesianLogisticRegression`
-is a real-data posterior without one; :class:`GANLatentTarget` is a GAN's latent space
+is a real-data posterior without one, like the posteriordb ports
+(:mod:`~lightning_ex2.targets.posteriordb`, checked against Stan); :class:`GANLatentTarget` is a GAN's latent space
 seen as an energy-based model (:mod:`~lightning_ex2.targets.gan_diagnostics`: how hard it is).
 """
 
 from . import gan_diagnostics as gan_diagnostics  # lx.targets.gan_diagnostics (cheap)
-from . import posteriordb as posteriordb  # lx.targets.posteriordb (ports load on use)
+from . import posteriordb as posteriordb  # lx.targets.posteriordb (ports import on first use)
 from .banana import Banana
 from .base import Target, check_target, has_sampler, target_dim
 from .funnel import Funnel

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .base import (
@@ -61,6 +62,18 @@ def load(
     return POSTERIORS[name](load_data(name, posteriordb), dtype=dtype)
 
 
+def reference_array(target: PosteriorDBTarget, posteriordb: str | Path) -> np.ndarray:
+    """posteriordb's reference draws of ``target`` as one array ``(chain, draw, M)`` in
+    ``target.flat_names()`` order (constrained values; ``target.unconstrain`` maps them
+    to Stan's unconstrained space)."""
+    draws = reference_draws(target.name, posteriordb)
+    names = target.flat_names()
+    missing = sorted(set(names) - set(draws))
+    if missing:
+        raise KeyError(f"{target.name}: reference draws lack {', '.join(missing)}")
+    return np.stack([draws[n] for n in names], axis=-1)
+
+
 __all__ = [
     "POSTERIORS",
     "Bounded",
@@ -77,6 +90,7 @@ __all__ = [
     "load_data",
     "ports",
     "posterior_info",
+    "reference_array",
     "reference_draws",
     "register",
     "stan_code",

@@ -64,6 +64,11 @@ class Transform:
     def forward(self, y: Tensor, done: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
         raise NotImplementedError
 
+    def inverse(self, x: Tensor, done: dict[str, Tensor]) -> Tensor:
+        """``value [..., m] -> y [..., n]``, the inverse of :meth:`forward` (``done``: every
+        constrained value, for bounds that depend on other parameters)."""
+        raise NotImplementedError
+
 
 def _bound(b: Bound, done: dict[str, Tensor], like: Tensor) -> Tensor:
     """A bound as a tensor broadcastable to ``like`` ``[..., n]``."""
@@ -79,6 +84,9 @@ class Real(Transform):
     def forward(self, y: Tensor, done: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
         return y, y.new_zeros(y.shape[:-1])
 
+    def inverse(self, x: Tensor, done: dict[str, Tensor]) -> Tensor:
+        return x
+
 
 @dataclass
 class Lower(Transform):
@@ -89,6 +97,9 @@ class Lower(Transform):
     def forward(self, y: Tensor, done: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
         return _bound(self.lb, done, y) + y.exp(), y.sum(-1)
 
+    def inverse(self, x: Tensor, done: dict[str, Tensor]) -> Tensor:
+        return (x - _bound(self.lb, done, x)).log()
+
 
 @dataclass
 class Upper(Transform):
@@ -98,6 +109,9 @@ class Upper(Transform):
 
     def forward(self, y: Tensor, done: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
         return _bound(self.ub, done, y) - y.exp(), y.sum(-1)
+
+    def inverse(self, x: Tensor, done: dict[str, Tensor]) -> Tensor:
+        return (_bound(self.ub, done, x) - x).log()
 
 
 @dataclass
@@ -113,6 +127,10 @@ class Bounded(Transform):
         log_j = width.log() + F.logsigmoid(y) + F.logsigmoid(-y)
         return lb + width * torch.sigmoid(y), log_j.expand_as(y).sum(-1)
 
+    def inverse(self, x: Tensor, done: dict[str, Tensor]) -> Tensor:
+        lb, ub = _bound(self.lb, done, x), _bound(self.ub, done, x)
+        return torch.logit((x - lb) / (ub - lb))
+
 
 class Ordered(Transform):
     """``ordered[K]``: ``x_1 = y_1``, ``x_k = x_{k-1} + exp(y_k)``, ``log|J| = sum_{k>1} y_k``."""
@@ -121,12 +139,18 @@ class Ordered(Transform):
         steps = torch.cat([y[..., :1], y[..., 1:].exp()], dim=-1)
         return steps.cumsum(-1), y[..., 1:].sum(-1)
 
+    def inverse(self, x: Tensor, done: dict[str, Tensor]) -> Tensor:
+        return torch.cat([x[..., :1], x.diff(dim=-1).log()], dim=-1)
+
 
 class PositiveOrdered(Transform):
     """``positive_ordered[K]``: ``x_k = x_{k-1} + exp(y_k)`` from 0, ``log|J| = sum y``."""
 
     def forward(self, y: Tensor, done: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
         return y.exp().cumsum(-1), y.sum(-1)
+
+    def inverse(self, x: Tensor, done: dict[str, Tensor]) -> Tensor:
+        return torch.cat([x[..., :1].log(), x.diff(dim=-1).log()], dim=-1)
 
 
 class Simplex(Transform):
@@ -151,6 +175,12 @@ class Simplex(Transform):
         x = torch.cat([(log_left[..., :-1] + log_z).exp(), log_left[..., -1:].exp()], dim=-1)
         log_j = (log_z + log_1mz + log_left[..., :-1]).sum(-1)
         return x, log_j
+
+    def inverse(self, x: Tensor, done: dict[str, Tensor]) -> Tensor:
+        k = x.shape[-1]
+        offset = torch.log(torch.arange(k - 1, 0, -1, dtype=x.dtype, device=x.device))
+        left = 1 - torch.cat([x.new_zeros((*x.shape[:-1], 1)), x[..., :-2].cumsum(-1)], dim=-1)
+        return torch.logit(x[..., :-1] / left) + offset
 
 
 @dataclass
@@ -188,6 +218,13 @@ class PosteriorDBTarget(Target):
     Data arrive as posteriordb's data dict; :meth:`tensor` turns an entry into a
     registered float buffer (moved by ``.to(device, dtype)``).
 
+    posteriordb records some posteriors by other quantities than the parameters (e.g.
+    ``eight_schools_noncentered``: ``theta = mu + tau * theta_trans`` from the
+    ``transformed parameters`` block, not ``theta_trans``). Such a port sets
+    ``reported`` (the recorded names, in posteriordb's order), computes the extra
+    ones in :meth:`transformed` and, for :meth:`unconstrain`, recovers the parameters
+    from them in :meth:`parameters_from`.
+
     Args:
         data: posteriordb's data for this posterior (``load_data``).
         dtype: the dtype of the data buffers (and so of the run); float64 by default,
@@ -195,7 +232,11 @@ class PosteriorDBTarget(Target):
     """
 
     name: ClassVar[str]
+    #: Stan's ``parameters`` block (a subclass may spell it ``parameters = (...)``: it is
+    #: moved here, so that ``nn.Module.parameters()`` keeps working)
     stan_parameters: ClassVar[tuple[Param, ...]] = ()
+    #: the constrained quantities posteriordb records, in its order (default: the parameters)
+    reported: ClassVar[tuple[str, ...] | None] = None
 
     def __init__(self, data: Mapping[str, Any], dtype: torch.dtype = torch.float64) -> None:
         super().__init__()
@@ -203,6 +244,13 @@ class PosteriorDBTarget(Target):
         self.params: tuple[Param, ...] = tuple(self.declare(data))
         self.dim = sum(p.free for p in self.params)
         self.setup(data)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        declared = cls.__dict__.get("parameters")
+        if isinstance(declared, tuple):
+            cls.stan_parameters = declared
+            delattr(cls, "parameters")  # nn.Module.parameters() again
 
     def declare(self, data: Mapping[str, Any]) -> tuple[Param, ...]:
         """The parameters (override when their shapes depend on the data)."""
@@ -221,6 +269,14 @@ class PosteriorDBTarget(Target):
     def log_density(self, p: dict[str, Tensor]) -> Tensor:
         """Stan's ``model`` block: ``log p(params, data)`` up to a constant ``[...]``."""
         raise NotImplementedError
+
+    def transformed(self, p: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Stan's ``transformed parameters`` that posteriordb records (override; default none)."""
+        return {}
+
+    def parameters_from(self, values: dict[str, Tensor]) -> dict[str, Tensor]:
+        """The parameters from the :attr:`reported` quantities (override when they differ)."""
+        return values
 
     def constrain_with_jacobian(self, x: Tensor) -> tuple[dict[str, Tensor], Tensor]:
         """``x [..., D]`` -> (named constrained values ``[..., *shape]``, ``log|J| [...]``)."""
@@ -255,30 +311,70 @@ class PosteriorDBTarget(Target):
         return done, log_j
 
     def constrain(self, x: Tensor) -> dict[str, Tensor]:
-        """The named constrained values of ``x [..., D]``, shapes ``[..., *shape]``."""
-        return self.constrain_with_jacobian(x)[0]
+        """The named constrained values of ``x [..., D]``, shapes ``[..., *shape]``: the
+        parameters and the :meth:`transformed` quantities."""
+        values = self.constrain_with_jacobian(x)[0]
+        return {**values, **self.transformed(values)}
+
+    def unconstrain(self, values: dict[str, Tensor]) -> Tensor:
+        """The inverse of :meth:`constrain`: named values (the parameters, or the
+        :attr:`reported` quantities) ``[..., *shape]`` -> ``x [..., D]``."""
+        values = self.parameters_from(dict(values))
+        parts = []
+        for p in self.params:
+            v = torch.as_tensor(values[p.name])
+            if not p.shape:
+                v = v.unsqueeze(-1)
+            elif len(p.shape) == 2 and isinstance(p.transform, Real):
+                v = v.transpose(-1, -2)
+                parts.append(v.reshape(*v.shape[:-2], p.numel))
+                continue
+            elif len(p.shape) != 1:
+                raise NotImplementedError(
+                    f"{self.name}: parameter {p.name} of shape {p.shape}: override unconstrain"
+                )
+            parts.append(p.transform.inverse(v, values))
+        return torch.cat(parts, dim=-1)
 
     def log_prob(self, x: Tensor) -> Tensor:
         p, log_j = self.constrain_with_jacobian(x)
         return self.log_density(p) + log_j
 
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        """The :attr:`reported` quantities (default: the parameters) and their shapes."""
+        if self.reported is None:
+            return {p.name: p.shape for p in self.params}
+        like = next((b for b in self.buffers() if b.is_floating_point()), None)
+        zero = torch.zeros(self.dim, dtype=self._dtype if like is None else like.dtype)
+        values = self.constrain(zero if like is None else zero.to(like.device))
+        return {name: tuple(values[name].shape) for name in self.reported}
+
     def flat_names(self) -> list[str]:
-        """posteriordb's names of the constrained values (``theta[1]``, ``L[2,1]``, ...)
-        in the order of :meth:`flatten`."""
+        """posteriordb's names of the reported constrained values (``theta[1]``,
+        ``L[2,1]``, ...) in the order of :meth:`flatten`."""
         names: list[str] = []
-        for p in self.params:
-            if not p.shape:
-                names.append(p.name)
+        for name, shape in self.shapes().items():
+            if not shape:
+                names.append(name)
                 continue
-            for idx in np.ndindex(*p.shape):
-                names.append(f"{p.name}[{','.join(str(i + 1) for i in idx)}]")
+            for idx in np.ndindex(*shape):
+                names.append(f"{name}[{','.join(str(i + 1) for i in idx)}]")
         return names
 
     def flatten(self, values: dict[str, Tensor]) -> Tensor:
         """Constrained values ``[..., *shape]`` -> ``[..., M]`` in :meth:`flat_names` order."""
         parts = []
-        for p in self.params:
-            v = values[p.name]
-            batch = v.shape[: v.ndim - len(p.shape)]
-            parts.append(v.reshape(*batch, p.numel))
+        for name, shape in self.shapes().items():
+            v = values[name]
+            batch = v.shape[: v.ndim - len(shape)]
+            parts.append(v.reshape(*batch, math.prod(shape)))
         return torch.cat(parts, dim=-1)
+
+    def unflatten(self, flat: Tensor) -> dict[str, Tensor]:
+        """``[..., M]`` in :meth:`flat_names` order -> the named values ``[..., *shape]``."""
+        values, start = {}, 0
+        for name, shape in self.shapes().items():
+            n = math.prod(shape)
+            values[name] = flat[..., start : start + n].reshape(*flat.shape[:-1], *shape)
+            start += n
+        return values

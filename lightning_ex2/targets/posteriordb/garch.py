@@ -33,9 +33,14 @@ class Garch11(PosteriorDBTarget):
     def log_density(self, p: dict[str, Tensor]) -> Tensor:
         mu, a0, a1, b1 = (p[k].unsqueeze(-1) for k in ("mu", "alpha0", "alpha1", "beta1"))
         y = self.y
-        sq = (y[:-1] - mu).square()  # [..., T-1]
-        var = [self.sigma1.square().expand_as(mu[..., 0])]
-        for t in range(1, y.shape[-1]):
-            var.append(a0[..., 0] + a1[..., 0] * sq[..., t - 1] + b1[..., 0] * var[-1])
-        variance = torch.stack(var, dim=-1)
+        # sigma_t^2 = beta1 sigma_{t-1}^2 + w_t with w_0 = sigma1^2 and
+        # w_t = alpha0 + alpha1 (y_{t-1} - mu)^2, i.e. sigma_t^2 = sum_{s<=t} beta1^(t-s) w_s:
+        # a prefix scan in log2(T) doubling steps instead of T sequential ones
+        w = a0 + a1 * (y[:-1] - mu).square()  # [..., T-1]
+        acc = torch.cat([self.sigma1.square().expand_as(mu), w], dim=-1)
+        power, k = b1, 1
+        while k < acc.shape[-1]:
+            acc = torch.cat([acc[..., :k], acc[..., k:] + power * acc[..., :-k]], dim=-1)
+            power, k = power * power, 2 * k
+        variance = acc
         return (-0.5 * (y - mu).square() / variance - 0.5 * variance.log()).sum(-1)

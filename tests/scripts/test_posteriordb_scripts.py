@@ -1,0 +1,70 @@
+"""Toy-scale runs of the posteriordb scripts on the shipped fixture (no PyStan needed).
+
+``scripts/posteriordb_suite.py`` runs as documented (two posteriors, two library
+kernels, two seeds, a few steps; NUTS needs PyStan and is left out) and writes its
+marked block with the standard footer into a temporary page;
+``scripts/posteriordb_stan_check.py --recorded`` compares the shipped ports with their
+Stan records. The numbers are not checked here (the scale is far too small to be right).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+from tests.scripts.test_table_scripts import ROOT, _check_block, _page, _run
+
+FIXTURE = ROOT / "tests" / "fixtures" / "posteriordb"
+
+
+def test_posteriordb_suite_toy(tmp_path):
+    page = _page(tmp_path, "posteriors-table")
+    out = _run(
+        [
+            str(ROOT / "scripts" / "posteriordb_suite.py"),
+            "--posteriordb",
+            str(FIXTURE),
+            "--names",
+            "garch-garch11,eight_schools-eight_schools_noncentered",
+            "--kernels",
+            "mala,hmc,flex2mcmc",
+            "--chains",
+            "4",
+            "--warmup",
+            "10",
+            "--steps",
+            "10",
+            "--n-leapfrog",
+            "3",
+            "--seeds",
+            "0,1",
+            "--out",
+            str(tmp_path / "out"),
+            "--write",
+            str(page),
+        ],
+        cwd=tmp_path,
+        timeout=600,
+    )
+    rows = [f"| {n} | {k} |" for n in ("garch-garch11", "eight_schools-eight_schools_noncentered")
+            for k in ("mala", "hmc")]  # fmt: skip
+    block = _check_block(page, "posteriors-table", "scripts/posteriordb_suite.py", rows)
+    # a kernel this version cannot run is a note, not a crash
+    assert "flex2mcmc" in block and "skipped" in block, out
+    per_seed = json.loads((tmp_path / "out" / "posteriors.json").read_text())
+    runs = per_seed["runs"]["garch-garch11"]["mala"]
+    assert [r["seed"] for r in runs] == [0, 1]
+    assert all(r["ess_per_grad"] > 0 and r["seconds"] > 0 for r in runs)
+
+
+def test_posteriordb_stan_check_recorded(capsys):
+    spec = importlib.util.spec_from_file_location(
+        "posteriordb_stan_check", ROOT / "scripts" / "posteriordb_stan_check.py"
+    )
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    argv = ["--posteriordb", str(FIXTURE), "--names", "garch-garch11", "--recorded"]
+    assert script.main(argv) == 0
+    assert "garch-garch11" in capsys.readouterr().out
+    # a port that differs from its record fails the script
+    assert script.main([*argv, "--tol", "0"]) == 1
