@@ -1,0 +1,64 @@
+"""posteriordb ``gp_pois_regr-gp_pois_regr``: a latent Gaussian process with a Poisson
+likelihood on 11 counts, non-centred (13 parameters).
+
+Stan program ``gp_pois_regr``: ``f = L f_tilde`` (transformed parameter) with ``L``
+the Cholesky factor of ``gp_exp_quad_cov(x, alpha, rho) + 1e-10 I``, ``f_tilde ~
+normal(0, 1)``, ``k ~ poisson_log(f)`` (``~`` drops ``-log k!``); priors ``rho ~
+gamma(25, 4)``, ``alpha ~ normal(0, 2)`` on positive parameters. posteriordb's
+reference draws name ``rho, alpha, f[1..11]`` (the transformed ``f``, not
+``f_tilde``): :meth:`GpPoisRegr.constrain` adds ``f`` and :meth:`GpPoisRegr.flat_names`
+lists those. The Cholesky factor is computed in float64 (see :func:`._gp.cholesky64`).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from . import register
+from ._gp import cholesky64, exp_quad_cov
+from .base import Lower, Param, PosteriorDBTarget
+
+
+@register
+class GpPoisRegr(PosteriorDBTarget):
+    """Latent GP Poisson regression (posteriordb ``gp_pois_regr-gp_pois_regr``);
+    ``x = (log rho, log alpha, f_tilde[1..N])``."""
+
+    name = "gp_pois_regr-gp_pois_regr"
+
+    def declare(self, data):  # type: ignore[no-untyped-def]
+        return (
+            Param("rho", (), Lower(0.0)),
+            Param("alpha", (), Lower(0.0)),
+            Param("f_tilde", (int(data["N"]),)),
+        )
+
+    def setup(self, data) -> None:  # type: ignore[no-untyped-def]
+        self.tensor("x", data["x"])
+        self.tensor("k", data["k"])
+
+    def constrain_with_jacobian(self, x: Tensor) -> tuple[dict[str, Tensor], Tensor]:
+        p, log_j = super().constrain_with_jacobian(x)
+        n = self.x.shape[-1]
+        eye = torch.eye(n, dtype=x.dtype, device=x.device)
+        chol, ok = cholesky64(exp_quad_cov(self.x, p["alpha"], p["rho"]) + 1e-10 * eye)
+        f = (chol @ p["f_tilde"].unsqueeze(-1))[..., 0]
+        # NaN where the covariance is not positive definite (Stan rejects the point)
+        p["f"] = torch.where(ok.unsqueeze(-1), f, torch.full_like(f, torch.nan))
+        return p, log_j
+
+    def log_density(self, p: dict[str, Tensor]) -> Tensor:
+        rho, alpha, f = p["rho"], p["alpha"], p["f"]
+        prior = 24.0 * rho.log() - 4.0 * rho - alpha.square() / 8.0
+        lp = prior - 0.5 * p["f_tilde"].square().sum(-1) + (self.k * f - f.exp()).sum(-1)
+        return torch.where(f.isnan().any(-1), torch.full_like(lp, -torch.inf), lp)
+
+    def flat_names(self) -> list[str]:
+        """posteriordb's names: ``rho, alpha, f[1..N]``."""
+        return ["rho", "alpha"] + [f"f[{i + 1}]" for i in range(self.x.shape[-1])]
+
+    def flatten(self, values: dict[str, Tensor]) -> Tensor:
+        return torch.cat(
+            [values["rho"].unsqueeze(-1), values["alpha"].unsqueeze(-1), values["f"]], dim=-1
+        )

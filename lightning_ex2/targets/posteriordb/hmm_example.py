@@ -1,0 +1,53 @@
+"""posteriordb ``hmm_example-hmm_example``: a two-state hidden Markov model with normal
+emissions, marginalised by the forward algorithm (4 parameters).
+
+Stan program ``hmm_example``: transition rows ``theta1, theta2`` (``simplex[2]``),
+state means ``mu`` (``positive_ordered[2]``, which labels the states), ``y_t ~
+normal(mu[z_t], 1)``; priors ``mu[1] ~ normal(3, 1)``, ``mu[2] ~ normal(10, 1)``;
+``target += log_sum_exp(gamma[N])`` with the forward recursion ``gamma[t, k] =
+log_sum_exp_j(gamma[t-1, j] + log theta[j, k]) + normal_lpdf(y[t] | mu[k], 1)``
+started at ``gamma[1, k] = normal_lpdf(y[1] | mu[k], 1)`` (no initial-state
+distribution). The emission constant ``-log(2 pi) / 2`` per step is the same for
+every path and dropped.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from . import register
+from .base import Param, PositiveOrdered, PosteriorDBTarget, Simplex
+
+
+@register
+class HmmExample(PosteriorDBTarget):
+    """Two-state Gaussian HMM (posteriordb ``hmm_example-hmm_example``);
+    ``x = (theta1's and theta2's stick-breaking coordinates, log mu[1],
+    log(mu[2] - mu[1]))``."""
+
+    name = "hmm_example-hmm_example"
+
+    def declare(self, data):  # type: ignore[no-untyped-def]
+        k = int(data["K"])
+        if k != 2:
+            raise ValueError(f"{self.name}: the Stan program is written for K = 2, got K = {k}")
+        return (
+            Param("theta1", (k,), Simplex()),
+            Param("theta2", (k,), Simplex()),
+            Param("mu", (k,), PositiveOrdered()),
+        )
+
+    def setup(self, data) -> None:  # type: ignore[no-untyped-def]
+        self.tensor("y", data["y"])
+
+    def log_density(self, p: dict[str, Tensor]) -> Tensor:
+        mu = p["mu"]  # [..., K]
+        log_theta = torch.stack([p["theta1"], p["theta2"]], dim=-2).log()  # [..., j, k]
+        # log emission densities [..., N, K]
+        log_e = -0.5 * (self.y.unsqueeze(-1) - mu.unsqueeze(-2)).square()
+        gamma = log_e[..., 0, :]
+        for t in range(1, self.y.shape[-1]):
+            gamma = torch.logsumexp(gamma.unsqueeze(-1) + log_theta, dim=-2) + log_e[..., t, :]
+        prior = -0.5 * ((mu[..., 0] - 3.0).square() + (mu[..., 1] - 10.0).square())
+        return prior + torch.logsumexp(gamma, dim=-1)
