@@ -32,11 +32,14 @@ class Arma11(PosteriorDBTarget):
         # innovations before the moving-average term: c_t = y_t - mu - phi y_{t-1}
         lagged = torch.cat([mu.unsqueeze(-1), y[:-1].expand(*mu.shape, -1)], dim=-1)
         c = y - mu.unsqueeze(-1) - phi.unsqueeze(-1) * lagged  # [..., T]
-        # err_t = c_t - theta err_{t-1}: sequential (a loop over time, batched over chains)
-        err = [c[..., 0]]
-        for t in range(1, y.shape[-1]):
-            err.append(c[..., t] - theta * err[-1])
-        sq = torch.stack(err, dim=-1).square().sum(-1)
+        # err_t = c_t - theta err_{t-1}, err_1 = c_1: a linear recurrence with a constant
+        # coefficient, solved by a doubling scan (log2 T rounds instead of T steps):
+        # after the round of shift s, err_t holds sum_{j < 2s} (-theta)^j c_{t-j}
+        err, coef, shift = c, -theta.unsqueeze(-1), 1
+        while shift < y.shape[-1]:
+            err = torch.cat([err[..., :shift], err[..., shift:] + coef * err[..., :-shift]], -1)
+            coef, shift = coef.square(), 2 * shift
+        sq = err.square().sum(-1)
         n = y.shape[-1]
         prior = (
             -mu.square() / 200.0

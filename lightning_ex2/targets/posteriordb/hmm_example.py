@@ -46,8 +46,17 @@ class HmmExample(PosteriorDBTarget):
         log_theta = torch.stack([p["theta1"], p["theta2"]], dim=-2).log()  # [..., j, k]
         # log emission densities [..., N, K]
         log_e = -0.5 * (self.y.unsqueeze(-1) - mu.unsqueeze(-2)).square()
+        # gamma[N] = gamma[1] M_2 ... M_N in the (logsumexp, +) semiring, with
+        # M_t[j, k] = log theta[j, k] + log_e[t, k]: the product by pairs (log2 N rounds)
+        steps = log_theta.unsqueeze(-3) + log_e[..., 1:, :].unsqueeze(-2)  # [..., N-1, K, K]
         gamma = log_e[..., 0, :]
-        for t in range(1, self.y.shape[-1]):
-            gamma = torch.logsumexp(gamma.unsqueeze(-1) + log_theta, dim=-2) + log_e[..., t, :]
+        while steps.shape[-3] > 1:
+            if steps.shape[-3] % 2:  # fold the first factor into gamma
+                gamma = torch.logsumexp(gamma.unsqueeze(-1) + steps[..., 0, :, :], dim=-2)
+                steps = steps[..., 1:, :, :]
+            a, b = steps[..., 0::2, :, :], steps[..., 1::2, :, :]
+            steps = torch.logsumexp(a.unsqueeze(-1) + b.unsqueeze(-3), dim=-2)
+        if steps.shape[-3]:
+            gamma = torch.logsumexp(gamma.unsqueeze(-1) + steps[..., 0, :, :], dim=-2)
         prior = -0.5 * ((mu[..., 0] - 3.0).square() + (mu[..., 1] - 10.0).square())
         return prior + torch.logsumexp(gamma, dim=-1)
