@@ -48,16 +48,20 @@ def test_shape_dtype_and_finite_at_zero(name: str, dtype: torch.dtype) -> None:
 
 
 def test_equals_stan(name: str) -> None:
-    """Value up to one constant and gradient equal Stan's (relative 1e-8)."""
+    """Value up to one constant and gradient equal Stan's, relative 1e-8 at each point
+    (the random points' log densities span many orders: arma11's reach -1e45)."""
     rec = json.loads((FIXTURE / "stan" / f"{name}.json").read_text())
     target = pdb.load(name, FIXTURE)
     x = torch.tensor(rec["x"], dtype=torch.float64, requires_grad=True)
     lp = target.log_prob(x)
     (grad,) = torch.autograd.grad(lp.sum(), x)
     stan_lp, stan_grad = np.array(rec["lp"]), np.array(rec["grad"])
+    scale = np.maximum(1.0, np.abs(stan_lp))
     diff = lp.detach().numpy() - stan_lp
-    assert np.ptp(diff) <= 1e-8 * max(1.0, np.abs(stan_lp).max())
-    np.testing.assert_allclose(grad.numpy(), stan_grad, rtol=0, atol=1e-8 * np.abs(stan_grad).max())
+    ref = np.argmin(scale)  # the constant, read where it is resolved best
+    assert (np.abs(diff - diff[ref]) <= 1e-8 * (scale + scale[ref])).all()
+    grad_scale = np.maximum(1.0, np.abs(stan_grad).max(-1, keepdims=True))
+    assert (np.abs(grad.numpy() - stan_grad) <= 1e-8 * grad_scale).all()
 
 
 def test_names_are_posteriordbs(name: str) -> None:
