@@ -7,7 +7,9 @@ normal(0, 1)``, ``k ~ poisson_log(f)`` (``~`` drops ``-log k!``); priors ``rho ~
 gamma(25, 4)``, ``alpha ~ normal(0, 2)`` on positive parameters. posteriordb's
 reference draws name ``rho, alpha, f[1..11]`` (the transformed ``f``, not
 ``f_tilde``): :meth:`GpPoisRegr.constrain` adds ``f`` and :meth:`GpPoisRegr.flat_names`
-lists those. The Cholesky factor is computed in float64 (see :func:`._gp.cholesky64`).
+lists those (``reported``, :meth:`GpPoisRegr.transformed` and
+:meth:`GpPoisRegr.parameters_from` say the same to a base that reads them). The
+Cholesky factor is computed in float64 (see :func:`._gp.cholesky64`).
 """
 
 from __future__ import annotations
@@ -38,18 +40,36 @@ class GpPoisRegr(PosteriorDBTarget):
         self.tensor("x", data["x"])
         self.tensor("k", data["k"])
 
-    def constrain_with_jacobian(self, x: Tensor) -> tuple[dict[str, Tensor], Tensor]:
-        p, log_j = super().constrain_with_jacobian(x)
+    #: posteriordb records the transformed ``f``, not ``f_tilde``
+    reported = ("rho", "alpha", "f")
+
+    def _chol(self, p: dict[str, Tensor]) -> Tensor:
         n = self.x.shape[-1]
-        eye = torch.eye(n, dtype=x.dtype, device=x.device)
+        eye = torch.eye(n, dtype=self.x.dtype, device=self.x.device)
         chol, ok = cholesky64(exp_quad_cov(self.x, p["alpha"], p["rho"]) + 1e-10 * eye)
-        f = (chol @ p["f_tilde"].unsqueeze(-1))[..., 0]
         # NaN where the covariance is not positive definite (Stan rejects the point)
-        p["f"] = torch.where(ok.unsqueeze(-1), f, torch.full_like(f, torch.nan))
-        return p, log_j
+        return torch.where(ok[..., None, None], chol, torch.full_like(chol, torch.nan))
+
+    def transformed(self, p: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Stan's ``transformed parameters``: ``f = L f_tilde``."""
+        return {"f": (self._chol(p) * p["f_tilde"].unsqueeze(-2)).sum(-1)}
+
+    def parameters_from(self, values: dict[str, Tensor]) -> dict[str, Tensor]:
+        """``f_tilde = L^{-1} f`` from posteriordb's ``rho, alpha, f``."""
+        if "f_tilde" not in values:
+            chol = self._chol(values)
+            f = torch.as_tensor(values["f"]).to(chol.dtype).unsqueeze(-1)
+            values["f_tilde"] = torch.linalg.solve_triangular(chol, f, upper=False)[..., 0]
+        return values
+
+    def constrain(self, x: Tensor) -> dict[str, Tensor]:
+        """The parameters and ``f``."""
+        values = self.constrain_with_jacobian(x)[0]
+        return {**values, **self.transformed(values)}
 
     def log_density(self, p: dict[str, Tensor]) -> Tensor:
-        rho, alpha, f = p["rho"], p["alpha"], p["f"]
+        rho, alpha = p["rho"], p["alpha"]
+        f = self.transformed(p)["f"]
         prior = 24.0 * rho.log() - 4.0 * rho - alpha.square() / 8.0
         lp = prior - 0.5 * p["f_tilde"].square().sum(-1) + (self.k * f - f.exp()).sum(-1)
         return torch.where(f.isnan().any(-1), torch.full_like(lp, -torch.inf), lp)
