@@ -74,3 +74,17 @@ def test_names_are_posteriordbs(name: str) -> None:
     assert target.flat_names() == list(ref)
     values = target.flatten(target.constrain(torch.zeros(2, target.dim, dtype=torch.float64)))
     assert values.shape == (2, len(ref))
+
+
+def test_gp_float32_near_the_posterior() -> None:
+    """The GP's covariance (jitter 1e-10) is factored in float64: a float32 target stays
+    finite and close to float64 at a typical posterior point (rho ~ 6, alpha ~ 1.5)."""
+    x = torch.cat([torch.tensor([6.0, 1.5]).log(), 0.5 * torch.randn(11)])
+    lp = {}
+    for dtype in (torch.float64, torch.float32):
+        target = pdb.load("gp_pois_regr-gp_pois_regr", FIXTURE, dtype=dtype)
+        xd = x.to(dtype).requires_grad_(True)
+        lp[dtype] = target.log_prob(xd)
+        (grad,) = torch.autograd.grad(lp[dtype], xd)
+        assert torch.isfinite(lp[dtype]) and torch.isfinite(grad).all()
+    assert abs(lp[torch.float32].item() - lp[torch.float64].item()) < 1e-3

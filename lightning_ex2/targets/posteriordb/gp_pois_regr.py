@@ -9,7 +9,7 @@ reference draws name ``rho, alpha, f[1..11]`` (the transformed ``f``, not
 ``f_tilde``): :meth:`GpPoisRegr.constrain` adds ``f`` and :meth:`GpPoisRegr.flat_names`
 lists those (``reported``, :meth:`GpPoisRegr.transformed` and
 :meth:`GpPoisRegr.parameters_from` say the same to a base that reads them). The
-Cholesky factor is computed in float64 (see :func:`._gp.cholesky64`).
+Cholesky factor is computed in float64 (see :func:`._gp.exp_quad_cholesky`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from . import register
-from ._gp import cholesky64, exp_quad_cov
+from ._gp import exp_quad_cholesky
 from .base import Lower, Param, PosteriorDBTarget
 
 
@@ -44,9 +44,7 @@ class GpPoisRegr(PosteriorDBTarget):
     reported = ("rho", "alpha", "f")
 
     def _chol(self, p: dict[str, Tensor]) -> Tensor:
-        n = self.x.shape[-1]
-        eye = torch.eye(n, dtype=self.x.dtype, device=self.x.device)
-        chol, ok = cholesky64(exp_quad_cov(self.x, p["alpha"], p["rho"]) + 1e-10 * eye)
+        chol, ok = exp_quad_cholesky(self.x, p["alpha"], p["rho"], 1e-10)
         # NaN where the covariance is not positive definite (Stan rejects the point)
         return torch.where(ok[..., None, None], chol, torch.full_like(chol, torch.nan))
 

@@ -5,7 +5,7 @@ Stan program ``gp_regr``: ``y ~ multi_normal_cholesky(0, L)`` with ``L`` the Cho
 factor of ``gp_exp_quad_cov(x, alpha, rho) + sigma I`` -- note ``sigma``, not
 ``sigma^2``, on the diagonal; priors ``rho ~ gamma(25, 4)``, ``alpha ~ normal(0, 2)``,
 ``sigma ~ normal(0, 1)``, on positive parameters (the truncations are constants).
-The Cholesky factor is computed in float64 (see :func:`._gp.cholesky64`).
+The Cholesky factor is computed in float64 (see :func:`._gp.exp_quad_cholesky`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from . import register
-from ._gp import cholesky64, exp_quad_cov
+from ._gp import exp_quad_cholesky
 from .base import Lower, Param, PosteriorDBTarget
 
 
@@ -36,10 +36,7 @@ class GpRegr(PosteriorDBTarget):
 
     def log_density(self, p: dict[str, Tensor]) -> Tensor:
         rho, alpha, sigma = p["rho"], p["alpha"], p["sigma"]
-        n = self.y.shape[-1]
-        eye = torch.eye(n, dtype=rho.dtype, device=rho.device)
-        cov = exp_quad_cov(self.x, alpha, rho) + sigma[..., None, None] * eye
-        chol, ok = cholesky64(cov)
+        chol, ok = exp_quad_cholesky(self.x, alpha, rho, sigma)
         # y ~ multi_normal_cholesky(0, L): -sum log diag L - |L^{-1} y|^2 / 2
         y = self.y.expand(*chol.shape[:-1]).unsqueeze(-1)
         z = torch.linalg.solve_triangular(chol, y, upper=False)[..., 0]
