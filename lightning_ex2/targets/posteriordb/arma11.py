@@ -21,7 +21,7 @@ class Arma11(PosteriorDBTarget):
     """ARMA(1, 1) (posteriordb ``arma-arma11``); ``x = (mu, phi, theta, log sigma)``."""
 
     name = "arma-arma11"
-    parameters = (Param("mu"), Param("phi"), Param("theta"), Param("sigma", (), Lower(0.0)))
+    stan_parameters = (Param("mu"), Param("phi"), Param("theta"), Param("sigma", (), Lower(0.0)))
 
     def setup(self, data) -> None:  # type: ignore[no-untyped-def]
         self.tensor("y", data["y"])

@@ -232,8 +232,8 @@ class PosteriorDBTarget(Target):
     """
 
     name: ClassVar[str]
-    #: Stan's ``parameters`` block (a subclass may spell it ``parameters = (...)``: it is
-    #: moved here, so that ``nn.Module.parameters()`` keeps working)
+    #: Stan's ``parameters`` block (not ``parameters``: that would hide
+    #: ``nn.Module.parameters()``)
     stan_parameters: ClassVar[tuple[Param, ...]] = ()
     #: the constrained quantities posteriordb records, in its order (default: the parameters)
     reported: ClassVar[tuple[str, ...] | None] = None
@@ -244,13 +244,6 @@ class PosteriorDBTarget(Target):
         self.params: tuple[Param, ...] = tuple(self.declare(data))
         self.dim = sum(p.free for p in self.params)
         self.setup(data)
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        declared = cls.__dict__.get("parameters")
-        if isinstance(declared, tuple):
-            cls.stan_parameters = declared
-            delattr(cls, "parameters")  # nn.Module.parameters() again
 
     def declare(self, data: Mapping[str, Any]) -> tuple[Param, ...]:
         """The parameters (override when their shapes depend on the data)."""

@@ -24,7 +24,7 @@ class GpRegr(PosteriorDBTarget):
     log sigma)``."""
 
     name = "gp_pois_regr-gp_regr"
-    parameters = (
+    stan_parameters = (
         Param("rho", (), Lower(0.0)),
         Param("alpha", (), Lower(0.0)),
         Param("sigma", (), Lower(0.0)),
