@@ -111,14 +111,27 @@ def ex2mcmc(args) -> Plan:  # type: ignore[no-untyped-def]
 
 
 def flex2mcmc(args) -> Plan:  # type: ignore[no-untyped-def]
-    """FlEx2MCMC through ``lx.sample`` (a flow proposal trained during burn-in)."""
-    kernel_cls = getattr(lx.kernels, "FlEx2MCMC", None)
-    if kernel_cls is None:
-        raise Unavailable("FlEx2MCMC is not in lx.sample in this version")
+    """FlEx2MCMC through ``lx.sample``: Ex2MCMC whose proposal is a fresh flow, trained
+    during burn-in (one flow update per move) and frozen for the draws. The flow's base
+    is placed like Ex2MCMC's Gaussian: by a MALA pilot (mean and sd of its draws)."""
+    if getattr(lx.proposals, "FlowProposal", None) is None:
+        raise Unavailable("FlowProposal is not available in this version")
 
     def sample(target, seed):  # type: ignore[no-untyped-def]
-        kernel = kernel_cls(target.dim)
-        return _lx_run(target, kernel, args, seed, getattr(kernel, "n_local_steps", 1))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            pilot = lx.sample(
+                target, lx.kernels.MALA(), n_chains=args.chains, n_steps=args.warmup // 2,
+                burn_in=args.warmup // 2, seed=seed, progress=False, check_convergence=False,
+            )  # fmt: skip
+        flat = pilot.samples.reshape(-1, target.dim)
+        torch.manual_seed(seed)  # the flow's initial weights
+        flow = lx.proposals.FlowProposal(
+            target.dim, loc=flat.mean(0).float(), scale=flat.std(0).clamp_min(1e-3).float()
+        )
+        kernel = lx.kernels.Ex2MCMC(flow)
+        grads = args.chains * args.warmup
+        return _lx_run(target, kernel, args, seed, kernel.n_local_steps, grads, pilot.wall_seconds)
 
     return Plan(sample)
 
