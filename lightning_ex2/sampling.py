@@ -170,6 +170,51 @@ def warn_nonfinite(nonfinite: Tensor | None, where: str, target: Any = None) -> 
             warnings.warn_explicit(message, RuntimeWarning, *source)
 
 
+#: a chain that accepts fewer than this fraction of its moves after warm-up is stuck
+STUCK_ACCEPT = 0.01
+
+
+def stuck_chains(info: dict[str, Tensor]) -> Tensor | None:
+    """``[C]`` bool: chains whose mean acceptance after warm-up (the larger of
+    ``accept_local`` and ``accept_global``) is below :data:`STUCK_ACCEPT`; ``None``
+    when the info has no acceptance."""
+    rates = [info[k] for k in ("accept_local", "accept_global") if k in info]
+    if not rates:
+        return None
+    moved = rates[0] if len(rates) == 1 else torch.maximum(rates[0], rates[1])
+    return moved < STUCK_ACCEPT
+
+
+def stuck_message(info: dict[str, Tensor], where: str, index: Tensor | None = None) -> str | None:
+    """The one-line report of :func:`stuck_chains` (``None`` when none is stuck; one
+    host sync). ``index`` maps the rows of ``info`` to chain numbers."""
+    stuck = stuck_chains(info)
+    if stuck is None or not bool(stuck.any()):
+        return None
+    rows = torch.nonzero(stuck).flatten()
+    rates = [info[k] for k in ("accept_local", "accept_global") if k in info]
+    moved = rates[0] if len(rates) == 1 else torch.maximum(rates[0], rates[1])
+    shown = rows[:10]
+    acc = ", ".join(f"{float(a):.3f}" for a in moved[shown].tolist())
+    ids = ", ".join(map(str, (shown if index is None else index[shown]).tolist()))
+    more = ", ..." if rows.numel() > 10 else ""
+    return (
+        f"{where}: {rows.numel()} of {stuck.numel()} chains accepted < "
+        f"{100 * STUCK_ACCEPT:g} % of moves after warm-up (acceptance {acc}{more}; chains "
+        f"{ids}{more}): they stayed near where they were, so their draws are "
+        "not draws from the target; sample with a longer burn_in (lost chains are re-started "
+        "from healthy ones during warm-up), start them elsewhere, or check the target there"
+    )
+
+
+def warn_stuck(info: dict[str, Tensor], where: str, stacklevel: int = 3) -> None:
+    """One ``RuntimeWarning`` naming the chains stuck after warm-up (see
+    :func:`stuck_message`); ``run.info`` keeps every chain's acceptance."""
+    message = stuck_message(info, where)
+    if message is not None:
+        warnings.warn(message, RuntimeWarning, stacklevel=stacklevel)
+
+
 def _source_of(fn: Any) -> tuple[str, int] | None:
     """``(file, line)`` of a Python function, else ``None``."""
     import inspect
@@ -223,8 +268,8 @@ def run_chains(
         for _ in range(burn_in):
             state, info = kernel.step(state, target, generator, Warmup.params(tuning))
             nonfinite = info.nonfinite if nonfinite is None else nonfinite + info.nonfinite
-            if adapt:
-                tuning = warmup.update(tuning, info, x=state.x)
+            if adapt:  # adapt, and re-start lost chains from healthy ones at the checks
+                tuning, state = warmup.step(tuning, info, state)
             bar.update()
             if interrupt.requested():
                 stopped = True
@@ -419,6 +464,7 @@ def sample(
     )  # fmt: skip
     wall = time.perf_counter() - start
     warn_nonfinite(chains.info.get("nonfinite"), "sample")
+    warn_stuck(chains.info, "sample")
 
     info = dict(chains.info)
     if chains.tuning is not None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -31,7 +32,12 @@ from lightning_ex2.kernels.base import select
 from lightning_ex2.lightning_compat import MoveCounter, attached_trainer, autograd_enabled
 from lightning_ex2.protocols import Kernel
 from lightning_ex2.random import make_generator
-from lightning_ex2.sampling import check_kernel_target, run_chains, warn_nonfinite
+from lightning_ex2.sampling import (
+    check_kernel_target,
+    run_chains,
+    stuck_message,
+    warn_nonfinite,
+)
 from lightning_ex2.sharding import chain_shards
 from lightning_ex2.targets.base import check_target, target_dim
 from lightning_ex2.types import ChainState, Particles
@@ -196,7 +202,7 @@ class MCMCSampler(pl.LightningModule):
         self.state = TupleBuffers(ChainState(x, torch.zeros(n_chains, dtype=dtype), grad), n_chains)
         tuning = self.warmup.init(n_chains, x)
         self.tuning = None if tuning is None else TupleBuffers(tuning, n_chains)
-        if self.warmup.diagonal:  # the warm-up length the mass-matrix windows are placed in
+        if self.warmup.adapts:  # the warm-up length the windows and checks are placed in
             self.register_buffer("n_warmup", torch.tensor(-1, dtype=torch.int64))
         self.register_buffer("chain_ready", torch.zeros(n_chains, dtype=torch.bool))
         self.register_buffer("nonfinite", torch.zeros(n_chains, dtype=dtype))
@@ -394,14 +400,15 @@ class MCMCSampler(pl.LightningModule):
         return int(total) if math.isfinite(total) else 0
 
     def on_train_start(self) -> None:
-        if not self.warmup.diagonal:
+        if not self.warmup.adapts:
             return
         if int(self.n_warmup) < 0:  # a fresh run (a resumed one keeps its schedule)
             self.n_warmup.fill_(self._warmup_length())
         self.warmup = Warmup(self.kernel, n_warmup=int(self.n_warmup))
-        if not self.warmup.windows and not self.frozen:
+        if self.warmup.diagonal and not self.warmup.windows and not self.frozen:
             rank_zero_warn(
-                f"mass_matrix='diagonal' needs a warm-up of >= 20 steps to estimate it; "
+                f"mass_matrix={self.kernel.mass_matrix!r} needs a warm-up of >= 20 steps to "
+                "estimate it; "
                 f"this fit adapts for {int(self.n_warmup)}: the mass matrix stays the identity"
             )
 
@@ -443,8 +450,10 @@ class MCMCSampler(pl.LightningModule):
         tuning = self.gather_tuning(idx)
         state, info, particles = self.move(self.state.get(idx), Warmup.params(tuning))
         self.state.put(idx, state)
-        if self._adapting():
-            self.tuning.put(idx, self.warmup.update(tuning, info, self._rank_mean(), state.x))
+        if self._adapting():  # adapt; at the checks, lost chains take healthy ones' states
+            tuning, state = self.warmup.step(tuning, info, state, self._rank_mean())
+            self.state.put(idx, state)
+            self.tuning.put(idx, tuning)
         self.nonfinite[idx] += info.nonfinite
         losses = self.after_move(idx, particles)
         if not losses:  # no optimizer step was taken: count the move as one
@@ -524,6 +533,9 @@ class MCMCSampler(pl.LightningModule):
         warn_nonfinite(
             chains.info.get("nonfinite"), f"sample (rank {self.global_rank})", self.target
         )
+        stuck = stuck_message(chains.info, f"sample (rank {self.global_rank})", idx)
+        if stuck is not None:  # one warning per rank, naming its stuck chains
+            warnings.warn(stuck, RuntimeWarning, stacklevel=2)
         extra = {} if tuning is None else {"step_size": tuning.step_size.expand(idx.numel())}
         return {
             **chains.info,
