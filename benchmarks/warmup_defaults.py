@@ -16,7 +16,7 @@ import lightning_ex2 as lx
 
 sys.path.insert(0, ".")
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
-from tests.kernels.test_warmup import SteepStart, _correlated, steep_starts  # noqa: E402
+from tests.kernels.test_warmup import SteepStart, _correlated, steep_starts
 
 torch.set_num_threads(1)
 warnings.simplefilter("ignore")
@@ -27,7 +27,10 @@ cases = {
     "correlated Gaussian 20-D (cond 1e3)": (_correlated().float(), None),
 }
 for name, (target, init) in cases.items():
-    for label, kernel in (("old MALA(diagonal, shared)", lx.MALA(**old)), ("new MALA()", lx.MALA())):
+    for label, kernel in (
+        ("old MALA(diagonal, shared)", lx.MALA(**old)),
+        ("new MALA()", lx.MALA()),
+    ):
         if label.startswith("new") != (lx.MALA().mass_matrix == "diagonal"):
             continue  # the former code: its defaults (identity) are not the new ones
         run = lx.sample(target, kernel, n_chains=64, n_steps=500, burn_in=500, init=init,
@@ -43,5 +46,8 @@ for name, (target, init) in cases.items():
             mean, sd = torch.zeros(20, dtype=torch.float64), cov.diagonal().sqrt()
         err = ((x.mean(0) - mean) / sd).abs().max()
         stuck = int((run.info["accept_local"] < 0.01).sum())
-        print(f"{name:40s} {label:28s} max|mean err|/sd {err:.3f}  R-hat {run.rhat().max():.3f}"
-              f"  min ESS {run.ess().min():7.0f}  stuck {stuck}", flush=True)
+        print(
+            f"{name:40s} {label:28s} max|mean err|/sd {err:.3f}  R-hat {run.rhat().max():.3f}"
+            f"  min ESS {run.ess().min():7.0f}  stuck {stuck}",
+            flush=True,
+        )
