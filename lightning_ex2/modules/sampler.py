@@ -284,6 +284,15 @@ class MCMCSampler(pl.LightningModule):
             state[name] = merged.cpu()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # checkpoints written before the warm-up tracked the chains' health: start it empty
+        # (and no re-initialisation checks for a run whose schedule did not place them)
+        state_dict = checkpoint.get("state_dict", {})
+        if any(k.startswith("tuning.") for k in state_dict):
+            for name, buf in self.named_buffers():
+                if name not in state_dict and name.startswith("tuning.health."):
+                    state_dict[name] = torch.zeros_like(buf)
+                elif name == "n_warmup" and name not in state_dict:
+                    state_dict[name] = torch.tensor(0, dtype=torch.int64)
         states = checkpoint.get("lightning_ex2_rng")
         saved_world = checkpoint.get("lightning_ex2_world_size", 1)
         trainer = attached_trainer(self)
