@@ -202,7 +202,7 @@ class MCMCSampler(pl.LightningModule):
         self.state = TupleBuffers(ChainState(x, torch.zeros(n_chains, dtype=dtype), grad), n_chains)
         tuning = self.warmup.init(n_chains, x)
         self.tuning = None if tuning is None else TupleBuffers(tuning, n_chains)
-        if self.warmup.adapts:  # the warm-up length the windows and checks are placed in
+        if self.warmup.diagonal:  # the warm-up length the mass-matrix windows are placed in
             self.register_buffer("n_warmup", torch.tensor(-1, dtype=torch.int64))
         self.register_buffer("chain_ready", torch.zeros(n_chains, dtype=torch.bool))
         self.register_buffer("nonfinite", torch.zeros(n_chains, dtype=dtype))
@@ -411,10 +411,13 @@ class MCMCSampler(pl.LightningModule):
     def on_train_start(self) -> None:
         if not self.warmup.adapts:
             return
+        if not self.warmup.diagonal:  # the checks only: placed in this fit's warm-up
+            self.warmup = Warmup(self.kernel, n_warmup=self._warmup_length())
+            return
         if int(self.n_warmup) < 0:  # a fresh run (a resumed one keeps its schedule)
             self.n_warmup.fill_(self._warmup_length())
         self.warmup = Warmup(self.kernel, n_warmup=int(self.n_warmup))
-        if self.warmup.diagonal and not self.warmup.windows and not self.frozen:
+        if not self.warmup.windows and not self.frozen:
             rank_zero_warn(
                 f"mass_matrix={self.kernel.mass_matrix!r} needs a warm-up of >= 20 steps to "
                 "estimate it; "
