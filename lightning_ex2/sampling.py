@@ -392,11 +392,13 @@ def sample(
     """Run ``n_chains`` chains of ``kernel`` on ``target``.
 
     The run is ``burn_in`` warm-up steps (adaptation of the kernel's parameters on:
-    step size, and a diagonal mass matrix for ``mass_matrix="diagonal"``; draws
-    discarded), then the parameters are frozen (:class:`~lightning_ex2.kernels.Warmup`),
+    step size, and the mass matrix for ``mass_matrix="diagonal"`` or ``"dense"``;
+    chains that do not move are re-started from healthy ones at the windows' ends;
+    draws discarded), then the parameters are frozen (:class:`~lightning_ex2.kernels.Warmup`),
     then ``n_steps`` steps with the kernel fixed, keeping every ``thin``-th draw in
     a preallocated buffer on the chains' device. Nothing in the step loop copies to
-    the host. A stop request (:mod:`lightning_ex2.interrupt`) ends the run early
+    the host. Chains that accepted under 1 % of their moves after warm-up are named in
+    one ``RuntimeWarning`` (:func:`warn_stuck`). A stop request (:mod:`lightning_ex2.interrupt`) ends the run early
     with the draws made so far (``Run.complete`` is then ``False``).
 
     Args:
