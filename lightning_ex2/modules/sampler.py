@@ -546,7 +546,7 @@ class MCMCSampler(pl.LightningModule):
             chains.info.get("nonfinite"), f"sample (rank {self.global_rank})", self.target
         )
         stuck = stuck_message(chains.info, f"sample (rank {self.global_rank})", idx)
-        if stuck is not None:  # one warning per rank, naming its stuck chains
+        if stuck is not None:  # one warning per batch of chains, naming its stuck ones
             warnings.warn(stuck, RuntimeWarning, stacklevel=2)
         extra = {} if tuning is None else {"step_size": tuning.step_size.expand(idx.numel())}
         return {
