@@ -398,7 +398,7 @@ def sample(
     then ``n_steps`` steps with the kernel fixed, keeping every ``thin``-th draw in
     a preallocated buffer on the chains' device. Nothing in the step loop copies to
     the host. Chains that accepted under 1 % of their moves after warm-up are named in
-    one ``RuntimeWarning`` (:func:`warn_stuck`). A stop request (:mod:`lightning_ex2.interrupt`) ends the run early
+    one ``RuntimeWarning`` (with ``check_convergence``). A stop request (:mod:`lightning_ex2.interrupt`) ends the run early
     with the draws made so far (``Run.complete`` is then ``False``).
 
     Args:
@@ -416,7 +416,9 @@ def sample(
         progress: show a progress bar.
         check_convergence: warn (``RuntimeWarning``) at the end when the draws fail
             the convergence rule of :func:`lightning_ex2.metrics.summary.diagnostics`
-            (R-hat, bulk and tail ESS); costs one ArviZ diagnostics pass.
+            (R-hat, bulk and tail ESS); costs one ArviZ diagnostics pass. It also
+            names, in one more warning, the chains that accepted under 1 % of their
+            moves after warm-up (:func:`warn_stuck`).
 
     Raises:
         TypeError: ``target`` or ``kernel`` do not satisfy their protocol; a gradient
@@ -466,7 +468,8 @@ def sample(
     )  # fmt: skip
     wall = time.perf_counter() - start
     warn_nonfinite(chains.info.get("nonfinite"), "sample")
-    warn_stuck(chains.info, "sample")
+    if check_convergence:
+        warn_stuck(chains.info, "sample")
 
     info = dict(chains.info)
     if chains.tuning is not None:

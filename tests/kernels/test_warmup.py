@@ -66,7 +66,7 @@ def test_default_warmup_brings_back_chains_that_start_in_a_steep_region(kernel, 
         warnings.simplefilter("always")
         run = lx.sample(
             target, kernel, n_chains=32, n_steps=n_steps, burn_in=n_steps, init=steep_starts(),
-            seed=0, progress=False, check_convergence=False,
+            seed=0, progress=False, check_convergence=True,
         )  # fmt: skip
     assert not _stuck_warnings(caught)
     assert (run.info["accept_local"] > 0.1).all(), run.info["accept_local"]
@@ -88,7 +88,7 @@ def test_stuck_chains_are_named_in_one_warning():
         warnings.simplefilter("always")
         run = lx.sample(
             SteepStart(), kernel, n_chains=32, n_steps=50, init=steep_starts(n_far=3),
-            seed=0, progress=False, check_convergence=False,
+            seed=0, progress=False, check_convergence=True,
         )  # fmt: skip
     stuck = _stuck_warnings(caught)
     assert len(stuck) == 1, stuck
