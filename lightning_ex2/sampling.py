@@ -173,6 +173,51 @@ def warn_nonfinite(nonfinite: Tensor | None, where: str, target: Any = None) -> 
             warnings.warn_explicit(message, RuntimeWarning, *source)
 
 
+#: a chain that accepts fewer than this fraction of its moves after warm-up is stuck
+STUCK_ACCEPT = 0.01
+
+
+def stuck_chains(info: dict[str, Tensor]) -> Tensor | None:
+    """``[C]`` bool: chains whose mean acceptance after warm-up (the larger of
+    ``accept_local`` and ``accept_global``) is below :data:`STUCK_ACCEPT`; ``None``
+    when the info has no acceptance."""
+    rates = [info[k] for k in ("accept_local", "accept_global") if k in info]
+    if not rates:
+        return None
+    moved = rates[0] if len(rates) == 1 else torch.maximum(rates[0], rates[1])
+    return moved < STUCK_ACCEPT
+
+
+def stuck_message(info: dict[str, Tensor], where: str, index: Tensor | None = None) -> str | None:
+    """The one-line report of :func:`stuck_chains` (``None`` when none is stuck; one
+    host sync). ``index`` maps the rows of ``info`` to chain numbers."""
+    stuck = stuck_chains(info)
+    if stuck is None or not bool(stuck.any()):
+        return None
+    rows = torch.nonzero(stuck).flatten()
+    rates = [info[k] for k in ("accept_local", "accept_global") if k in info]
+    moved = rates[0] if len(rates) == 1 else torch.maximum(rates[0], rates[1])
+    shown = rows[:10]
+    acc = ", ".join(f"{float(a):.3f}" for a in moved[shown].tolist())
+    ids = ", ".join(map(str, (shown if index is None else index[shown]).tolist()))
+    more = ", ..." if rows.numel() > 10 else ""
+    return (
+        f"{where}: {rows.numel()} of {stuck.numel()} chains accepted < "
+        f"{100 * STUCK_ACCEPT:g} % of moves after warm-up (acceptance {acc}{more}; chains "
+        f"{ids}{more}): they stayed near where they were, so their draws are "
+        "not draws from the target; sample with a longer burn_in (lost chains are re-started "
+        "from healthy ones during warm-up), start them elsewhere, or check the target there"
+    )
+
+
+def warn_stuck(info: dict[str, Tensor], where: str, stacklevel: int = 3) -> None:
+    """One ``RuntimeWarning`` naming the chains stuck after warm-up (see
+    :func:`stuck_message`); ``run.info`` keeps every chain's acceptance."""
+    message = stuck_message(info, where)
+    if message is not None:
+        warnings.warn(message, RuntimeWarning, stacklevel=stacklevel)
+
+
 def _source_of(fn: Any) -> tuple[str, int] | None:
     """``(file, line)`` of a Python function, else ``None``."""
     import inspect
@@ -230,8 +275,8 @@ def run_chains(
         for _ in range(burn_in):
             state, info = burn_in_step(state, target, generator, Warmup.params(tuning))
             nonfinite = info.nonfinite if nonfinite is None else nonfinite + info.nonfinite
-            if adapt:
-                tuning = warmup.update(tuning, info, x=state.x)
+            if adapt:  # adapt, and re-start lost chains from healthy ones at the checks
+                tuning, state = warmup.step(tuning, info, state)
             bar.update()
             if interrupt.requested():
                 stopped = True
@@ -360,11 +405,13 @@ def sample(
     """Run ``n_chains`` chains of ``kernel`` on ``target``.
 
     The run is ``burn_in`` warm-up steps (adaptation of the kernel's parameters on:
-    step size, and a diagonal mass matrix for ``mass_matrix="diagonal"``; draws
-    discarded), then the parameters are frozen (:class:`~lightning_ex2.kernels.Warmup`),
+    step size, and the mass matrix for ``mass_matrix="diagonal"`` or ``"dense"``;
+    chains that do not move are re-started from healthy ones at the windows' ends;
+    draws discarded), then the parameters are frozen (:class:`~lightning_ex2.kernels.Warmup`),
     then ``n_steps`` steps with the kernel fixed, keeping every ``thin``-th draw in
     a preallocated buffer on the chains' device. Nothing in the step loop copies to
-    the host. A stop request (:mod:`lightning_ex2.interrupt`) ends the run early
+    the host. Chains that accepted under 1 % of their moves after warm-up are named in
+    one ``RuntimeWarning`` (with ``check_convergence``). A stop request (:mod:`lightning_ex2.interrupt`) ends the run early
     with the draws made so far (``Run.complete`` is then ``False``).
 
     FlEx2MCMC: when the kernel is global (``ISIR``, ``Ex2MCMC``) and its proposal has
@@ -390,7 +437,9 @@ def sample(
         progress: show a progress bar.
         check_convergence: warn (``RuntimeWarning``) at the end when the draws fail
             the convergence rule of :func:`lightning_ex2.metrics.summary.diagnostics`
-            (R-hat, bulk and tail ESS); costs one ArviZ diagnostics pass.
+            (R-hat, bulk and tail ESS); costs one ArviZ diagnostics pass. It also
+            names, in one more warning, the chains that accepted under 1 % of their
+            moves after warm-up (:func:`warn_stuck`).
         train_proposal: ``None`` (default): train a trainable proposal during burn-in, as
             above (with ``burn_in=0`` a ``UserWarning`` says the proposal is used
             untrained); ``True``: the same, but a kernel without a trainable proposal or
@@ -450,6 +499,8 @@ def sample(
         flow_trainer.freeze()  # (already, unless a stop request cut the burn-in short)
     wall = time.perf_counter() - start
     warn_nonfinite(chains.info.get("nonfinite"), "sample")
+    if check_convergence:
+        warn_stuck(chains.info, "sample")
 
     info = dict(chains.info)
     if chains.tuning is not None:

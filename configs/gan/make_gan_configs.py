@@ -253,11 +253,14 @@ def kernel(method: str, g: dict) -> dict:
     }  # fmt: skip
     if method == "ula":
         return {"class_path": "lightning_ex2.kernels.ULA", "init_args": {"step_size": g["step"]}}
-    if method == "mala_fixed":  # no target_accept: the step stays at its initial value
-        return {"class_path": "lightning_ex2.kernels.MALA", "init_args": {"step_size": g["step"]}}
+    # the paper's MALA: one shared step size, identity metric (not MALA's defaults)
+    paper = {"per_chain_step_size": False, "mass_matrix": "identity"}
+    if method == "mala_fixed":  # target_accept null: the step stays at its initial value
+        return {"class_path": "lightning_ex2.kernels.MALA",
+                "init_args": {"step_size": g["step"], "target_accept": None, **paper}}  # fmt: skip
     if method == "mala":
         return {"class_path": "lightning_ex2.kernels.MALA",
-                "init_args": {"step_size": g["step"], "target_accept": 0.67}}  # fmt: skip
+                "init_args": {"step_size": g["step"], "target_accept": 0.67, **paper}}  # fmt: skip
     if method == "isir":
         return {"class_path": "lightning_ex2.kernels.ISIR",
                 "init_args": {"proposal": prior, "n_particles": 10}}  # fmt: skip

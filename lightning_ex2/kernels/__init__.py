@@ -2,7 +2,13 @@
 params) -> (state, info)``; parameters per kernel (``MALAParams``, ...), adapted by
 :class:`Warmup`."""
 
-from lightning_ex2.kernels.adaptation import DualAveragingState, Tuning, VarianceState, Warmup
+from lightning_ex2.kernels.adaptation import (
+    ChainHealth,
+    DualAveragingState,
+    Tuning,
+    VarianceState,
+    Warmup,
+)
 from lightning_ex2.kernels.base import GradientKernel, KernelBase, LocalInfo, log_prob_and_grad
 from lightning_ex2.kernels.ex2mcmc import Ex2Info, Ex2MCMC
 from lightning_ex2.kernels.hmc import HMC, HMCParams
@@ -17,6 +23,7 @@ __all__ = [
     "ISIR",
     "MALA",
     "ULA",
+    "ChainHealth",
     "ChainState",
     "DualAveragingState",
     "Ex2Info",

@@ -18,8 +18,9 @@ NamedTuple of per-chain ``[C]`` tensors. Nothing inside a step calls ``.item()``
 ``.cpu()`` or branches on tensor values, so a step never synchronises with the host.
 
 Shapes of the parameters: ``step_size`` ``[]`` (shared) or ``[C]`` (per chain);
-``inverse_mass_matrix`` ``None`` (identity) or ``[1, D]`` (a diagonal shared by
-all chains: the leading 1 marks it as shared, and it broadcasts over ``[C, D]``).
+``inverse_mass_matrix`` ``None`` (identity), ``[1, D]`` (a diagonal shared by
+all chains: the leading 1 marks it as shared, and it broadcasts over ``[C, D]``) or
+``[1, D, D]`` (dense, with its lower Cholesky factor ``inverse_mass_cholesky``).
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ __all__ = [
 COUNT_FIELDS = ("nonfinite",)
 
 #: the ``mass_matrix`` choices of the gradient kernels
-MASS_MATRICES = ("identity", "diagonal")
+MASS_MATRICES = ("identity", "diagonal", "dense")
 
 #: what ``step`` accepts as ``params``: the kernel's NamedTuple, a bare step size
 #: (``[]`` or ``[C]`` tensor, or a float: the identity mass matrix), or ``None``
@@ -71,11 +72,15 @@ class LocalParams(NamedTuple):
 
     Attributes:
         step_size: ``[]`` or ``[C]``.
-        inverse_mass_matrix: ``None`` (identity) or the diagonal ``[1, D]`` (shared).
+        inverse_mass_matrix: ``None`` (identity), the diagonal ``[1, D]`` or the dense
+            ``[1, D, D]`` (shared by all chains).
+        inverse_mass_cholesky: ``None``, or with a dense ``inverse_mass_matrix`` its lower
+            Cholesky factor ``L`` ``[1, D, D]`` (``L L' = M^-1``).
     """
 
     step_size: Tensor
     inverse_mass_matrix: Tensor | None = None
+    inverse_mass_cholesky: Tensor | None = None
 
 
 class LocalInfo(NamedTuple):
@@ -220,7 +225,7 @@ class KernelBase(nn.Module):
     per_chain_step_size: bool = False
     #: whether a warm-up may adapt the step size (from ``info.accept_local``)
     step_size_adaptable: bool = False
-    #: ``"identity"`` or ``"diagonal"`` (adapted during warm-up, then frozen)
+    #: ``"identity"``, ``"diagonal"`` or ``"dense"`` (adapted during warm-up, then frozen)
     mass_matrix: str = "identity"
     #: whether the kernel has an i-SIR move (``proposal``, ``explore``, ...)
     is_global: bool = False
@@ -290,8 +295,12 @@ class GradientKernel(KernelBase):
     def init_params(self, n_chains: int, like: Tensor) -> NamedTuple:
         shape = (n_chains,) if self.per_chain_step_size else ()
         h = torch.full(shape, self.step_size, device=like.device, dtype=like.dtype)
+        dim = like.shape[-1]
+        if self.mass_matrix == "dense":
+            eye = torch.eye(dim, device=like.device, dtype=like.dtype).unsqueeze(0)
+            return self.Params(h, eye, eye.clone())
         diag = self.mass_matrix == "diagonal"
-        return self.Params(h, like.new_ones((1, like.shape[-1])) if diag else None)
+        return self.Params(h, like.new_ones((1, dim)) if diag else None)
 
     def _start(
         self, state: ChainState, target: nn.Module, params: ParamsArg
@@ -310,6 +319,12 @@ class GradientKernel(KernelBase):
             h, m = (self.step_size if params is None else params), None
         h = torch.as_tensor(h, dtype=x.dtype, device=x.device)
         return x, log_prob, grad, h, (h.unsqueeze(-1) if h.ndim else h), m
+
+    @staticmethod
+    def _cholesky(params: ParamsArg) -> Tensor | None:
+        """The dense metric's ``L`` ``[D, D]`` (``L L' = M^-1``), else ``None``."""
+        chol = getattr(params, "inverse_mass_cholesky", None) if isinstance(params, tuple) else None
+        return None if chol is None else chol[0]
 
     @staticmethod
     def _langevin(

@@ -1,7 +1,8 @@
 """Hamiltonian Monte Carlo with a leapfrog integrator (Duane et al. 1987; Neal 2011).
 
-Identity or diagonal mass matrix ``M`` (``mass_matrix="diagonal"``: ``M^-1`` is the
-pooled variance estimated during warm-up), ``n_leapfrog`` steps of size ``h``; costs ``n_leapfrog``
+A diagonal mass matrix ``M`` by default (``mass_matrix="diagonal"``: ``M^-1`` is the
+pooled variance estimated during warm-up), a dense one (``"dense"``: ``M^-1`` the
+covariance) or the identity; ``n_leapfrog`` steps of size ``h``; costs ``n_leapfrog``
 gradient evaluations per step. A trajectory that leaves the finite region
 (NaN/Inf energy) is rejected.
 
@@ -16,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from lightning_ex2.kernels.base import (
@@ -32,20 +34,27 @@ from lightning_ex2.types import ChainState, Gen
 
 class HMCParams(LocalParams):
     """HMC's tuned parameters: leapfrog ``step_size`` ``[]``/``[C]``,
-    ``inverse_mass_matrix`` ``None`` (identity) or ``[1, D]``."""
+    ``inverse_mass_matrix`` ``None`` (identity), ``[1, D]`` or ``[1, D, D]`` (with
+    ``inverse_mass_cholesky``)."""
 
     __slots__ = ()
 
 
 class HMC(GradientKernel):
-    """HMC; the warm-up may adapt the leapfrog step size by dual averaging.
+    """HMC; a warm-up (``lx.sample(..., burn_in=W)``, ``fit``) adapts the leapfrog step
+    size by dual averaging, one per chain, and the mass matrix from the chains that
+    mix, and re-starts lost chains from healthy ones
+    (:class:`~lightning_ex2.kernels.Warmup`); then all is frozen. ``HMC(n_leapfrog=L)``
+    needs no tuning argument.
 
     Args:
-        step_size: leapfrog step size ``h``.
+        step_size: initial leapfrog step size ``h`` (fixed when ``target_accept=None``).
         n_leapfrog: leapfrog steps per transition ``L >= 1``.
-        target_accept: acceptance rate the warm-up adapts ``h`` toward (e.g. 0.65);
-            ``None`` keeps ``h`` fixed.
-        per_chain_step_size: adapt one step size per chain.
+        target_accept: acceptance rate the warm-up adapts ``h`` toward; the default
+            0.65 is the optimal scaling of HMC (Beskos et al. 2013); ``None`` keeps
+            ``h`` fixed.
+        per_chain_step_size: adapt one step size per chain (default) instead of one
+            shared one from the chains' mean acceptance.
         jitter: each transition multiplies each chain's step size by a uniform draw
             in ``[1 - jitter, 1 + jitter]`` (Neal 2011, Sec. 5.4.2.2). The default 0.5
             breaks the resonances of a fixed trajectory length ``L h``: with
@@ -53,7 +62,8 @@ class HMC(GradientKernel):
             Gaussian-like target returns near its start (or its mirror image), and the
             chain barely moves there (on a 10-D rotated Gaussian of scales 1-5, 50x
             lower ESS). ``0`` disables it. Valid: the draw does not depend on the state.
-        mass_matrix: ``"identity"`` or ``"diagonal"`` (estimated during warm-up).
+        mass_matrix: ``"diagonal"`` (default), ``"dense"`` (for correlated posteriors)
+            or ``"identity"``; the first two are estimated during warm-up.
     """
 
     step_size_adaptable = True
@@ -64,10 +74,10 @@ class HMC(GradientKernel):
         self,
         step_size: float = 0.1,
         n_leapfrog: int = 10,
-        target_accept: float | None = None,
-        per_chain_step_size: bool = False,
+        target_accept: float | None = 0.65,
+        per_chain_step_size: bool = True,
         jitter: float = 0.5,
-        mass_matrix: str = "identity",
+        mass_matrix: str = "diagonal",
     ) -> None:
         super().__init__()
         self._setup_params(step_size, target_accept, per_chain_step_size, mass_matrix)
@@ -86,7 +96,13 @@ class HMC(GradientKernel):
             u = rand((x.shape[0], 1), x, generator)
             hx = hx * (1.0 + self.jitter * (2.0 * u - 1.0))
         p = randn(tuple(x.shape), x, generator)
-        if m is None:  # the identity: main's arithmetic exactly
+        chol = self._cholesky(params)
+        if chol is not None:  # p ~ N(0, M), M = (L L')^-1: p = xi L^-1 (rows); dq = h p M^-1
+            cov = m[0]
+            p = torch.linalg.solve_triangular(chol, p, upper=False, left=False)
+            kinetic = lambda p: 0.5 * (p @ chol).square().sum(-1)  # noqa: E731
+            velocity = lambda p: p @ cov  # noqa: E731
+        elif m is None:  # the identity: main's arithmetic exactly
             hm, kinetic = hx, lambda p: 0.5 * p.square().sum(-1)
         else:  # p ~ N(0, M), K(p) = p' M^-1 p / 2, dq = h M^-1 p
             hm, kinetic = hx * m, lambda p: 0.5 * (p.square() * m).sum(-1)
@@ -95,7 +111,7 @@ class HMC(GradientKernel):
         q, lp_q, g_q = x, log_prob, grad
         p = p + 0.5 * hx * g_q
         for i in range(self.n_leapfrog):
-            q = q + hm * p
+            q = q + (hx * velocity(p) if chol is not None else hm * p)
             lp_q, g_q = log_prob_and_grad(target, q)
             if i < self.n_leapfrog - 1:
                 p = p + hx * g_q

@@ -47,6 +47,8 @@ class ULA(GradientKernel):
 
     def __init__(self, step_size: float = 0.01, mass_matrix: str = "identity") -> None:
         super().__init__()
+        if mass_matrix == "dense":
+            raise ValueError("ULA: `mass_matrix` must be 'identity' or 'diagonal', got 'dense'")
         self._setup_params(step_size, None, False, mass_matrix)
 
     repr_fields = ("step_size", "mass_matrix")

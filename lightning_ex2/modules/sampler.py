@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -38,6 +39,7 @@ from lightning_ex2.sampling import (
     check_kernel_target,
     floating_dtype,
     run_chains,
+    stuck_message,
     warn_nonfinite,
 )
 from lightning_ex2.sharding import chain_shards
@@ -288,6 +290,15 @@ class MCMCSampler(SafeLoadingModule):
             state[name] = merged.cpu()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # checkpoints written before the warm-up tracked the chains' health: start it empty
+        # (and no re-initialisation checks for a run whose schedule did not place them)
+        state_dict = checkpoint.get("state_dict", {})
+        if any(k.startswith("tuning.") for k in state_dict):
+            for name, buf in self.named_buffers():
+                if name not in state_dict and name.startswith("tuning.health."):
+                    state_dict[name] = torch.zeros_like(buf)
+                elif name == "n_warmup" and name not in state_dict:
+                    state_dict[name] = torch.tensor(0, dtype=torch.int64)
         states = checkpoint.get("lightning_ex2_rng")
         saved_world = checkpoint.get("lightning_ex2_world_size", 1)
         trainer = attached_trainer(self)
@@ -404,14 +415,18 @@ class MCMCSampler(SafeLoadingModule):
         return int(total) if math.isfinite(total) else 0
 
     def on_train_start(self) -> None:
-        if not self.warmup.diagonal:
+        if not self.warmup.adapts:
+            return
+        if not self.warmup.diagonal:  # the checks only: placed in this fit's warm-up
+            self.warmup = Warmup(self.kernel, n_warmup=self._warmup_length())
             return
         if int(self.n_warmup) < 0:  # a fresh run (a resumed one keeps its schedule)
             self.n_warmup.fill_(self._warmup_length())
         self.warmup = Warmup(self.kernel, n_warmup=int(self.n_warmup))
         if not self.warmup.windows and not self.frozen:
             rank_zero_warn(
-                f"mass_matrix='diagonal' needs a warm-up of >= 20 steps to estimate it; "
+                f"mass_matrix={self.kernel.mass_matrix!r} needs a warm-up of >= 20 steps to "
+                "estimate it; "
                 f"this fit adapts for {int(self.n_warmup)}: the mass matrix stays the identity"
             )
 
@@ -453,8 +468,10 @@ class MCMCSampler(SafeLoadingModule):
         tuning = self.gather_tuning(idx)
         state, info, particles = self.move(self.state.get(idx), Warmup.params(tuning))
         self.state.put(idx, state)
-        if self._adapting():
-            self.tuning.put(idx, self.warmup.update(tuning, info, self._rank_mean(), state.x))
+        if self._adapting():  # adapt; at the checks, lost chains take healthy ones' states
+            tuning, state = self.warmup.step(tuning, info, state, self._rank_mean())
+            self.state.put(idx, state)
+            self.tuning.put(idx, tuning)
         self.nonfinite[idx] += info.nonfinite
         losses = self.after_move(idx, particles)
         if not losses:  # no optimizer step was taken: count the move as one
@@ -534,6 +551,9 @@ class MCMCSampler(SafeLoadingModule):
         warn_nonfinite(
             chains.info.get("nonfinite"), f"sample (rank {self.global_rank})", self.target
         )
+        stuck = stuck_message(chains.info, f"sample (rank {self.global_rank})", idx)
+        if stuck is not None:  # one warning per batch of chains, naming its stuck ones
+            warnings.warn(stuck, RuntimeWarning, stacklevel=2)
         extra = {} if tuning is None else {"step_size": tuning.step_size.expand(idx.numel())}
         return {
             **chains.info,

@@ -61,6 +61,11 @@ class KernelCase:
             raise ValueError(f"{self.name}: unknown tags {sorted(unknown)}")
 
 
+#: one shared step size and the identity metric (MALA's and HMC's defaults are per-chain
+#: step sizes and a diagonal metric: the ``diagonal`` cases)
+PLAIN = {"per_chain_step_size": False, "mass_matrix": "identity"}
+
+
 def _case(name: str, build, *tags: str, smoke=None) -> KernelCase:
     return KernelCase(name, build, frozenset(tags), smoke)
 
@@ -68,17 +73,17 @@ def _case(name: str, build, *tags: str, smoke=None) -> KernelCase:
 CASES: list[KernelCase] = [
     _case(
         "mala",
-        lambda q, h: lx.MALA(step_size=h, target_accept=0.574),
+        lambda q, h: lx.MALA(h, target_accept=0.574, **PLAIN),
         "exact",
         "gradient",
-        smoke=lambda d: lx.MALA(0.1, target_accept=0.574),
+        smoke=lambda d: lx.MALA(0.1, target_accept=0.574, **PLAIN),
     ),
     _case(
         "hmc",
-        lambda q, h: lx.HMC(step_size=h, n_leapfrog=5, target_accept=0.7, jitter=0.3),
+        lambda q, h: lx.HMC(h, n_leapfrog=5, target_accept=0.7, jitter=0.3, **PLAIN),
         "exact",
         "gradient",
-        smoke=lambda d: lx.HMC(0.1, n_leapfrog=3, target_accept=0.7),
+        smoke=lambda d: lx.HMC(0.1, n_leapfrog=3, target_accept=0.7, **PLAIN),
     ),
     _case(
         "isir",
@@ -124,7 +129,7 @@ CASES: list[KernelCase] = [
     ),
     _case(
         "ex2mcmc_hmc",
-        lambda q, h: lx.Ex2MCMC(q, 20, local_kernel=lx.HMC(h, 3, target_accept=0.7)),
+        lambda q, h: lx.Ex2MCMC(q, 20, local_kernel=lx.HMC(h, 3, target_accept=0.7, **PLAIN)),
         "exact",
         "gradient",
         "global",
@@ -146,7 +151,7 @@ CASES: list[KernelCase] = [
         lambda q, h: lx.Ex2MCMC(
             q,
             20,
-            local_kernel=lx.HMC(h, 3, target_accept=0.7),
+            local_kernel=lx.HMC(h, 3, target_accept=0.7, **PLAIN),
             correlation=0.9,
             correlation_prob=0.5,
         ),

@@ -234,7 +234,7 @@ def test_adaptation_reaches_target_and_then_freezes():
     assert torch.equal(tuning.step_size, frozen), "step size changed after warm-up"
     assert torch.equal(warmup.freeze(tuning).step_size, frozen), "freeze is not idempotent"
     assert abs(torch.stack(accept).mean().item() - 0.574) < 0.05
-    assert frozen.item() > 1e-2  # it actually moved from the bad initial value
+    assert (frozen > 1e-2).all()  # it actually moved from the bad initial value
 
 
 def test_per_chain_step_size_has_chain_shape():
@@ -321,11 +321,14 @@ def _rotated_gaussian() -> Gaussian:
     return Gaussian(torch.zeros(10), 0.5 * (cov + cov.T))
 
 
+IDENTITY = {"mass_matrix": "identity"}  # the jitter's effect alone, not a metric's
+
+
 def _hmc_run(jitter: float | None) -> tuple[float, torch.Tensor, float]:
     """Mean acceptance, the MCSE z-scores of E[y_i^2] = s_i^2 (y = R^T x, the coordinates
     along the principal axes, independent under the target) and the smallest ESS of y."""
     kwargs = {} if jitter is None else {"jitter": jitter}
-    kernel = lx.HMC(step_size=0.2, n_leapfrog=10, target_accept=0.7, **kwargs)
+    kernel = lx.HMC(0.2, 10, target_accept=0.7, per_chain_step_size=False, **IDENTITY, **kwargs)
     run = lx.sample(
         _rotated_gaussian(), kernel, n_chains=32, n_steps=400, burn_in=300, seed=0,
         progress=False,

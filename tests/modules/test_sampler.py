@@ -368,3 +368,38 @@ def test_algorithm_names_the_sampler_that_runs():
     assert MCMCSampler(target, lx.MALA(step_size=0.1)).algorithm == "MALA"
     fixed = lx.Ex2MCMC(GaussianProposal(2), n_particles=8, step_size=0.1)
     assert MCMCSampler(target, fixed).algorithm == "Ex2MCMC"  # no flow trained: the kernel
+
+
+def test_fit_brings_back_lost_chains_and_sample_names_stuck_ones(tmp_path):
+    """The module path uses the same warm-up as ``lx.sample``: ``fit`` with ``MALA()`` re-starts
+    the chains that began far out in a steep tail; the ``sample`` command's step then
+    names chains that a kernel without warm-up leaves stuck."""
+    import warnings
+
+    from tests.kernels.test_warmup import SteepStart, steep_starts
+
+    init = tmp_path / "init.pt"
+    torch.save(steep_starts(16, n_far=2, far=30.0), init)
+    model = MCMCSampler(SteepStart(), lx.MALA(), n_chains=16, seed=0)
+    _trainer(tmp_path, max_steps=60).fit(model, datamodule=ChainDataModule(16, init_path=init))
+    assert int(model.n_warmup) == 60 and bool(model.tuning.frozen)
+    assert (model.chain_x[:, 0] < 5).all(), model.chain_x[:2]  # back from x0 = 30
+    torch.testing.assert_close(model.chain_log_prob, model.target.log_prob(model.chain_x))
+
+    fixed = MCMCSampler(SteepStart(), lx.MALA(0.5, target_accept=None), n_chains=16, seed=0)
+    fixed.sampling.n_steps, fixed.sampling.progress = 20, False
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _trainer(tmp_path).predict(fixed, datamodule=ChainDataModule(16, init_path=init))
+    stuck = [str(w.message) for w in caught if "of moves after warm-up" in str(w.message)]
+    assert len(stuck) == 1 and "2 of 16 chains" in stuck[0] and "chains 0, 1" in stuck[0], stuck
+
+
+def test_checkpoints_from_before_chain_health_still_load():
+    model = MCMCSampler(Gaussian(torch.zeros(2), torch.eye(2)), lx.MALA(), n_chains=4)
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith("tuning.health.")}
+    state.pop("n_warmup")
+    checkpoint = {"state_dict": state}
+    model.on_load_checkpoint(checkpoint)
+    model.load_state_dict(checkpoint["state_dict"])  # strict: every buffer is there
+    assert int(model.n_warmup) == 0 and not model.tuning.health.steps.any()
