@@ -239,6 +239,59 @@ def render(results: dict[str, dict[str, list[dict]]], notes: list[str]) -> str:
     return text
 
 
+def build_plans(kernels: list[str], args) -> tuple[dict[str, Plan], list[str]]:  # type: ignore[no-untyped-def]
+    """The runnable kernels, and a note per kernel that cannot run here."""
+    plans: dict[str, Plan] = {}
+    notes: list[str] = []
+    for kernel in kernels:
+        try:
+            plans[kernel] = KERNELS[kernel](args)
+        except Unavailable as err:
+            notes.append(f"{kernel}: skipped ({err})")
+    return plans, notes
+
+
+def run_posterior(name: str, args, seeds: list[int], plans: dict[str, Plan] | None = None):  # type: ignore[no-untyped-def]
+    """Every kernel on posterior ``name`` at every seed: (kernel -> per-seed rows, notes)."""
+    torch.set_num_threads(1)
+    if plans is None:
+        plans = build_plans([k for k in args.kernels.split(",") if k], args)[0]
+    notes: list[str] = []
+    start = time.perf_counter()
+    target = pdb.load(name, args.posteriordb, dtype=torch.float64)
+    try:
+        ref = pdb.reference_array(target, args.posteriordb).reshape(-1, len(target.flat_names()))
+    except FileNotFoundError as err:
+        notes.append(f"{name}: skipped (no reference draws: {err})")
+        print(notes[-1], flush=True)
+        return {}, notes
+    ref_mean, ref_sd = ref.mean(0), ref.std(0, ddof=1)
+    results: dict[str, list[dict]] = {}
+    for kernel, plan in plans.items():
+        runs = []
+        for seed in seeds:
+            try:
+                draws, grads, seconds, verdict = plan.sample(target, seed)
+            except Exception as err:  # a kernel that fails is a note, not a crash
+                notes.append(f"{name}, {kernel}, seed {seed}: failed ({type(err).__name__}: {err})")
+                print(notes[-1], flush=True)
+                continue
+            if isinstance(draws, torch.Tensor):
+                with torch.no_grad():
+                    draws = target.flatten(target.constrain(draws)).cpu().numpy()
+            row = score(draws, ref_mean, ref_sd, grads, seconds)
+            row["converged"] = verdict
+            row["seed"] = seed
+            runs.append(row)
+            print(f"{name} {kernel} seed {seed}: " + ", ".join(
+                f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()
+            ), flush=True)  # fmt: skip
+        if runs:
+            results[kernel] = runs
+    print(f"{name}: {time.perf_counter() - start:.0f} s", flush=True)
+    return results, notes
+
+
 def main(argv: list[str] | None = None) -> None:
     stamp = Stamp()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -255,52 +308,34 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--nuts-warmup", type=int, default=1000)
     parser.add_argument("--nuts-draws", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=Path("logs/tables"))
+    parser.add_argument("--jobs", type=int, default=1, help="posteriors run in parallel")
     parser.add_argument("--write", type=Path, nargs="*", default=[], help="pages for the table")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     names = [n for n in args.names.split(",") if n] or list(pdb.ports())
     seeds = [int(s) for s in args.seeds.split(",")]
-    plans: dict[str, Plan] = {}
-    notes: list[str] = []
-    for kernel in (k for k in args.kernels.split(",") if k):
+    kernels = [k for k in args.kernels.split(",") if k]
+    for kernel in kernels:
         if kernel not in KERNELS:
             raise SystemExit(f"--kernels: unknown {kernel!r}; known: {', '.join(KERNELS)}")
-        try:
-            plans[kernel] = KERNELS[kernel](args)
-        except Unavailable as err:
-            notes.append(f"{kernel}: skipped ({err})")
-            print(notes[-1], flush=True)
+    plans, notes = build_plans(kernels, args)
+    for note in notes:
+        print(note, flush=True)
     results: dict[str, dict[str, list[dict]]] = {}
-    for name in names:
-        start = time.perf_counter()
-        target = pdb.load(name, args.posteriordb, dtype=torch.float64)
-        ref = pdb.reference_array(target, args.posteriordb).reshape(-1, len(target.flat_names()))
-        ref_mean, ref_sd = ref.mean(0), ref.std(0, ddof=1)
-        results[name] = {}
-        for kernel, plan in plans.items():
-            runs = []
-            for seed in seeds:
-                try:
-                    draws, grads, seconds, verdict = plan.sample(target, seed)
-                except Exception as err:  # a kernel that fails is a note, not a crash
-                    notes.append(
-                        f"{name}, {kernel}, seed {seed}: failed ({type(err).__name__}: {err})"
-                    )
-                    print(notes[-1], flush=True)
-                    continue
-                if isinstance(draws, torch.Tensor):
-                    with torch.no_grad():
-                        draws = target.flatten(target.constrain(draws)).cpu().numpy()
-                row = score(draws, ref_mean, ref_sd, grads, seconds)
-                row["converged"] = verdict
-                row["seed"] = seed
-                runs.append(row)
-                print(f"{name} {kernel} seed {seed}: " + ", ".join(
-                    f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()
-                ), flush=True)  # fmt: skip
-            if runs:
-                results[name][kernel] = runs
-        print(f"{name}: {time.perf_counter() - start:.0f} s", flush=True)
+    if args.jobs > 1:  # one posterior per worker process (each at one thread)
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
+            done = pool.map(run_posterior, names, [args] * len(names), [seeds] * len(names))
+            for name, (by_kernel, more) in zip(names, done, strict=True):
+                results[name] = by_kernel
+                notes.extend(more)
+    else:
+        for name in names:
+            results[name], more = run_posterior(name, args, seeds, plans)
+            notes.extend(more)
     nuts_note = (
         f"nuts: PyStan, {args.nuts_chains} chains in parallel (one process per core), "
         f"{args.nuts_warmup} warm-up + {args.nuts_draws} draws"
