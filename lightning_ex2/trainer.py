@@ -22,11 +22,12 @@ any work, and a clean stop on SIGTERM/SIGINT.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,7 @@ from lightning_ex2.preflight import (
     untrained,
 )
 from lightning_ex2.runcheck import is_out_of_memory, memory_message
+from lightning_ex2.runlock import RunLock
 from lightning_ex2.sampling import check_run, warn_convergence
 from lightning_ex2.strategy import ChainDDPStrategy
 
@@ -256,6 +258,45 @@ class Ex2Trainer(pl.Trainer):
             override_ckpt: run even though the config's target/kernel/proposal differ
                 from the checkpoint's (the config's target and kernel settings are used).
         """
+        with self._run_folder_lock():
+            self._fit(model, train_dataloaders, val_dataloaders, datamodule, ckpt_path,
+                      override_ckpt, **kwargs)  # fmt: skip
+
+    @contextlib.contextmanager
+    def _run_folder_lock(self) -> Iterator[None]:
+        """Hold the run's log folder (:class:`~lightning_ex2.runlock.RunLock`, rank 0) for
+        the whole run: a second process there is refused, naming this one."""
+        if not self.is_global_zero:
+            yield
+            return
+        folder = Path(self.log_dir or self.default_root_dir)
+        lock = RunLock(
+            folder, what="the log folder",
+            remedy="wait for it to end, or give a new folder (e.g. "
+            "--trainer.logger.init_args.version)",
+        )  # fmt: skip
+        try:
+            lock.acquire()
+        except OSError as err:
+            raise UserError(f"the log folder {folder}: cannot write there ({err})") from err
+        try:
+            yield
+        finally:
+            lock.release()
+            if lock.created_folder:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # only when the run left nothing there
+
+    def _fit(
+        self,
+        model: pl.LightningModule,
+        train_dataloaders: Any,
+        val_dataloaders: Any,
+        datamodule: pl.LightningDataModule | None,
+        ckpt_path: str | None,
+        override_ckpt: bool,
+        **kwargs: Any,
+    ) -> None:
         self.preflight(model, datamodule, ckpt_path, override_ckpt)
         self._check_fresh_folder(ckpt_path)
         try:
@@ -313,7 +354,10 @@ class Ex2Trainer(pl.Trainer):
         settings = configured.settings if configured is not None else WriterSettings()
         folder = output_dir or settings.output_dir or default_output_dir(self, ckpt_path)
         output = OutputSet(folder, overwrite=overwrite)
-        output.check()
+        if self.is_global_zero:  # the one writer holds the folder (released by sample)
+            output.lock()
+        else:
+            output.check()
         scorers = list(settings.scorers)
         for cb in self.callbacks:  # the image metrics score the draws (a scorer, not a call)
             wanted = isinstance(cb, ImageQualityMetrics) and cb.evaluate_predict
@@ -372,6 +416,24 @@ class Ex2Trainer(pl.Trainer):
         if not isinstance(model, MCMCSampler):
             raise UserError(f"sample needs an MCMCSampler module, got {type(model).__name__}")
         plan = self._plan(ckpt_path, n_steps, burn_in, thin, output_dir, overwrite)
+        user = _caller_is_user()  # a warning points at the user's line (else the trainer's)
+        try:
+            return self._sample(plan, model, datamodule, ckpt_path, override_ckpt, progress, user)
+        finally:
+            plan.output.unlock()
+
+    def _sample(
+        self,
+        plan: SamplePlan,
+        model: MCMCSampler,
+        datamodule: pl.LightningDataModule | None,
+        ckpt_path: str | None,
+        override_ckpt: bool,
+        progress: bool,
+        user: bool,
+    ) -> dict[str, Any] | None:
+        """:meth:`sample` once its output folder is held (``user``: called by user code)."""
+        n_steps, burn_in, thin = plan.n_steps, plan.burn_in, plan.thin
         checks = self.preflight(model, datamodule, ckpt_path, override_ckpt, keep_checkpoint=True)
         if ckpt_path is None and not bool(model.chain_ready.any()):
             rank_zero_warn(
@@ -397,7 +459,7 @@ class Ex2Trainer(pl.Trainer):
             self.callbacks = configured
         result = writer.result or SampleResult(None, None, False, False)
         if result.summary is not None:  # attributed to the user's line, never Lightning's
-            level = 3 if _caller_is_user() else 2
+            level = 4 if user else 2  # warn_convergence < _sample < sample < the user's line
             warn_convergence(result.summary, f"sample ({result.written})", stacklevel=level)
         reason = interrupt.requested()
         if reason is not None:
