@@ -165,6 +165,11 @@ SET_PATTERNS: tuple[str, ...] = ("events.out.tfevents.*",)
 #: :func:`legacy_set`)
 LEGACY_CORE: tuple[str, ...] = ("samples.npz", "samples.nc", SET_MARKER)
 
+#: the longest name a set's file can take inside its staging folder: an events file
+#: (``events.out.tfevents.<time>.<host>.<pid>.<n>``, a host name up to 64 bytes) as the
+#: temporary file of an atomic write (``.<name>.<random>.tmp``)
+MAX_FILE_NAME = 160
+
 #: prefix of the hidden staging folder a run builds its set in (inside ``--output_dir``)
 STAGING_PREFIX = ".lightning-ex2-staging-"
 
@@ -353,6 +358,7 @@ class OutputSet:
     def check(self) -> None:
         """Raise :class:`~lightning_ex2.errors.UserError` unless ``dest`` can take the set."""
         dest, opt = self.dest, self.option
+        self._check_length()
         if dest.is_symlink() and not dest.exists():
             raise UserError(
                 f"{opt} {dest} is a symbolic link to {os.readlink(dest)}, which does not "
@@ -390,6 +396,34 @@ class OutputSet:
             raise UserError(f"{opt} {dest}: {existing} is not a folder")
         if not os.access(existing, os.W_OK | os.X_OK):
             raise UserError(f"{opt} {dest}: {existing} is not writable; choose another folder")
+
+    def _check_length(self) -> None:
+        """Refuse a path the set's files cannot have: a name longer than the file
+        system's ``NAME_MAX``, or a path that leaves no room within ``PATH_MAX`` for the
+        staging folder and the longest file name inside it (checked before any work;
+        otherwise only the publish, after sampling, would find out)."""
+        existing = Path(os.path.abspath(self.dest))
+        while not os.path.exists(existing) and existing != existing.parent:
+            existing = existing.parent  # os.path.exists: False (no error) for too long names
+        try:
+            name_max = os.pathconf(existing, "PC_NAME_MAX")
+            path_max = os.pathconf(existing, "PC_PATH_MAX")
+        except (OSError, ValueError):
+            name_max, path_max = 255, 4096
+        full = os.fsencode(os.path.abspath(self.dest))
+        longest = max(full.split(b"/"), key=len)
+        if len(longest) > name_max:
+            raise UserError(
+                f"{self.option} {self.dest}: a folder name of {len(longest)} bytes, longer "
+                f"than the file system allows ({name_max}); choose a shorter path"
+            )
+        inner = len(STAGING_PREFIX) + 40 + MAX_FILE_NAME  # staging folder / longest file
+        if len(full) + inner >= path_max:
+            raise UserError(
+                f"{self.option} {self.dest}: the path is too long ({len(full)} bytes; the "
+                f"set's files need {inner} more within the limit of {path_max}); choose a "
+                "shorter path"
+            )
 
     def lock(self) -> None:
         """:meth:`check`, take the folder's lock (creating the folder), check again under

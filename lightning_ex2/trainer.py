@@ -41,6 +41,7 @@ from lightning_ex2 import interrupt
 from lightning_ex2.callbacks.fid import ImageQualityMetrics
 from lightning_ex2.callbacks.progress import SweepProgressBar
 from lightning_ex2.callbacks.writer import SampleWriter, WriterSettings
+from lightning_ex2.environment import check_free_space, ensure_writable_caches
 from lightning_ex2.errors import Interrupted, UserError
 from lightning_ex2.guard import (
     LAUNCHER_ENV,
@@ -64,6 +65,7 @@ from lightning_ex2.runcheck import is_out_of_memory, memory_message
 from lightning_ex2.runlock import RunLock
 from lightning_ex2.sampling import check_run, warn_convergence
 from lightning_ex2.strategy import ChainDDPStrategy
+from lightning_ex2.validation import check_memory
 
 __all__ = [
     "LAUNCHER_ENV",
@@ -118,7 +120,8 @@ def _evaluation(stage: str) -> Callable[..., Any]:
 
         Lightning's ``Trainer.{stage}`` after :meth:`preflight`: ``{key}/log_prob`` and, for
         global kernels, ``{key}/particle_ess`` and ``{key}/accept_global`` of one fresh
-        particle system; nothing but TensorBoard events is written.
+        particle system. The ``lightning-ex2`` command writes no file (its scores are
+        printed); in Python, the trainer's own loggers record them.
 
         Args:
             override_ckpt: run even though the config's target/kernel/proposal differ
@@ -142,6 +145,32 @@ def _caller_is_user() -> bool:
     path = str(Path(caller.f_code.co_filename).resolve())
     own = str(Path(__file__).resolve().parent)
     return not path.startswith((*_LIBRARY_DIRS, own))
+
+
+def output_bytes(n_chains: int, dim: int, n_draws: int) -> int:
+    """An upper estimate of an output set's size: the draws and ``log_prob`` in
+    ``samples.npz`` and again in ``samples.nc`` with its per-draw stats (float64 at
+    most), and the figures."""
+    return n_chains * n_draws * (2 * dim + 12) * 8 + 2**25
+
+
+def prepare_writer(figures: bool = True) -> None:
+    """Everything the writer of an output set needs from the machine, before any step:
+    writable library caches (:func:`~lightning_ex2.environment.ensure_writable_caches`),
+    ArviZ (and Matplotlib for the figures) imported, so that nothing of theirs can fail
+    once the draws exist."""
+    ensure_writable_caches()
+    try:
+        from lightning_ex2.metrics.summary import import_arviz
+
+        import_arviz()
+        if figures:
+            import lightning_ex2.figures  # noqa: F401  (matplotlib)
+    except (ImportError, OSError) as err:
+        raise UserError(
+            f"the output set's libraries cannot be loaded ({type(err).__name__}: {err}); "
+            "nothing was run"
+        ) from err
 
 
 class Ex2Trainer(pl.Trainer):
@@ -352,6 +381,7 @@ class Ex2Trainer(pl.Trainer):
         callbacks give their scorers."""
         configured = next((cb for cb in self.callbacks if isinstance(cb, SampleWriter)), None)
         settings = configured.settings if configured is not None else WriterSettings()
+        prepare_writer(settings.save_figures)
         folder = output_dir or settings.output_dir or default_output_dir(self, ckpt_path)
         output = OutputSet(folder, overwrite=overwrite)
         if self.is_global_zero:  # the one writer holds the folder (released by sample)
@@ -435,6 +465,19 @@ class Ex2Trainer(pl.Trainer):
         """:meth:`sample` once its output folder is held (``user``: called by user code)."""
         n_steps, burn_in, thin = plan.n_steps, plan.burn_in, plan.thin
         checks = self.preflight(model, datamodule, ckpt_path, override_ckpt, keep_checkpoint=True)
+        if self.is_global_zero:  # room for the set, before the first step
+            check_free_space(
+                plan.output.dest, output_bytes(model.n_chains, model.dim, plan.n_draws),
+                "the output set", plan.output.option,
+            )  # fmt: skip
+        try:  # the draws are kept on the device until the end
+            check_memory(
+                model.n_chains, model.dim, "sample", n_draws=plan.n_draws,
+                itemsize=model.chain_x.dtype.itemsize, device=self.strategy.root_device,
+                names="data.n_chains, --n_steps or a larger --thin",
+            )  # fmt: skip
+        except ValueError as err:
+            raise UserError(str(err)) from err
         if ckpt_path is None and not bool(model.chain_ready.any()):
             rank_zero_warn(
                 "sample: no --ckpt_path given; sampling with the module as configured "
