@@ -37,7 +37,7 @@ from pytorch_lightning.loggers import TensorBoardLogger
 
 from lightning_ex2 import interrupt
 from lightning_ex2.environment import ensure_writable_caches
-from lightning_ex2.errors import Interrupted, UserError
+from lightning_ex2.errors import Interrupted, RankLost, UserError
 from lightning_ex2.lightning_compat import ConfigFirstCLI, cli_parsers, parser_actions
 from lightning_ex2.runcheck import is_out_of_memory, memory_message
 from lightning_ex2.trainer import TRAINER_DEFAULTS, Ex2Trainer
@@ -575,6 +575,10 @@ def main(args: list[str] | None = None) -> None:
         if debug:
             raise
         _fail(f"error: {err}", 2)
+    except RankLost as err:
+        if debug:
+            raise
+        _fail(f"error: {err}", 1)
     except OSError as err:
         if debug or err.errno not in _MACHINE_FULL:
             raise

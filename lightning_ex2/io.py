@@ -458,9 +458,7 @@ class OutputSet:
         if lock is None:
             return
         lock.release()
-        if lock.created_folder:
-            with contextlib.suppress(OSError):
-                self.dest.rmdir()  # only when empty
+        lock.remove_created()  # only folders left empty
 
     def _probe(self, folder: Path) -> None:
         """Create and delete a file in ``folder`` (a read-only mount, a full disk...)."""

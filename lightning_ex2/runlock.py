@@ -95,8 +95,8 @@ class RunLock:
         self._fd: int | None = None
         #: what a dead holder had recorded when its lock was taken over (else ``None``)
         self.previous: dict[str, Any] | None = None
-        #: whether :meth:`acquire` created :attr:`folder`
-        self.created_folder = False
+        #: the folders :meth:`acquire` created (:attr:`folder` and missing parents)
+        self.created: list[Path] = []
 
     @property
     def held(self) -> bool:
@@ -116,8 +116,9 @@ class RunLock:
         if self._fd is not None:
             return self
         if not self.folder.is_dir():
+            missing = [self.folder, *(p for p in self.folder.parents if not p.exists())]
             self.folder.mkdir(parents=True, exist_ok=True)
-            self.created_folder = True
+            self.created = missing
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
             try:
@@ -159,6 +160,16 @@ class RunLock:
             pass
         finally:
             os.close(fd)  # releases the flock
+
+    def remove_created(self) -> None:
+        """Remove the folders :meth:`acquire` created that are still empty (a run that
+        stopped before writing anything leaves no trace)."""
+        for folder in self.created:  # deepest first
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        self.created = []
 
     def __enter__(self) -> RunLock:
         return self.acquire()

@@ -26,6 +26,7 @@ import contextlib
 import dataclasses
 import inspect
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -42,12 +43,13 @@ from lightning_ex2.callbacks.fid import ImageQualityMetrics
 from lightning_ex2.callbacks.progress import SweepProgressBar
 from lightning_ex2.callbacks.writer import SampleWriter, WriterSettings
 from lightning_ex2.environment import check_free_space, ensure_writable_caches
-from lightning_ex2.errors import Interrupted, UserError
+from lightning_ex2.errors import Interrupted, RankLost, UserError
 from lightning_ex2.guard import (
     LAUNCHER_ENV,
     RunGuard,
     final_checkpoint_paths,
     interrupt_checkpoint_path,
+    saved_step,
 )
 from lightning_ex2.io import OutputSet
 from lightning_ex2.lightning_compat import checkpoint_preloaded
@@ -145,6 +147,19 @@ def _caller_is_user() -> bool:
     path = str(Path(caller.f_code.co_filename).resolve())
     own = str(Path(__file__).resolve().parent)
     return not path.startswith((*_LIBRARY_DIRS, own))
+
+
+def is_peer_loss(err: BaseException) -> bool:
+    """Whether a collective failed because another process of the run is gone (gloo's
+    "Connection reset/closed by peer", a broken pipe, torch's ``DistBackendError``)."""
+    import torch.distributed as dist
+
+    backend_error = getattr(dist, "DistBackendError", None)
+    if backend_error is not None and isinstance(err, backend_error):
+        return True
+    return bool(
+        re.search(r"Connection (reset|closed) by peer|Broken pipe|gloo.*(closed|reset)", str(err))
+    )
 
 
 def output_bytes(n_chains: int, dim: int, n_draws: int) -> int:
@@ -261,12 +276,32 @@ class Ex2Trainer(pl.Trainer):
                 raise UserError(str(err)) from err
             raise
         except (RuntimeError, MemoryError) as err:
+            if self.world_size > 1 and is_peer_loss(err):
+                raise RankLost(self._peer_lost_message(err)) from err
             if is_out_of_memory(err):
                 n_draws = None
                 if self.state.fn == "predict":
                     n_draws = model.sampling.n_steps // model.sampling.thin
                 raise UserError(memory_message(err, model, datamodule, n_draws)) from err
             raise
+
+    def _peer_lost_message(self, err: BaseException) -> str:
+        """One line: which stage stopped, the collective's reason, what to resume from."""
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        reason = re.sub(r"^\[[^\]]*\]\s*", "", first).split(". This is typically")[0]
+        stage = {"fit": "fit", "predict": "sample"}.get(str(self.state.fn), str(self.state.fn))
+        text = (
+            f"{stage} stopped at step {self.global_step}: another process of the run "
+            f"ended unexpectedly ({reason})"
+        )
+        if stage != "fit":
+            return text
+        saved = [(saved_step(p), p) for p in final_checkpoint_paths(self)]
+        saved = [(step, p) for step, p in saved if step is not None]
+        if not saved:
+            return f"{text}; no checkpoint was saved yet: run the same command again"
+        step, path = max(saved, key=lambda item: item[0])
+        return f"{text}; resume from step {step} with --ckpt_path {path}"
 
     def fit(
         self,
@@ -312,9 +347,7 @@ class Ex2Trainer(pl.Trainer):
             yield
         finally:
             lock.release()
-            if lock.created_folder:
-                with contextlib.suppress(OSError):
-                    folder.rmdir()  # only when the run left nothing there
+            lock.remove_created()  # only folders the run left empty
 
     def _fit(
         self,

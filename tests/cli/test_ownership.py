@@ -319,3 +319,13 @@ def test_a_second_fit_while_the_first_runs_is_refused(tmp_path, main, capsys, mo
     assert main("fit", "--config", cfg, "--trainer.max_steps", 8) == 0  # the restart
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
     assert not (run_dir / LOCK_NAME).exists()
+
+
+def test_a_run_that_wrote_nothing_leaves_no_folder(tmp_path):
+    """The lock creates the folder (and missing parents) it guards; released with
+    nothing written there, they go again."""
+    out = OutputSet(tmp_path / "a" / "b" / "out")
+    out.lock()
+    assert (tmp_path / "a" / "b" / "out" / LOCK_NAME).is_file()
+    out.unlock()
+    assert list(tmp_path.iterdir()) == []
