@@ -289,7 +289,8 @@ class Ex2Trainer(pl.Trainer):
         """One line: which stage stopped, the collective's reason, what to resume from."""
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         reason = re.sub(r"^\[[^\]]*\]\s*", "", first).split(". This is typically")[0]
-        stage = {"fit": "fit", "predict": "sample"}.get(str(self.state.fn), str(self.state.fn))
+        fn = str(getattr(self.state.fn, "value", self.state.fn))  # a TrainerFn
+        stage = {"predict": "sample"}.get(fn, fn)
         text = (
             f"{stage} stopped at step {self.global_step}: another process of the run "
             f"ended unexpectedly ({reason})"
