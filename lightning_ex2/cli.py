@@ -11,6 +11,7 @@ status 143/130 (see :func:`main`). Examples::
     lightning-ex2 fit --config configs/quickstart.yaml --print_config
 """
 
+# ruff: noqa: E402  (the rank variables are checked before Lightning is imported)
 from __future__ import annotations
 
 import errno
@@ -22,6 +23,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from lightning_ex2.environment import exit_on_bad_rank_variables
+
+exit_on_bad_rank_variables()  # before Lightning's import reads them (a traceback otherwise)
+
 import pytorch_lightning as pl
 import torch
 import yaml
@@ -31,7 +36,8 @@ from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveCon
 from pytorch_lightning.loggers import TensorBoardLogger
 
 from lightning_ex2 import interrupt
-from lightning_ex2.errors import Interrupted, UserError
+from lightning_ex2.environment import ensure_writable_caches
+from lightning_ex2.errors import Interrupted, RankLost, UserError
 from lightning_ex2.io import save_text
 from lightning_ex2.lightning_compat import ConfigFirstCLI, cli_parsers, parser_actions
 from lightning_ex2.runcheck import is_out_of_memory, memory_message
@@ -154,6 +160,14 @@ class Ex2CLI(ConfigFirstCLI):
         trainer.loggers = []
         trainer.callbacks = [cb for cb in trainer.callbacks if not isinstance(cb, ModelCheckpoint)]
 
+    def before_validate(self) -> None:
+        """``validate`` writes no file: it runs without the config's loggers (which would
+        add an events file, or a log version, to the fit run's folder, possibly while
+        that run is alive); its scores are printed and returned."""
+        self.trainer.loggers = []
+
+    before_test = before_validate
+
     def before_instantiate_classes(self) -> None:
         """Set the thread count (``--threads``, see :func:`choose_threads`) before any
         model is built; the processes DDP starts inherit it through OMP_NUM_THREADS."""
@@ -180,6 +194,7 @@ class Ex2CLI(ConfigFirstCLI):
         if isinstance(argv, list | tuple):
             for path in _config_paths([str(a) for a in argv]):
                 check_duplicate_keys(path)
+                check_config_mapping(path)
         for p in cli_parsers(parser):
             p.exit_on_error = False  # raise ArgumentError: condensed below
         try:
@@ -309,6 +324,29 @@ def check_duplicate_keys(path: str) -> None:
         return  # the parser reports it
 
 
+def check_config_mapping(path: str) -> None:
+    """Raise :class:`UserError` when the YAML file at ``path`` is empty, or holds a list
+    or a single value instead of a mapping of options (unreadable files are left to the
+    parser, which names them)."""
+    try:
+        with open(path) as stream:
+            loaded = yaml.safe_load(stream)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return
+    if isinstance(loaded, dict):
+        return
+    what = (
+        "is empty"
+        if loaded is None
+        else f"holds {'a list' if isinstance(loaded, list) else 'a single value'} "
+        f"({str(loaded)[:40]!r})"
+    )
+    raise UserError(
+        f"--config {path} {what}, not a mapping of options; a config starts with keys such "
+        "as trainer:, model: and data: (see configs/quickstart.yaml)"
+    )
+
+
 def _closest(word: str, candidates: Any) -> str:
     """``"; did you mean X?"`` for the closest candidate, or ``""``."""
     import difflib
@@ -360,6 +398,10 @@ def _class_path_hint(class_path: str, problem: str) -> str:
     wrong_path = f"{module}.{name}" if module else name
     right_path = f"{module}.{found[0]}" if module else found[0]
     return f"; did you mean {class_path.replace(wrong_path, right_path, 1)}?"
+
+
+#: spellings of NaN and infinity (lower case, sign and YAML's leading dot removed)
+NON_FINITE = ("nan", "inf", "infinity")
 
 
 def condense_parse_error(message: str, parser: Any) -> str:
@@ -416,9 +458,20 @@ def condense_parse_error(message: str, parser: Any) -> str:
         where = where.removesuffix(".init_args")
         hint = _class_path_hint(class_path, problem)
         return f"{where}: class_path {class_path!r} does not resolve ({problem}){hint}"
-    expected = re.match(r"Expected a <class '(\w+)'>\. Got value: (.*)$", problem)
+    expected = re.match(r"Expected a <class '(\w+)'>(?:\. Got value: (.*))?$", problem)
     if expected:
-        return f"{where}: expected {expected.group(1)}, got {expected.group(2)!r}"
+        given = expected.group(2)
+        if given is None:  # jsonargparse names the value on a "Given value:" line
+            found = re.search(r"^\s*Given value: (.*)$", message, re.MULTILINE)
+            given = found.group(1).strip() if found else None
+        if given is None:
+            return f"{where}: expected {expected.group(1)}"
+        if (
+            expected.group(1) in ("float", "int")
+            and given.strip().lower().lstrip("+-.") in NON_FINITE
+        ):
+            return f"{where}: must be a finite number, got {given!r}"
+        return f"{where}: expected {expected.group(1)}, got {given!r}"
     return f"{where}: {problem}" if where else problem
 
 
@@ -518,6 +571,7 @@ def main(args: list[str] | None = None) -> None:
     restore = interrupt.install()
     threads, omp = torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
     try:
+        ensure_writable_caches()  # a read-only or missing $HOME: before any work
         build_cli(None if args is None else argv)
         close_process_group()
     except Interrupted as err:
@@ -528,6 +582,10 @@ def main(args: list[str] | None = None) -> None:
         if debug:
             raise
         _fail(f"error: {err}", 2)
+    except RankLost as err:
+        if debug:
+            raise
+        _fail(f"error: {err}", 1)
     except OSError as err:
         if debug or err.errno not in _MACHINE_FULL:
             raise

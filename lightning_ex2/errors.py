@@ -5,6 +5,8 @@
   file or the machine's size the user has to change; the message names it.
 * :class:`Interrupted`: the run stopped on a signal (SIGTERM, SIGINT) after
   saving what it could; its exit status is ``128 + signal number`` (143, 130).
+* :class:`RankLost` (exit status 1): another process of a multi-process run died
+  (SIGKILL, the OOM killer, a node gone); the message names the state to resume from.
 """
 
 from __future__ import annotations
@@ -29,3 +31,8 @@ class Interrupted(Exception):
         self.reason = reason
         number = getattr(signal, reason, None)
         self.exit_code = 128 + int(number) if number is not None else 1
+
+
+class RankLost(Exception):
+    """Another process of a multi-process run ended unexpectedly (its collective
+    failed here); the message names the newest checkpoint to resume from."""

@@ -194,17 +194,49 @@ def load_output_set(path: str | os.PathLike) -> OutputSetData:
 
     Raises:
         FileNotFoundError: ``path`` holds no ``summary.json`` and ``samples.npz``.
+        ValueError: a file of the set is truncated or damaged (its size differs from
+            the one its manifest lists, or it cannot be read), in one line naming it.
     """
+    import zipfile
+
+    from lightning_ex2.io import read_manifest
+
     path = Path(path)
     npz_path, summary_path = path / "samples.npz", path / "summary.json"
     if not (npz_path.is_file() and summary_path.is_file()):
         raise FileNotFoundError(f"{path} is not an output set (no samples.npz/summary.json)")
-    with np.load(npz_path) as npz:
-        arrays = {k: npz[k] for k in npz.files}
+    listed = (read_manifest(path) or {}).get("files", {})
+    for name, entry in listed.items():
+        file = path / name
+        size = entry.get("size") if isinstance(entry, dict) else None
+        if file.is_file() and size is not None and file.stat().st_size != size:
+            raise ValueError(
+                f"{file} is damaged: {file.stat().st_size} bytes, its set's manifest lists "
+                f"{size} (truncated by a copy or a full disk?); copy or write the set again"
+            )
+
+    def damaged(file: Path, err: BaseException) -> ValueError:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        return ValueError(
+            f"{file} cannot be read (truncated or damaged: {first}); copy or write the set again"
+        )
+
+    try:
+        with np.load(npz_path) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise damaged(npz_path, err) from err
     stats: dict[str, np.ndarray] = {}
     if (path / "samples.nc").is_file():
-        ds = read_netcdf(path / "samples.nc", ("sample_stats",))["sample_stats"]
-        stats = {k: ds[k].values for k in ds.data_vars if k != "lp"}
+        try:
+            ds = read_netcdf(path / "samples.nc", ("sample_stats",))["sample_stats"]
+            stats = {k: ds[k].values for k in ds.data_vars if k != "lp"}
+        except (OSError, ValueError, KeyError) as err:
+            raise damaged(path / "samples.nc", err) from err
+    try:
+        summary = json.loads(summary_path.read_text())
+    except ValueError as err:
+        raise damaged(summary_path, err) from err
     config = path / "config.yaml"
     return OutputSetData(
         path=path,
@@ -213,6 +245,6 @@ def load_output_set(path: str | os.PathLike) -> OutputSetData:
         chain_index=arrays.pop("chain_index"),
         sample_stats=stats,
         chain_info=arrays,
-        summary=json.loads(summary_path.read_text()),
+        summary=summary,
         config=config.read_text() if config.is_file() else None,
     )

@@ -2,11 +2,13 @@
 
 * Single files: written to a temporary file in the same folder, then renamed
   (:func:`save_npz`, :func:`save_text`, :func:`save_json`).
-* A set of files (``sample``'s outputs, the names in :data:`SET_FILES`): built in
-  a hidden staging folder inside the destination, then moved into place file by
-  file with its marker ``summary.json`` last (:class:`OutputSet`); a reader that
-  finds ``summary.json`` finds the complete set it describes, never a mix. The
-  destination folder itself is never renamed (symbolic links and mount points work).
+* A set of files (``sample``'s outputs): built in a hidden staging folder inside the
+  destination, then moved into place file by file, its manifest ``manifest.json``
+  (every file's name, size and sha256) first and its marker ``summary.json`` last
+  (:class:`OutputSet`); a reader that finds ``summary.json`` finds the complete set
+  it describes, never a mix; ``--overwrite`` removes only files the manifest lists.
+  The destination folder itself is never renamed (symbolic links and mount points
+  work), and one run at a time holds it (:mod:`lightning_ex2.runlock`).
 
 Files and folders get the permissions the process's umask allows (``0666``/``0777``
 masked), as ``open()``/``mkdir`` would give, not the ``0600``/``0700`` of ``tempfile``.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import hashlib
 import json
 import os
 import shutil
@@ -131,10 +134,18 @@ def save_json(path: str | os.PathLike, data: dict[str, Any]) -> Path:
 #: (published last, removed first when a set is replaced)
 SET_MARKER = "summary.json"
 
-#: THE files of an output set, by name: the writer writes only these into a set,
-#: ``--overwrite true`` removes only these, and a folder holding anything else is
-#: refused. A new output file joins the set by adding its name here (e.g.
-#: ``"samples.nc"``); :meth:`OutputSet.publish` refuses a staged file that is not listed.
+#: the set's manifest: the name, size and sha256 of every file the writer put in the
+#: folder; written (atomically) before the first of them, so that every file of the
+#: product in the folder is listed at every moment. ``--overwrite`` removes only the
+#: files it lists, unchanged (same size and sha256); nothing else is ever deleted.
+MANIFEST = "manifest.json"
+#: the manifest's ``format`` value (a ``manifest.json`` without it is the user's)
+MANIFEST_FORMAT = "lightning-ex2 output set"
+
+#: THE files the writer may put into a set, by name (a registry for writers, not how
+#: a set is recognised: that is the manifest). A new output file joins the set by
+#: adding its name here (e.g. ``"samples.nc"``); :meth:`OutputSet.publish` refuses a
+#: staged file that is not listed.
 SET_FILES: tuple[str, ...] = (
     "samples.npz",
     "samples.nc",
@@ -146,17 +157,25 @@ SET_FILES: tuple[str, ...] = (
     SET_MARKER,
 )
 
-#: further files of a set by ``fnmatch`` pattern: its TensorBoard events (file names
-#: with host and pid), a family of figures (e.g. ``"rank_*.png"``); keep them narrow:
-#: a matching file of the user's is replaced
+#: further files the writer may put into a set, by ``fnmatch`` pattern: its
+#: TensorBoard events (file names with host and pid), a family of figures
 SET_PATTERNS: tuple[str, ...] = ("events.out.tfevents.*",)
+
+#: files every complete set of a version without a manifest holds (see
+#: :func:`legacy_set`)
+LEGACY_CORE: tuple[str, ...] = ("samples.npz", "samples.nc", SET_MARKER)
+
+#: the longest name a set's file can take inside its staging folder: an events file
+#: (``events.out.tfevents.<time>.<host>.<pid>.<n>``, a host name up to 64 bytes) as the
+#: temporary file of an atomic write (``.<name>.<random>.tmp``)
+MAX_FILE_NAME = 160
 
 #: prefix of the hidden staging folder a run builds its set in (inside ``--output_dir``)
 STAGING_PREFIX = ".lightning-ex2-staging-"
 
 
 def is_set_file(name: str) -> bool:
-    """Whether a file called ``name`` belongs to an output set (:data:`SET_FILES`,
+    """Whether the writer may write a file called ``name`` into a set (:data:`SET_FILES`,
     :data:`SET_PATTERNS`).
 
     Example:
@@ -166,40 +185,112 @@ def is_set_file(name: str) -> bool:
     return name in SET_FILES or any(fnmatch.fnmatchcase(name, pat) for pat in SET_PATTERNS)
 
 
-def _staging_pid(name: str) -> int | None:
-    if not name.startswith(STAGING_PREFIX):
-        return None
-    pid = name[len(STAGING_PREFIX) :].split("-", 1)[0]
-    return int(pid) if pid.isdigit() else None
+def _internal(name: str) -> bool:
+    """The product's bookkeeping in an output folder: staging folders, the lock file,
+    an atomic write's temporary manifest (never the user's, never shown as content)."""
+    from lightning_ex2.runlock import LOCK_NAME
+
+    return (
+        name.startswith(STAGING_PREFIX)
+        or name == LOCK_NAME
+        or (name.startswith(f".{MANIFEST}.") and name.endswith(".tmp"))
+    )
 
 
 def _contents(folder: Path) -> list[Path]:
-    """Entries of ``folder`` other than staging folders of output sets."""
-    return [p for p in folder.iterdir() if _staging_pid(p.name) is None]
+    """Entries of ``folder`` other than the product's bookkeeping (:func:`_internal`)."""
+    return [p for p in folder.iterdir() if not _internal(p.name)]
+
+
+def file_entry(path: Path) -> dict[str, Any]:
+    """``{"size": bytes, "sha256": hex}`` of a file (a manifest's entry)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return {"size": path.stat().st_size, "sha256": h.hexdigest()}
+
+
+def read_manifest(folder: Path) -> dict[str, Any] | None:
+    """The manifest in ``folder`` (``None``: none, or a ``manifest.json`` not ours)."""
+    path = folder / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
+        return None
+    if not isinstance(data.get("files"), dict):
+        return None
+    return data
+
+
+def _listed(entry: Any, path: Path) -> bool:
+    """Whether the file at ``path`` is the one a manifest entry (or list of entries) lists."""
+    entries = entry if isinstance(entry, list) else [entry]
+    size = path.stat().st_size
+    candidates = [e for e in entries if isinstance(e, dict) and e.get("size") == size]
+    if not candidates:
+        return False
+    digest = file_entry(path)["sha256"]
+    return any(e.get("sha256") == digest for e in candidates)
+
+
+def legacy_set(folder: Path) -> bool:
+    """A complete set of a version that wrote no manifest: ``summary.json``,
+    ``samples.npz`` and ``samples.nc`` present, and nothing but the writer's file names
+    (:func:`is_set_file`). Anything less (e.g. a lone ``config.yaml`` or events file)
+    is not recognised as a set."""
+    contents = _contents(folder)
+    names = {p.name for p in contents}
+    return all(n in names for n in LEGACY_CORE) and all(
+        p.is_file() and not p.is_symlink() and is_set_file(p.name) for p in contents
+    )
+
+
+def owned_files(folder: Path) -> tuple[list[Path], list[str]]:
+    """The files of ``folder`` that an output set owns (the only files ``--overwrite``
+    may remove), and the names of everything else (folders end with ``/``; names the
+    writer never uses first, then sorted).
+
+    With a manifest: the manifest and the files it lists with their size and sha256
+    (a listed name whose content changed is the user's now). Without one: every file of
+    a complete set of an older version (:func:`legacy_set`), else nothing.
+    """
+    if not folder.is_dir():
+        return [], []
+    contents = _contents(folder)
+    manifest = read_manifest(folder)
+    owned: list[Path] = []
+    if manifest is not None:
+        listed = {**manifest.get("replacing", {}), **manifest["files"]}
+        for p in contents:
+            if p.name == MANIFEST:
+                owned.append(p)
+                continue
+            if p.is_file() and not p.is_symlink() and p.name in listed:
+                entries = [manifest["files"].get(p.name), manifest.get("replacing", {}).get(p.name)]
+                if _listed([e for e in entries if e is not None], p):
+                    owned.append(p)
+    elif legacy_set(folder):
+        owned = list(contents)
+    own = {p.name for p in owned}
+    foreign = [p.name + ("/" if p.is_dir() else "") for p in contents if p.name not in own]
+    # names the writer never writes first (the clearest sign of someone else's folder)
+    return owned, sorted(foreign, key=lambda n: (is_set_file(n.rstrip("/")), n))
 
 
 def foreign_files(folder: Path) -> list[str]:
-    """Names in ``folder`` that are not files of an output set (sorted)."""
-    return sorted(
-        p.name + ("/" if p.is_dir() else "")
-        for p in _contents(folder)
-        if p.is_dir() or not is_set_file(p.name)
-    )
+    """Names in ``folder`` that no output set owns (see :func:`owned_files`)."""
+    return owned_files(folder)[1]
 
 
 def is_output_set(folder: Path) -> bool:
     """Whether ``folder`` holds a complete output set (its marker) and nothing else."""
-    return (folder / SET_MARKER).is_file() and not foreign_files(folder)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    owned, foreign = owned_files(folder)
+    return not foreign and any(p.name == SET_MARKER for p in owned)
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -215,22 +306,35 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class OutputSet:
     """A folder of outputs whose marker (``summary.json``) is there only when the
-    files beside it are one complete, consistent set.
+    files beside it are one complete, consistent set, and whose manifest
+    (``manifest.json``) lists every file the writer put there.
 
-    ``check`` before any work refuses a destination that cannot be written or holds
-    anything but an output set (naming the foreign files); ``begin`` creates the
-    folder and a hidden staging folder inside it (``.lightning-ex2-staging-<pid>-*``);
-    the caller writes into :attr:`staging`; ``publish`` moves the files into the
-    folder one by one (each an atomic rename within one file system): the old
+    ``check`` refuses a destination that cannot be written or holds anything no
+    output set owns (naming it); ``lock`` takes the folder's lock
+    (:class:`~lightning_ex2.runlock.RunLock`: a live run there is refused, naming it)
+    and checks again; ``begin`` creates the folder and a hidden staging folder inside
+    it; the caller writes into :attr:`staging`; ``publish`` writes the manifest
+    (the new files and the old ones they replace) first, then moves the files into
+    the folder one by one (each an atomic rename within one file system): the old
     marker is removed first, the set's files replace their namesakes, files of the
-    old set that the new one lacks are removed, and the new marker comes last;
-    ``abort`` deletes the staging folder. The folder itself is never renamed, so a
-    symbolic link, a mount point (a Docker volume, a tmpfs, a cluster's scratch
-    folder) or a folder whose parent is read-only works as well as a new folder.
-    Staging folders of killed runs (their process gone) are deleted by the next
-    ``begin``; only files listed in :data:`SET_FILES`/:data:`SET_PATTERNS` are ever
+    old set that the new one lacks are removed, the final manifest is written and the
+    new marker comes last; ``abort`` deletes the staging folder; ``unlock`` releases
+    the lock. The folder itself is never renamed, so a symbolic link, a mount point or
+    a folder whose parent is read-only works as well as a new folder. Staging folders
+    left by killed runs are deleted by the next ``begin``, under the lock (so never a
+    live run's, whatever its PID namespace); only files the manifest lists are ever
     replaced or removed.
 
     Args:
@@ -248,10 +352,13 @@ class OutputSet:
         self.staging: Path | None = None
         #: whether :meth:`publish` replaced a complete previous set
         self.replaced_complete = False
+        self._lock: Any = None
+        self._lock_by_begin = False
 
     def check(self) -> None:
         """Raise :class:`~lightning_ex2.errors.UserError` unless ``dest`` can take the set."""
         dest, opt = self.dest, self.option
+        self._check_length()
         if dest.is_symlink() and not dest.exists():
             raise UserError(
                 f"{opt} {dest} is a symbolic link to {os.readlink(dest)}, which does not "
@@ -260,21 +367,21 @@ class OutputSet:
         if dest.exists() and not dest.is_dir():
             raise UserError(f"{opt} {dest} exists and is not a folder; choose a folder path")
         if dest.is_dir():
-            foreign = foreign_files(dest)
+            owned, foreign = owned_files(dest)
             if foreign:
                 more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
                 raise UserError(
                     f"{opt} {dest} holds files that are not part of a sample output set "
-                    f"({', '.join(foreign[:3])}{more}; e.g. a fit run's log folder); "
-                    "--overwrite replaces only an output set's own files "
-                    f"({', '.join(SET_FILES)}): move those away, or choose an empty or new folder"
+                    f"({', '.join(foreign[:3])}{more}; no {MANIFEST} of lightning-ex2 lists "
+                    "them) and are never deleted: move them away, or choose an empty or "
+                    "new folder"
                 )
-            if _contents(dest) and not self.overwrite:
+            if owned and not self.overwrite:
                 what = (
                     "the outputs of a previous run"
                     if (dest / SET_MARKER).is_file()
-                    else f"an incomplete output set (no {SET_MARKER}: a run stopped while "
-                    "publishing it)"
+                    else f"an incomplete output set (its {MANIFEST}, no {SET_MARKER}: a run "
+                    "stopped while publishing it)"
                 )
                 raise UserError(
                     f"{opt} {dest} holds {what}; pass --overwrite true to replace them as a "
@@ -290,6 +397,69 @@ class OutputSet:
         if not os.access(existing, os.W_OK | os.X_OK):
             raise UserError(f"{opt} {dest}: {existing} is not writable; choose another folder")
 
+    def _check_length(self) -> None:
+        """Refuse a path the set's files cannot have: a name longer than the file
+        system's ``NAME_MAX``, or a path that leaves no room within ``PATH_MAX`` for the
+        staging folder and the longest file name inside it (checked before any work;
+        otherwise only the publish, after sampling, would find out)."""
+        existing = Path(os.path.abspath(self.dest))
+        while not os.path.exists(existing) and existing != existing.parent:
+            existing = existing.parent  # os.path.exists: False (no error) for too long names
+        try:
+            name_max = os.pathconf(existing, "PC_NAME_MAX")
+            path_max = os.pathconf(existing, "PC_PATH_MAX")
+        except (OSError, ValueError):
+            name_max, path_max = 255, 4096
+        full = os.fsencode(os.path.abspath(self.dest))
+        longest = max(full.split(b"/"), key=len)
+        if len(longest) > name_max:
+            raise UserError(
+                f"{self.option} {self.dest}: a folder name of {len(longest)} bytes, longer "
+                f"than the file system allows ({name_max}); choose a shorter path"
+            )
+        inner = len(STAGING_PREFIX) + 40 + MAX_FILE_NAME  # staging folder / longest file
+        if len(full) + inner >= path_max:
+            raise UserError(
+                f"{self.option} {self.dest}: the path is too long ({len(full)} bytes; the "
+                f"set's files need {inner} more within the limit of {path_max}); choose a "
+                "shorter path"
+            )
+
+    def lock(self) -> None:
+        """:meth:`check`, take the folder's lock (creating the folder), check again under
+        it. Raises :class:`~lightning_ex2.runlock.LockHeld` while a live run holds it."""
+        from lightning_ex2.runlock import RunLock
+
+        if self._lock is not None:
+            return
+        self.check()
+        lock = RunLock(
+            self.dest,
+            what=self.option,
+            remedy="wait for it to end, or choose another folder",
+        )
+        try:
+            lock.acquire()
+        except OSError as err:
+            raise UserError(
+                f"{self.option} {self.dest}: cannot write there ({err.strerror or err}); "
+                "choose another folder"
+            ) from err
+        self._lock = lock
+        try:
+            self.check()
+        except BaseException:
+            self.unlock()
+            raise
+
+    def unlock(self) -> None:
+        """Release the lock (the folder it created goes too when it stayed empty)."""
+        lock, self._lock = self._lock, None
+        if lock is None:
+            return
+        lock.release()
+        lock.remove_created()  # only folders left empty
+
     def _probe(self, folder: Path) -> None:
         """Create and delete a file in ``folder`` (a read-only mount, a full disk...)."""
         try:
@@ -303,12 +473,14 @@ class OutputSet:
             ) from err
 
     def _stale(self) -> list[Path]:
+        """Bookkeeping left by killed runs. Under the lock every staging folder and
+        temporary manifest in ``dest`` but this run's is stale, whatever its PID says."""
         out: list[Path] = []
-        if self.dest.is_dir():
-            for p in self.dest.iterdir():
-                pid = _staging_pid(p.name)
-                if pid is not None and pid != os.getpid() and not _alive(pid):
-                    out.append(p)
+        if self.dest.is_dir() and self._lock is not None:
+            out += [
+                p for p in self.dest.iterdir() if _internal(p.name) and p.name.startswith(".")
+                and p != self._lock.path and p != self.staging
+            ]  # fmt: skip
         if self.dest.parent.is_dir():  # left by versions that staged next to the folder
             for p in self.dest.parent.iterdir():
                 for prefix in (f".{self.dest.name}.tmp-", f".{self.dest.name}.old-"):
@@ -319,8 +491,14 @@ class OutputSet:
         return out
 
     def begin(self) -> Path:
-        """Check, create ``dest``, clear stale staging folders, create the staging folder."""
-        self.check()
+        """Lock (unless :meth:`lock` was called: then its caller unlocks; else
+        :meth:`publish`/:meth:`abort` do), check, create ``dest``, clear stale staging
+        folders (under the lock), create the staging folder."""
+        if self._lock is None:
+            self.lock()
+            self._lock_by_begin = True
+        else:
+            self.check()
         try:
             self.dest.mkdir(parents=True, exist_ok=True, mode=dir_mode())
             for stale in self._stale():
@@ -333,11 +511,20 @@ class OutputSet:
             )
             os.chmod(self.staging, dir_mode())
         except OSError as err:
+            self._end()
             raise UserError(f"{self.option} {self.dest}: cannot write there ({err})") from err
         return self.staging
 
+    def _write_manifest(self, files: dict[str, Any], replacing: dict[str, Any]) -> None:
+        data = {"format": MANIFEST_FORMAT, "version": 1, "files": files}
+        if replacing:
+            data["replacing"] = replacing
+        text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+        write_atomic(self.dest / MANIFEST, lambda f: f.write(text.encode()))
+
     def publish(self) -> Path:
-        """Move the staged files into ``dest`` (replacing a previous set, marker last)."""
+        """Move the staged files into ``dest`` (replacing a previous set, manifest
+        first, marker last)."""
         assert self.staging is not None, "begin() first"
         staged = sorted(p.name for p in self.staging.iterdir())
         unlisted = [n for n in staged if not is_set_file(n)]
@@ -346,9 +533,15 @@ class OutputSet:
                 f"output set: staged {unlisted or 'no ' + SET_MARKER}; every file of a set "
                 "is listed in lightning_ex2.io.SET_FILES (or SET_PATTERNS), the marker last"
             )
-        old = [p for p in _contents(self.dest) if p.is_file() and is_set_file(p.name)]
-        if old and not self.overwrite:
+        owned, foreign = owned_files(self.dest)
+        if foreign or (owned and not self.overwrite):
             raise UserError(f"{self.option} {self.dest} was filled during the run")
+        old = [p for p in owned if p.name != MANIFEST]
+        files = {name: file_entry(self.staging / name) for name in staged}
+        replacing = {p.name: file_entry(p) for p in old}
+        # the manifest first: from here every file of ours in the folder is listed
+        self._write_manifest(files, replacing)
+        _fsync_dir(self.dest)
         marker = self.dest / SET_MARKER
         self.replaced_complete = marker.is_file()
         marker.unlink(missing_ok=True)  # from here on the folder is not a complete set
@@ -358,18 +551,26 @@ class OutputSet:
         for p in old:
             if p.name not in staged:
                 p.unlink(missing_ok=True)
+        self._write_manifest(files, {})
         _fsync_dir(self.dest)
         os.replace(self.staging / SET_MARKER, marker)
         os.rmdir(self.staging)
         self.staging = None
         _fsync_dir(self.dest)
+        self._end()
         return self.dest
+
+    def _end(self) -> None:
+        if self._lock_by_begin:
+            self._lock_by_begin = False
+            self.unlock()
 
     def abort(self) -> None:
         """Delete the staging folder (nothing new appears at ``dest``)."""
         if self.staging is not None:
             shutil.rmtree(self.staging, ignore_errors=True)
             self.staging = None
+        self._end()
 
 
 def load_output_set(path: str | os.PathLike):  # type: ignore[no-untyped-def]

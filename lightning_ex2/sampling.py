@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from lightning_ex2 import interrupt
+from lightning_ex2.environment import ensure_writable_caches
 from lightning_ex2.kernels.adaptation import Tuning, Warmup
 from lightning_ex2.kernels.base import COUNT_FIELDS
 from lightning_ex2.proposals.training import FlowTraining, proposal_trainer
@@ -34,7 +35,7 @@ from lightning_ex2.protocols import Kernel
 from lightning_ex2.random import make_generator
 from lightning_ex2.targets.base import check_target, target_dim
 from lightning_ex2.types import ChainState
-from lightning_ex2.validation import check_int
+from lightning_ex2.validation import check_int, check_memory
 
 #: seeds ``torch.Generator.manual_seed`` accepts
 SEED_RANGE = (-(2**63), 2**64)
@@ -457,6 +458,7 @@ def sample(
     check_target(target)
     n_chains = check_int(n_chains, "n_chains", "sample", 1)
     check_run(n_steps, burn_in, thin)
+    ensure_writable_caches()  # the summary's ArviZ, whatever $HOME is
     if not isinstance(kernel, Kernel):
         raise TypeError(
             f"`kernel` must be a lightning_ex2 Kernel (the members of "
@@ -484,6 +486,15 @@ def sample(
         generator.seed()
     else:
         generator.manual_seed(int(seed))
+    particles = (
+        next((m.n_particles for m in kernel.modules() if "n_particles" in vars(m)), None)
+        if isinstance(kernel, nn.Module)
+        else None
+    )
+    check_memory(
+        n_chains, dim, "sample", particles, n_draws=n_steps // thin, itemsize=dtype.itemsize,
+        names="n_chains, n_particles or n_steps", device=device,
+    )  # fmt: skip
     if init is None:
         init = kernel.initial_points(n_chains, dim, generator, device, dtype)
 

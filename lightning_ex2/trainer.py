@@ -26,6 +26,7 @@ import contextlib
 import dataclasses
 import inspect
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -41,12 +42,14 @@ from lightning_ex2 import interrupt
 from lightning_ex2.callbacks.fid import ImageQualityMetrics
 from lightning_ex2.callbacks.progress import SweepProgressBar
 from lightning_ex2.callbacks.writer import SampleWriter, WriterSettings
-from lightning_ex2.errors import Interrupted, UserError
+from lightning_ex2.environment import check_free_space, ensure_writable_caches
+from lightning_ex2.errors import Interrupted, RankLost, UserError
 from lightning_ex2.guard import (
     LAUNCHER_ENV,
     RunGuard,
     final_checkpoint_paths,
     interrupt_checkpoint_path,
+    saved_step,
 )
 from lightning_ex2.io import OutputSet
 from lightning_ex2.lightning_compat import checkpoint_preloaded, use_safe_checkpoint_io
@@ -61,8 +64,10 @@ from lightning_ex2.preflight import (
     untrained,
 )
 from lightning_ex2.runcheck import is_out_of_memory, memory_message
+from lightning_ex2.runlock import RunLock
 from lightning_ex2.sampling import check_run, warn_convergence
 from lightning_ex2.strategy import ChainDDPStrategy
+from lightning_ex2.validation import check_memory
 
 __all__ = [
     "LAUNCHER_ENV",
@@ -118,7 +123,8 @@ def _evaluation(stage: str) -> Callable[..., Any]:
 
         Lightning's ``Trainer.{stage}`` after :meth:`preflight`: ``{key}/log_prob`` and, for
         global kernels, ``{key}/particle_ess`` and ``{key}/accept_global`` of one fresh
-        particle system; nothing but TensorBoard events is written.
+        particle system. The ``lightning-ex2`` command writes no file (its scores are
+        printed); in Python, the trainer's own loggers record them.
 
         Args:
             override_ckpt: run even though the config's target/kernel/proposal differ
@@ -144,6 +150,45 @@ def _caller_is_user() -> bool:
     path = str(Path(caller.f_code.co_filename).resolve())
     own = str(Path(__file__).resolve().parent)
     return not path.startswith((*_LIBRARY_DIRS, own))
+
+
+def is_peer_loss(err: BaseException) -> bool:
+    """Whether a collective failed because another process of the run is gone (gloo's
+    "Connection reset/closed by peer", a broken pipe, torch's ``DistBackendError``)."""
+    import torch.distributed as dist
+
+    backend_error = getattr(dist, "DistBackendError", None)
+    if backend_error is not None and isinstance(err, backend_error):
+        return True
+    return bool(
+        re.search(r"Connection (reset|closed) by peer|Broken pipe|gloo.*(closed|reset)", str(err))
+    )
+
+
+def output_bytes(n_chains: int, dim: int, n_draws: int) -> int:
+    """An upper estimate of an output set's size: the draws and ``log_prob`` in
+    ``samples.npz`` and again in ``samples.nc`` with its per-draw stats (float64 at
+    most), and the figures."""
+    return n_chains * n_draws * (2 * dim + 12) * 8 + 2**25
+
+
+def prepare_writer(figures: bool = True) -> None:
+    """Everything the writer of an output set needs from the machine, before any step:
+    writable library caches (:func:`~lightning_ex2.environment.ensure_writable_caches`),
+    ArviZ (and Matplotlib for the figures) imported, so that nothing of theirs can fail
+    once the draws exist."""
+    ensure_writable_caches()
+    try:
+        from lightning_ex2.metrics.summary import import_arviz
+
+        import_arviz()
+        if figures:
+            import lightning_ex2.figures  # noqa: F401  (matplotlib)
+    except (ImportError, OSError) as err:
+        raise UserError(
+            f"the output set's libraries cannot be loaded ({type(err).__name__}: {err}); "
+            "nothing was run"
+        ) from err
 
 
 class Ex2Trainer(pl.Trainer):
@@ -252,12 +297,33 @@ class Ex2Trainer(pl.Trainer):
                 raise UserError(str(err)) from err
             raise
         except (RuntimeError, MemoryError) as err:
+            if self.world_size > 1 and is_peer_loss(err):
+                raise RankLost(self._peer_lost_message(err)) from err
             if is_out_of_memory(err):
                 n_draws = None
                 if self.state.fn == "predict":
                     n_draws = model.sampling.n_steps // model.sampling.thin
                 raise UserError(memory_message(err, model, datamodule, n_draws)) from err
             raise
+
+    def _peer_lost_message(self, err: BaseException) -> str:
+        """One line: which stage stopped, the collective's reason, what to resume from."""
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        reason = re.sub(r"^\[[^\]]*\]\s*", "", first).split(". This is typically")[0]
+        fn = str(getattr(self.state.fn, "value", self.state.fn))  # a TrainerFn
+        stage = {"predict": "sample"}.get(fn, fn)
+        text = (
+            f"{stage} stopped at step {self.global_step}: another process of the run "
+            f"ended unexpectedly ({reason})"
+        )
+        if stage != "fit":
+            return text
+        saved = [(saved_step(p), p) for p in final_checkpoint_paths(self)]
+        saved = [(step, p) for step, p in saved if step is not None]
+        if not saved:
+            return f"{text}; no checkpoint was saved yet: run the same command again"
+        step, path = max(saved, key=lambda item: item[0])
+        return f"{text}; resume from step {step} with --ckpt_path {path}"
 
     def fit(
         self,
@@ -282,6 +348,44 @@ class Ex2Trainer(pl.Trainer):
                 run any code it holds: only for a file you trust); without it such a
                 file is refused.
         """
+        with self._run_folder_lock():
+            self._fit(model, train_dataloaders, val_dataloaders, datamodule, ckpt_path,
+                      override_ckpt, trust_checkpoint, **kwargs)  # fmt: skip
+
+    @contextlib.contextmanager
+    def _run_folder_lock(self) -> Iterator[None]:
+        """Hold the run's log folder (:class:`~lightning_ex2.runlock.RunLock`, rank 0) for
+        the whole run: a second process there is refused, naming this one."""
+        if not self.is_global_zero:
+            yield
+            return
+        folder = Path(self.log_dir or self.default_root_dir)
+        lock = RunLock(
+            folder, what="the log folder",
+            remedy="wait for it to end, or give a new folder (e.g. "
+            "--trainer.logger.init_args.version)",
+        )  # fmt: skip
+        try:
+            lock.acquire()
+        except OSError as err:
+            raise UserError(f"the log folder {folder}: cannot write there ({err})") from err
+        try:
+            yield
+        finally:
+            lock.release()
+            lock.remove_created()  # only folders the run left empty
+
+    def _fit(
+        self,
+        model: pl.LightningModule,
+        train_dataloaders: Any,
+        val_dataloaders: Any,
+        datamodule: pl.LightningDataModule | None,
+        ckpt_path: str | None,
+        override_ckpt: bool,
+        trust_checkpoint: bool,
+        **kwargs: Any,
+    ) -> None:
         checks = self.preflight(
             model, datamodule, ckpt_path, override_ckpt, trust_checkpoint=trust_checkpoint
         )
@@ -344,9 +448,13 @@ class Ex2Trainer(pl.Trainer):
         callbacks give their scorers."""
         configured = next((cb for cb in self.callbacks if isinstance(cb, SampleWriter)), None)
         settings = configured.settings if configured is not None else WriterSettings()
+        prepare_writer(settings.save_figures)
         folder = output_dir or settings.output_dir or default_output_dir(self, ckpt_path)
         output = OutputSet(folder, overwrite=overwrite)
-        output.check()
+        if self.is_global_zero:  # the one writer holds the folder (released by sample)
+            output.lock()
+        else:
+            output.check()
         scorers = list(settings.scorers)
         for cb in self.callbacks:  # the image metrics score the draws (a scorer, not a call)
             wanted = isinstance(cb, ImageQualityMetrics) and cb.evaluate_predict
@@ -409,10 +517,44 @@ class Ex2Trainer(pl.Trainer):
         if not isinstance(model, MCMCSampler):
             raise UserError(f"sample needs an MCMCSampler module, got {type(model).__name__}")
         plan = self._plan(ckpt_path, n_steps, burn_in, thin, output_dir, overwrite)
+        user = _caller_is_user()  # a warning points at the user's line (else the trainer's)
+        try:
+            return self._sample(
+                plan, model, datamodule, ckpt_path, override_ckpt, progress, user, trust_checkpoint
+            )
+        finally:
+            plan.output.unlock()
+
+    def _sample(
+        self,
+        plan: SamplePlan,
+        model: MCMCSampler,
+        datamodule: pl.LightningDataModule | None,
+        ckpt_path: str | None,
+        override_ckpt: bool,
+        progress: bool,
+        user: bool,
+        trust_checkpoint: bool,
+    ) -> dict[str, Any] | None:
+        """:meth:`sample` once its output folder is held (``user``: called by user code)."""
+        n_steps, burn_in, thin = plan.n_steps, plan.burn_in, plan.thin
         checks = self.preflight(
             model, datamodule, ckpt_path, override_ckpt, keep_checkpoint=True,
             trust_checkpoint=trust_checkpoint,
         )  # fmt: skip
+        if self.is_global_zero:  # room for the set, before the first step
+            check_free_space(
+                plan.output.dest, output_bytes(model.n_chains, model.dim, plan.n_draws),
+                "the output set", plan.output.option,
+            )  # fmt: skip
+        try:  # the draws are kept on the device until the end
+            check_memory(
+                model.n_chains, model.dim, "sample", n_draws=plan.n_draws,
+                itemsize=model.chain_x.dtype.itemsize, device=self.strategy.root_device,
+                names="data.n_chains, --n_steps or a larger --thin",
+            )  # fmt: skip
+        except ValueError as err:
+            raise UserError(str(err)) from err
         if ckpt_path is None and not bool(model.chain_ready.any()):
             rank_zero_warn(
                 "sample: no --ckpt_path given; sampling with the module as configured "
@@ -437,7 +579,7 @@ class Ex2Trainer(pl.Trainer):
             self.callbacks = configured
         result = writer.result or SampleResult(None, None, False, False)
         if result.summary is not None:  # attributed to the user's line, never Lightning's
-            level = 3 if _caller_is_user() else 2
+            level = 4 if user else 2  # warn_convergence < _sample < sample < the user's line
             warn_convergence(result.summary, f"sample ({result.written})", stacklevel=level)
         reason = interrupt.requested()
         if reason is not None:

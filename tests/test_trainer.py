@@ -130,18 +130,24 @@ def test_override_ckpt_puts_the_configs_target_into_the_one_read(tmp_path, check
 
 
 def test_output_set_is_checked_once_before_any_work(tmp_path, monkeypatch):
-    """One check, before the preflight and the steps; the writer never checks again
-    (io's own ``begin`` re-check at creation aside)."""
+    """One check (taking the folder's lock: a check, the lock, the check again under
+    it), before the preflight and the steps; the writer never checks again (io's own
+    ``begin`` re-check at creation aside)."""
     order: list[str] = []
-    real_check = OutputSet.check
+    real_check, real_lock = OutputSet.check, OutputSet.lock
 
     def check(self):
         caller = inspect.stack()[1].function
-        if caller != "begin":
+        if caller not in ("begin", "lock"):
             order.append("check")
         return real_check(self)
 
+    def lock(self):
+        order.append("check")
+        return real_lock(self)
+
     monkeypatch.setattr(OutputSet, "check", check)
+    monkeypatch.setattr(OutputSet, "lock", lock)
     real_predict = MCMCSampler.predict_step
 
     def predict_step(self, *args, **kwargs):
@@ -213,7 +219,8 @@ def test_write_output_set_writes_a_full_set_without_a_trainer(tmp_path):
     assert result.replaced_complete is False
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted(["samples.npz", "samples.nc", "config.yaml", "summary.json",
-                            "scatter.png", "trace.png", "rank.png", "pair.png"])  # fmt: skip
+                            "scatter.png", "trace.png", "rank.png", "pair.png",
+                            "manifest.json"])  # fmt: skip
     assert io.is_output_set(out)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["seed"] == 7 and summary["n_steps"] == 40
@@ -251,7 +258,7 @@ def test_write_output_set_leaves_nothing_when_a_write_fails(tmp_path, monkeypatc
     meta = RunMeta("ISIR", "Gaussian", "MCMCSampler", 0, torch.device("cpu"))
     with pytest.raises(OSError, match="disk full"):
         write_output_set(_draws(), plan, Gaussian(torch.zeros(2), torch.eye(2)), meta)
-    assert list((tmp_path / "out").iterdir()) == []  # the staging folder is gone
+    assert not (tmp_path / "out").exists()  # the staging folder is gone, and the folder
 
 
 # ------------------------------------------------------------------ validate / test

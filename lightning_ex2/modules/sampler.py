@@ -45,7 +45,7 @@ from lightning_ex2.sampling import (
 from lightning_ex2.sharding import chain_shards
 from lightning_ex2.targets.base import check_target, target_dim
 from lightning_ex2.types import ChainState, Particles
-from lightning_ex2.validation import check_int
+from lightning_ex2.validation import check_int, check_memory
 
 _LOG_NAMES = {
     "accept_global": "accept/global",
@@ -203,6 +203,9 @@ class MCMCSampler(SafeLoadingModule):
         dtype = found[1] if found else torch.get_default_dtype()
         if isinstance(kernel, nn.Module):
             kernel.to(dtype=dtype)
+        # the chains' state, before allocating it (particles: per step, data.chains_per_batch)
+        check_memory(n_chains, dim, type(self).__name__, itemsize=dtype.itemsize,
+                     names="`model.n_chains`")  # fmt: skip
         x = torch.zeros(n_chains, dim, dtype=dtype)
         grad = torch.zeros_like(x) if kernel.uses_grad else None
         self.state = TupleBuffers(ChainState(x, torch.zeros(n_chains, dtype=dtype), grad), n_chains)

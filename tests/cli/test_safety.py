@@ -163,6 +163,7 @@ def test_sample_never_writes_into_the_fit_folder(tmp_path, main, capsys, fitted,
     names = sorted(p.name for p in (run_dir / "samples").iterdir())
     assert [n for n in names if not n.startswith("events.out.tfevents.")] == [
         "config.yaml",
+        "manifest.json",
         "pair.png",
         "rank.png",
         "samples.nc",
@@ -171,7 +172,7 @@ def test_sample_never_writes_into_the_fit_folder(tmp_path, main, capsys, fitted,
         "summary.json",
         "trace.png",
     ]
-    assert len(names) == 9  # and the set's own TensorBoard events
+    assert len(names) == 10  # and the set's own TensorBoard events
     assert "n_steps: 6" not in before["config.yaml"].decode()
 
 

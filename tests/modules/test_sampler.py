@@ -95,8 +95,8 @@ def test_sample_writes_outputs_atomically(tmp_path):
     summary = trainer.sample(model, datamodule=dm, n_steps=30, output_dir=str(out), progress=False)
     names = sorted(p.name for p in out.iterdir())
     assert names == [
-        "pair.png", "rank.png", "samples.nc", "samples.npz", "scatter.png", "summary.json",
-        "trace.png",
+        "manifest.json", "pair.png", "rank.png", "samples.nc", "samples.npz", "scatter.png",
+        "summary.json", "trace.png",
     ]  # fmt: skip
     data = np.load(out / "samples.npz")
     assert data["samples"].shape == (16, 30, 2)

@@ -199,6 +199,7 @@ def test_flex2mcmc_fit_sample_resume_two_processes(tmp_path):
     assert len([n for n in names if n.startswith("events.out.tfevents.")]) == 1  # the set's TB
     assert [n for n in names if not n.startswith("events.out.tfevents.")] == [
         "config.yaml",
+        "manifest.json",
         "pair.png",
         "rank.png",
         "samples.nc",

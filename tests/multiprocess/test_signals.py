@@ -275,6 +275,35 @@ def test_two_processes_stop_together(tmp_path):
     assert list(data["chain_index"]) == list(range(8))
 
 
+@pytest.mark.ddp
+def test_a_rank_killed_ends_rank_0_in_one_line_with_a_resumable_checkpoint(tmp_path):
+    """DDP (2 processes, gloo): SIGKILL to rank 1 after the first checkpoint; rank 0's
+    next collective fails: it ends with one line naming the checkpoint to resume from
+    (exit status 1), no traceback, no process left, the folder's lock released."""
+    cfg = write(tmp_path, devices=2)
+    ckpt = tmp_path / "logs" / "run" / "fit" / "checkpoints" / "last.ckpt"
+    proc = start(tmp_path, "fit", "--config", str(cfg), MARKED_DELAY="0.02")
+    try:
+        deadline = time.monotonic() + WAIT
+        while not ckpt.exists():
+            assert proc.poll() is None, output(tmp_path)
+            assert time.monotonic() < deadline, "no checkpoint appeared"
+            time.sleep(0.1)
+        (rank1,) = children(proc.pid)
+        os.kill(rank1, signal.SIGKILL)
+        proc.wait(timeout=WAIT)
+    finally:
+        kill_group(proc)
+    code, err = proc.returncode, output(tmp_path)
+    assert code == 1, err[-3000:]
+    line = last_line(err)
+    assert "another process of the run ended unexpectedly" in line, line
+    assert f"--ckpt_path {ckpt}" in line, line
+    step = int(re.search(r"resume from step (\d+)", line).group(1))
+    assert torch.load(ckpt, weights_only=True)["global_step"] == step > 0
+    assert not (ckpt.parent.parent / ".lightning-ex2.lock").exists()
+
+
 # the recipe lives in the docs page (docs/stopping.md); the repository root is found by
 # walking up, so the test may move within tests/
 ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
