@@ -79,7 +79,7 @@ class RunLock:
         folder: the run folder (``fit``'s log folder) or output folder (``sample``);
             created if missing.
         what: what the folder is, for the refusal (e.g. ``"the log folder"``).
-        option: a remedy named in the refusal.
+        remedy: what to do about a live holder, named in the refusal.
     """
 
     def __init__(

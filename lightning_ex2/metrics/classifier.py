@@ -29,6 +29,7 @@ In a config, the extractors are chosen by class path (``ImageQualityMetrics``)::
       init_args: {weights: fashion}
 
 Example:
+    >>> import torch
     >>> clf = load_feature_cnn("digits")                  # the shipped weights
     >>> x = torch.zeros(4, 1, 8, 8)                       # images in [-1, 1]
     >>> ClassifierFeatures(clf)(x).shape, ClassifierLogits(clf)(x).shape
