@@ -171,8 +171,20 @@ class SampleWriter(Callback):
         for scorer in plan.scorers:  # FID/IS: a collective, so on every rank
             image_metrics.update(scorer(trainer, pl_module, local["samples"]))
         self.result = SampleResult(None, None, n_draws == plan.n_draws, False)
-        if not trainer.is_global_zero or n_draws == 0:
+        if n_draws == 0:
             return  # a run stopped before its first kept draw leaves nothing new
+        if not trainer.is_global_zero:
+            # wait for rank 0's set: a rank that ended first (e.g. on a stop signal, exit
+            # 143) would make the launcher kill rank 0 in the middle of writing it
+            trainer.strategy.barrier("lightning-ex2-set-written")
+            return
+        try:
+            self._write(trainer, pl_module, plan, merged, n_draws, wall_max, image_metrics)
+        finally:
+            trainer.strategy.barrier("lightning-ex2-set-written")
+
+    def _write(self, trainer, pl_module, plan, merged, n_draws, wall_max, image_metrics) -> None:  # type: ignore[no-untyped-def]
+        """Rank 0: the merged draws of every rank as one output set."""
         # Ranks own disjoint chains (ChainShardSampler): sorting gives chain order.
         order = torch.argsort(merged["index"])
         # the run's dtype (float32 stays float32)
