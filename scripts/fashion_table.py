@@ -266,6 +266,96 @@ def remove_previous(*paths: Path) -> None:
             path.unlink()
 
 
+@dataclass(frozen=True)
+class Task:
+    """One ``fit`` + ``sample`` run: ``method`` at ``budget`` evaluations per chain, ``seed``."""
+
+    budget: int
+    method: str
+    seed: int
+    several: bool  # several budgets: each under ``<out>/budget<b>/``
+    prefix: str
+    warmup_fraction: float
+
+    def base(self, out: Path) -> Path:
+        return out / f"budget{self.budget}" if self.several else out
+
+    def output(self, out: Path) -> Path:
+        return self.base(out) / self.method / f"seed{self.seed}"
+
+    def logs(self, out: Path) -> Path:  # beside the output set, never inside it
+        return self.base(out) / self.method / "logs"
+
+    def fits(self, out: Path) -> Path:  # the fit runs' TensorBoard logs and checkpoints
+        return self.base(out) / "fits"
+
+    def checkpoint(self, out: Path) -> Path:
+        name = f"{self.prefix}_{self.method}"
+        return self.fits(out) / name / f"seed{self.seed}" / "checkpoints" / "last.ckpt"
+
+    def timing(self, out: Path) -> Path:
+        return self.logs(out) / f"seed{self.seed}.timing.json"
+
+    def done(self, out: Path) -> bool:
+        """The output set is complete (its manifest is written last) and its timing recorded."""
+        return (ROOT / self.output(out) / "manifest.json").is_file() and (
+            ROOT / self.timing(out)
+        ).is_file()
+
+    def cost(self) -> float:
+        """Rough relative wall time (gradient evaluations cost about twice the others)."""
+        grad = {"ula": 1.0, "mala": 1.0, "mala_fixed": 1.0, "isir": 0.0}.get(self.method, 0.3)
+        return self.budget * (1.0 + grad)
+
+
+def execute(
+    tasks: Sequence[Task], out: Path, configs: dict[str, str], common: Sequence[str], exe: str,
+    jobs: int = 1, resume: bool = False,
+) -> None:  # fmt: skip
+    """Run every task's ``fit`` then ``sample`` command, ``jobs`` tasks at a time (longest first).
+
+    Each command is its own process at one torch thread, so ``jobs`` up to the number of cores
+    runs that many times faster. With ``resume`` a task whose output set is complete is kept;
+    every other task first deletes its own earlier outputs.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from lightning_ex2.io import save_json
+
+    def one(task: Task) -> None:
+        seeded = [
+            *common,
+            f"--seed_everything={task.seed}",
+            f"--model.init_args.seed={task.seed}",
+            f"--data.seed={task.seed}",
+            f"--trainer.logger.init_args.save_dir={task.fits(out)}",
+            f"--trainer.logger.init_args.version=seed{task.seed}",
+        ]
+        fit_steps, sample_steps, _ = plan(task.method, task.budget, task.warmup_fraction)
+        config, logs = configs[task.method], task.logs(out)
+        remove_previous(task.output(out), task.checkpoint(out).parents[1], task.timing(out))
+        fit_s = run(
+            [exe, "fit", "--config", config, f"--trainer.max_steps={fit_steps}", *seeded],
+            logs / f"seed{task.seed}.fit.log",
+        )  # fmt: skip
+        sample_s = run(
+            [exe, "sample", "--config", config, *seeded, "--ckpt_path",
+             str(task.checkpoint(out)), f"--n_steps={sample_steps}",
+             f"--thin={max(1, sample_steps // 10)}", "--output_dir", str(task.output(out)),
+             "--progress", "false"],
+            logs / f"seed{task.seed}.sample.log",
+        )  # fmt: skip
+        save_json(ROOT / task.timing(out), {"fit_s": fit_s, "sample_s": sample_s})
+
+    todo = [t for t in tasks if not (resume and t.done(out))]
+    if len(todo) < len(tasks):
+        print(f"--resume: keeping {len(tasks) - len(todo)} finished run(s)", flush=True)
+    todo.sort(key=lambda t: -t.cost())
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for future in [pool.submit(one, t) for t in todo]:
+            future.result()
+
+
 def config_path(prefix: str, method: str) -> str:
     return f"configs/gan/{prefix}_{method}.yaml"
 
@@ -427,6 +517,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n_real", type=int, default=None, help="real images of FID/IS")
     parser.add_argument("--diagnostics_n", type=int, default=4000, help="prior draws")
     parser.add_argument(
+        "--jobs", type=int, default=1,
+        help="fit/sample runs at a time, one torch thread each (up to the number of cores)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--resume", action="store_true",
+        help="keep runs whose output set is complete (after an interrupted table)",
+    )  # fmt: skip
+    parser.add_argument(
         "--reference_n", type=int, default=100000,
         help="prior draws of pi_beta's importance-weighted mean tilt (the distance column)",
     )  # fmt: skip
@@ -476,39 +574,21 @@ def main(argv: list[str] | None = None) -> int:
     finals: dict[str, np.ndarray] = {}
     curves_by_budget: dict[int, dict[str, list[dict[str, list[float]]]]] = {}
     several = len(args.budget) > 1
+    tasks = [
+        Task(b, m, seed, several, args.prefix, args.warmup_fraction)
+        for b in args.budget for m in args.methods for seed in args.seeds
+    ]  # fmt: skip
+    seeded_common = [*common, *quiet]
+    execute(tasks, args.out, configs, seeded_common, exe, jobs=args.jobs, resume=args.resume)
     for budget, method in [(b, m) for b in args.budget for m in args.methods]:
         curves = curves_by_budget.setdefault(budget, {})
-        base = args.out / f"budget{budget}" if several else args.out
         fit_steps, sample_steps, evals = plan(method, budget, args.warmup_fraction)
         row = Row(method, fit_steps, sample_steps, evals)
-        config = configs[method]
         thin = max(1, sample_steps // 10)
         for seed in args.seeds:
-            name = f"{args.prefix}_{method}"
-            out = base / method / f"seed{seed}"
-            logs = base / method / "logs"  # beside the output set, never inside it
-            fits = base / "fits"  # the fit runs' TensorBoard logs and checkpoints
-            seeded = [
-                *common,
-                f"--seed_everything={seed}",
-                f"--model.init_args.seed={seed}",
-                f"--data.seed={seed}",
-                f"--trainer.logger.init_args.save_dir={fits}",
-                f"--trainer.logger.init_args.version=seed{seed}",
-            ]
-            remove_previous(out, fits / name / f"seed{seed}")
-            fit_s = run(
-                [exe, "fit", "--config", config, f"--trainer.max_steps={fit_steps}",
-                 *seeded, *quiet],
-                logs / f"seed{seed}.fit.log",
-            )  # fmt: skip
-            ckpt = str(fits / name / f"seed{seed}" / "checkpoints" / "last.ckpt")
-            sample_s = run(
-                [exe, "sample", "--config", config, *seeded, "--ckpt_path", ckpt,
-                 f"--n_steps={sample_steps}", f"--thin={thin}", "--output_dir", str(out),
-                 "--progress", "false", *quiet],
-                logs / f"seed{seed}.sample.log",
-            )  # fmt: skip
+            task = Task(budget, method, seed, several, args.prefix, args.warmup_fraction)
+            out, ckpt = task.output(args.out), task.checkpoint(args.out)
+            timing = json.loads((ROOT / task.timing(args.out)).read_text())
             summary = json.loads((ROOT / out / "summary.json").read_text())
             draws = np.load(ROOT / out / "samples.npz")
             e0, e1 = energy_curve(draws["log_prob"])
@@ -516,7 +596,7 @@ def main(argv: list[str] | None = None) -> int:
             metrics = summary["image_metrics"]
             row.fid.append(metrics["fid"])
             row.inception_score.append(metrics["is"])
-            row.wall.append(fit_s + sample_s)
+            row.wall.append(timing["fit_s"] + timing["sample_s"])
             row.diagnostics.append({
                 **{k: summary.get(k) for k in
                    ("accept_global_mean", "accept_local_mean", "particle_ess_mean",

@@ -3,7 +3,7 @@
 It runs the documented ``fit``/``sample`` commands as subprocesses on synthetic Fashion-MNIST
 files (the shipped GAN with the tempered target, beta = 4, the shipped classifier), so a change that
 breaks the script (output folders, imports, summary keys) fails here, not in a user's hands.
-About 2 minutes on 2 busy cores.
+About 2 minutes on 2 busy cores; a second call with ``--resume`` keeps the finished run.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def test_table_script_end_to_end_toy_scale(table, tmp_path: Path) -> None:  # ty
         "--prefix", "fashion_tempered", "--methods", "mala",
         "--seeds", "0", "--n_chains", "16", "--budget", "20", "30", "--out", str(out),
         "--figures", str(figures), "--readme", str(readme), "--data_dir", str(data),
-        "--n_real", "100", "--diagnostics_n", "200", "--reference_n", "2000",
+        "--n_real", "100", "--diagnostics_n", "200", "--reference_n", "2000", "--jobs", "2",
     ]  # fmt: skip
     assert table.main(argv) == 0
     text = readme.read_text()
@@ -71,6 +71,15 @@ def test_table_script_end_to_end_toy_scale(table, tmp_path: Path) -> None:  # ty
     assert mala["evals"][-1] == 30 and len(mala["fid"]) == len(mala["evals"]) > 1
     diagnostics = json.loads((out / "target_diagnostics.json").read_text())
     assert diagnostics["n"] == 200 and diagnostics["tilt_reference"]["beta"] == 4.0
+    # an interrupted table goes on: --resume keeps every finished run and redoes the others
+    kept = out / "budget20" / "mala" / "seed0" / "samples.npz"
+    redone = out / "budget30" / "mala" / "seed0" / "samples.npz"
+    (out / "budget30" / "mala" / "seed0" / "manifest.json").unlink()  # a run cut short
+    before = kept.stat().st_mtime_ns, redone.stat().st_mtime_ns
+    assert table.main([*argv, "--resume"]) == 0
+    assert kept.stat().st_mtime_ns == before[0] and redone.stat().st_mtime_ns != before[1]
+    assert [r.split(" | ")[2] for r in readme.read_text().splitlines()
+            if r.startswith("| MALA (adapted) |")] == ["20", "30"]  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- table script
