@@ -89,25 +89,35 @@ def hmc(args) -> Plan:  # type: ignore[no-untyped-def]
     return Plan(lambda target, seed: _lx_run(target, lx.kernels.HMC(n_leapfrog=n), args, seed, n))
 
 
-def ex2mcmc(args) -> Plan:  # type: ignore[no-untyped-def]
-    """Ex2MCMC with a Gaussian proposal placed by a MALA pilot (mean and sd of its draws)."""
+def _pilot(target, args, seed):  # type: ignore[no-untyped-def]
+    """A MALA pilot of ``args.warmup`` steps (half burn-in): ``(loc, scale, seconds)`` of its
+    draws, where Ex2MCMC and FlEx2MCMC place their proposal."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        pilot = lx.sample(
+            target, lx.kernels.MALA(), n_chains=args.chains, n_steps=args.warmup // 2,
+            burn_in=args.warmup // 2, seed=seed, progress=False, check_convergence=False,
+        )  # fmt: skip
+    flat = pilot.samples.reshape(-1, target.dim)
+    return flat.mean(0).float(), flat.std(0).clamp_min(1e-3).float(), pilot.wall_seconds
+
+
+def _global(args, proposal):  # type: ignore[no-untyped-def]
+    """Ex2MCMC whose proposal ``proposal(dim, loc, scale)`` is placed by a MALA pilot."""
 
     def sample(target, seed):  # type: ignore[no-untyped-def]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            pilot = lx.sample(
-                target, lx.kernels.MALA(), n_chains=args.chains, n_steps=args.warmup // 2,
-                burn_in=args.warmup // 2, seed=seed, progress=False, check_convergence=False,
-            )  # fmt: skip
-        flat = pilot.samples.reshape(-1, target.dim)
-        q = lx.proposals.GaussianProposal(
-            target.dim, loc=flat.mean(0).float(), scale=flat.std(0).clamp_min(1e-3).float()
-        )
-        kernel = lx.kernels.Ex2MCMC(q)
-        grads = args.chains * args.warmup
-        return _lx_run(target, kernel, args, seed, kernel.n_local_steps, grads, pilot.wall_seconds)
+        loc, scale, pilot_s = _pilot(target, args, seed)
+        torch.manual_seed(seed)  # a flow's initial weights
+        kernel = lx.kernels.Ex2MCMC(proposal(target.dim, loc=loc, scale=scale))
+        grads = args.chains * args.warmup  # the pilot's
+        return _lx_run(target, kernel, args, seed, kernel.n_local_steps, grads, pilot_s)
 
     return Plan(sample)
+
+
+def ex2mcmc(args) -> Plan:  # type: ignore[no-untyped-def]
+    """Ex2MCMC with a Gaussian proposal placed by a MALA pilot (mean and sd of its draws)."""
+    return _global(args, lx.proposals.GaussianProposal)
 
 
 def flex2mcmc(args) -> Plan:  # type: ignore[no-untyped-def]
@@ -116,24 +126,7 @@ def flex2mcmc(args) -> Plan:  # type: ignore[no-untyped-def]
     is placed like Ex2MCMC's Gaussian: by a MALA pilot (mean and sd of its draws)."""
     if getattr(lx.proposals, "FlowProposal", None) is None:
         raise Unavailable("FlowProposal is not available in this version")
-
-    def sample(target, seed):  # type: ignore[no-untyped-def]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            pilot = lx.sample(
-                target, lx.kernels.MALA(), n_chains=args.chains, n_steps=args.warmup // 2,
-                burn_in=args.warmup // 2, seed=seed, progress=False, check_convergence=False,
-            )  # fmt: skip
-        flat = pilot.samples.reshape(-1, target.dim)
-        torch.manual_seed(seed)  # the flow's initial weights
-        flow = lx.proposals.FlowProposal(
-            target.dim, loc=flat.mean(0).float(), scale=flat.std(0).clamp_min(1e-3).float()
-        )
-        kernel = lx.kernels.Ex2MCMC(flow)
-        grads = args.chains * args.warmup
-        return _lx_run(target, kernel, args, seed, kernel.n_local_steps, grads, pilot.wall_seconds)
-
-    return Plan(sample)
+    return _global(args, lx.proposals.FlowProposal)
 
 
 def nuts(args) -> Plan:  # type: ignore[no-untyped-def]

@@ -6,9 +6,9 @@ the Cholesky factor of ``gp_exp_quad_cov(x, alpha, rho) + 1e-10 I``, ``f_tilde ~
 normal(0, 1)``, ``k ~ poisson_log(f)`` (``~`` drops ``-log k!``); priors ``rho ~
 gamma(25, 4)``, ``alpha ~ normal(0, 2)`` on positive parameters. posteriordb's
 reference draws name ``rho, alpha, f[1..11]`` (the transformed ``f``, not
-``f_tilde``): :meth:`GpPoisRegr.constrain` adds ``f`` and :meth:`GpPoisRegr.flat_names`
-lists those (``reported``, :meth:`GpPoisRegr.transformed` and
-:meth:`GpPoisRegr.parameters_from` say the same to a base that reads them). The
+``f_tilde``): ``reported``, :meth:`GpPoisRegr.transformed` and
+:meth:`GpPoisRegr.parameters_from` tell the base, whose ``constrain`` then adds ``f`` and
+whose ``flat_names`` list it. The
 Cholesky factor is computed in float64 (see :func:`._gp.exp_quad_cholesky`).
 """
 
@@ -60,23 +60,9 @@ class GpPoisRegr(PosteriorDBTarget):
             values["f_tilde"] = torch.linalg.solve_triangular(chol, f, upper=False)[..., 0]
         return values
 
-    def constrain(self, x: Tensor) -> dict[str, Tensor]:
-        """The parameters and ``f``."""
-        values = self.constrain_with_jacobian(x)[0]
-        return {**values, **self.transformed(values)}
-
     def log_density(self, p: dict[str, Tensor]) -> Tensor:
         rho, alpha = p["rho"], p["alpha"]
         f = self.transformed(p)["f"]
         prior = 24.0 * rho.log() - 4.0 * rho - alpha.square() / 8.0
         lp = prior - 0.5 * p["f_tilde"].square().sum(-1) + (self.k * f - f.exp()).sum(-1)
         return torch.where(f.isnan().any(-1), torch.full_like(lp, -torch.inf), lp)
-
-    def flat_names(self) -> list[str]:
-        """posteriordb's names: ``rho, alpha, f[1..N]``."""
-        return ["rho", "alpha"] + [f"f[{i + 1}]" for i in range(self.x.shape[-1])]
-
-    def flatten(self, values: dict[str, Tensor]) -> Tensor:
-        return torch.cat(
-            [values["rho"].unsqueeze(-1), values["alpha"].unsqueeze(-1), values["f"]], dim=-1
-        )
