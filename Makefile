@@ -49,7 +49,7 @@ docs: $(STAMP)
 	@echo "site: logs/site/index.html   (live preview: $(BIN)/mkdocs serve)"
 
 test: lint docs
-	$(BIN)/python -m pytest -q -m "not ddp" --doctest-modules tests lightning_ex2
+	$(BIN)/python -m pytest -q -m "not ddp" --durations=25 --doctest-modules tests lightning_ex2
 	# multi-process DDP tests in their own pytest process (ddp re-launches the command line)
 	$(BIN)/python -m pytest -q -m ddp
 	$(MAKE) --no-print-directory test-portable
