@@ -130,9 +130,9 @@ def render_table(rows: Sequence[Row], seeds: Sequence[int], reference: float | N
     lines = [
         "| method | fit + sample steps | target evals / chain | FID ↓ | IS ↑ "
         "| wall s (commands) | of which sampling s | accept (global / local) | MALA step h "
-        "| particle ESS / N | energy start → end | mean tilt β d(G(z)) start → end |"
-        + (" tilt end − E_π_β[tilt] |" if gap else ""),
-        "|---|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if gap else ""),
+        "| particle ESS / N | energy start → end | mean tilt β d(G(z)) start → end "
+        "| class mix: entropy / largest share |" + (" tilt end − E_π_β[tilt] |" if gap else ""),
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if gap else ""),
     ]
     for r in rows:
         steps = "–" if r.method == "none" else f"{r.fit_steps} + {r.sample_steps}"
@@ -150,7 +150,8 @@ def render_table(rows: Sequence[Row], seeds: Sequence[int], reference: float | N
             f"{mean_spread(r.inception_score, '.2f')} | {mean_spread(r.wall, '.0f')} | "
             f"{_diag(r.diagnostics, 'sample_seconds', '{:.0f}')} | {accept} | "
             f"{_diag(r.diagnostics, 'step_size', '{:.3g}')} | "
-            f"{_diag(r.diagnostics, 'particle_ess_mean')} | {energy} | {logit} |"
+            f"{_diag(r.diagnostics, 'particle_ess_mean')} | {energy} | {logit} | "
+            f"{_diag(r.diagnostics, 'class_entropy')} / {_diag(r.diagnostics, 'class_max')} |"
             + (
                 f" {mean_spread([d['d_end'] - reference for d in r.diagnostics if d.get('d_end') is not None], '+.3f')} |"
                 if gap
@@ -381,6 +382,7 @@ def plain_generator(config: str, n_chains: int, seeds: Sequence[int], overrides:
         with torch.no_grad():
             log_prob = torch.cat([target.log_prob(c) for c in z.split(1000)]).numpy()
         res["d_mean"] = logit_curve(log_prob[:, None], z.numpy()[:, None])[0]
+        res |= class_mix(metric, target, z)
         results.append(res)
     return results, target, metric
 
@@ -421,6 +423,25 @@ def derived_config(config: str, out: Path, data_dir: str | None, n_real: int | N
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return str(path)
+
+
+def class_mix(metric: Any, target: Any, z: np.ndarray | torch.Tensor) -> dict[str, float]:
+    """The class mix of the images of latents ``z [C, D]`` by the IS network (the shipped
+    classifier): the entropy of the predicted classes' frequencies in nats (the real test
+    images' 10 balanced classes: log 10 = 2.30) and the largest class's share (0.1 there).
+    A target whose tilt favours some classes moves both away from the real images', which
+    FID counts against it whatever each image looks like."""
+    network = metric.scorer.logits  # the IS network (LatentImageMetrics.logits)
+    with torch.no_grad():
+        images = target.decode(torch.as_tensor(z, dtype=torch.float32))
+        logits = torch.cat([network(b) for b in images.split(500)])
+    share = torch.bincount(logits.argmax(-1), minlength=logits.shape[-1]).double()
+    share = share / share.sum()
+    nonzero = share[share > 0]
+    return {
+        "class_entropy": float(-(nonzero * nonzero.log()).sum()),
+        "class_max": float(share.max()),
+    }
 
 
 def score_draws(metric: Any, target: Any, samples: np.ndarray) -> tuple[list[float], list[float]]:
@@ -566,7 +587,10 @@ def main(argv: list[str] | None = None) -> int:
     ref = reference["tilt_mean_pi"]
     rows = [Row("none")]
     for m in plain:
-        rows[0].diagnostics.append({"d_start": m["d_mean"], "d_end": m["d_mean"]})
+        rows[0].diagnostics.append({
+            "d_start": m["d_mean"], "d_end": m["d_mean"],
+            "class_entropy": m["class_entropy"], "class_max": m["class_max"],
+        })  # fmt: skip
         rows[0].fid.append(m["fid"])
         rows[0].inception_score.append(m["is"])
         rows[0].wall.append(0.0)
@@ -605,6 +629,7 @@ def main(argv: list[str] | None = None) -> int:
                 "sample_seconds": summary["wall_seconds"],
             })  # fmt: skip
             row.diagnostics[-1]["step_size"] = sampled_step(ROOT / ckpt)
+            row.diagnostics[-1] |= class_mix(metric, target, draws["samples"][:, -1])
             fid, iscore = score_draws(metric, target, draws["samples"])
             fit_evals = fit_steps * FIT_COST[method]
             x = [fit_evals + (t + 1) * thin * COST[method] for t in range(len(fid))]

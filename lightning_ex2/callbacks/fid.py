@@ -176,6 +176,12 @@ class LatentImageMetrics:
             )
         return real
 
+    @property
+    def logits(self) -> nn.Module | None:
+        """The network of the Inception Score (images ``[B, C, H, W]`` -> class logits
+        ``[B, K]``), once :meth:`setup_real` has built it; ``None`` before, or without IS."""
+        return None if self._scorer is None else self._scorer.logits
+
     def setup_real(
         self, trainer: pl.Trainer | None = None, device: torch.device | str = "cpu"
     ) -> None:
