@@ -312,12 +312,12 @@ class Task:
 def execute(
     tasks: Sequence[Task], out: Path, configs: dict[str, str], common: Sequence[str], exe: str,
     jobs: int = 1, resume: bool = False,
-) -> None:  # fmt: skip
+) -> int:  # fmt: skip
     """Run every task's ``fit`` then ``sample`` command, ``jobs`` tasks at a time (longest first).
 
     Each command is its own process at one torch thread, so ``jobs`` up to the number of cores
     runs that many times faster. With ``resume`` a task whose output set is complete is kept;
-    every other task first deletes its own earlier outputs.
+    every other task first deletes its own earlier outputs. Returns how many tasks were kept.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -355,6 +355,7 @@ def execute(
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         for future in [pool.submit(one, t) for t in todo]:
             future.result()
+    return len(tasks) - len(todo)
 
 
 def config_path(prefix: str, method: str) -> str:
@@ -603,7 +604,7 @@ def main(argv: list[str] | None = None) -> int:
         for b in args.budget for m in args.methods for seed in args.seeds
     ]  # fmt: skip
     seeded_common = [*common, *quiet]
-    execute(tasks, args.out, configs, seeded_common, exe, jobs=args.jobs, resume=args.resume)
+    kept = execute(tasks, args.out, configs, seeded_common, exe, args.jobs, args.resume)
     for budget, method in [(b, m) for b in args.budget for m in args.methods]:
         curves = curves_by_budget.setdefault(budget, {})
         fit_steps, sample_steps, evals = plan(method, budget, args.warmup_fraction)
@@ -674,7 +675,14 @@ def main(argv: list[str] | None = None) -> int:
         f"{reference['n']} prior draws (importance ESS {reference['importance_ess_fraction']:.2g} n"
         f", about {reference['importance_ess_fraction'] * reference['n']:.0f} effective draws; "
         "biased low when that is small), so the last column is a distance to π_β that does "
-        "not depend on FID: near 0 at π_β, negative short of it.\n",
+        "not depend on FID: near 0 at π_β, negative short of it."
+        + (
+            f" {kept} of the {len(tasks)} runs were made by an earlier call of this command, "
+            "kept by `--resume` (the wall time below does not include them; the table's wall "
+            "column does).\n"
+            if kept
+            else "\n"
+        ),
         stamp.footer().strip() + "\n",
     ]
     for budget, fig in curve_figs:

@@ -76,6 +76,7 @@ def test_table_script_end_to_end_toy_scale(table, tmp_path: Path) -> None:  # ty
     before = [k.stat().st_mtime_ns for k in kept]
     assert table.main([*argv, "--resume"]) == 0
     assert [k.stat().st_mtime_ns for k in kept] == before
+    assert "2 of the 2 runs were made by an earlier call of this command" in readme.read_text()
     assert [r.split(" | ")[2] for r in readme.read_text().splitlines()
             if r.startswith("| MALA (adapted) |")] == ["20", "30"]  # fmt: skip
 
