@@ -79,6 +79,11 @@ COST = {"ula": 1, "mala": 1, "mala_fixed": 1, "isir": 9, "ex2mcmc": 13, "flex2mc
 FIT_COST = {**COST, "flex2mcmc": 14}
 
 
+def thin_of(sample_steps: int) -> int:
+    """Every how many steps ``sample`` keeps a draw: about 10 kept draws per run (FID curves)."""
+    return max(1, sample_steps // 10)
+
+
 def plan(method: str, budget: int, warmup_fraction: float) -> tuple[int, int, int]:
     """``(fit_steps, sample_steps, target_evals)`` of ``method`` within ``budget`` evals per chain.
 
@@ -342,7 +347,7 @@ def execute(
         sample_s = run(
             [exe, "sample", "--config", config, *seeded, "--ckpt_path",
              str(task.checkpoint(out)), f"--n_steps={sample_steps}",
-             f"--thin={max(1, sample_steps // 10)}", "--output_dir", str(task.output(out)),
+             f"--thin={thin_of(sample_steps)}", "--output_dir", str(task.output(out)),
              "--progress", "false"],
             logs / f"seed{task.seed}.sample.log",
         )  # fmt: skip
@@ -609,7 +614,7 @@ def main(argv: list[str] | None = None) -> int:
         curves = curves_by_budget.setdefault(budget, {})
         fit_steps, sample_steps, evals = plan(method, budget, args.warmup_fraction)
         row = Row(method, fit_steps, sample_steps, evals)
-        thin = max(1, sample_steps // 10)
+        thin = thin_of(sample_steps)
         for seed in args.seeds:
             task = Task(budget, method, seed, several, args.prefix, args.warmup_fraction)
             out, ckpt = task.output(args.out), task.checkpoint(args.out)
