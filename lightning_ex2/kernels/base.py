@@ -80,6 +80,7 @@ def resolve_mass_matrix(mass_matrix: str, dim: int) -> str:
         return "dense" if dim <= AUTO_DENSE_MAX_DIM else "diagonal"
     return mass_matrix
 
+
 #: what ``step`` accepts as ``params``: the kernel's NamedTuple, a bare step size
 #: (``[]`` or ``[C]`` tensor, or a float: the identity mass matrix), or ``None``
 #: (the kernel's configured step size, identity mass matrix)
