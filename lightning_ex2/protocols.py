@@ -114,8 +114,8 @@ class Kernel(Protocol):
     * ``step_size_adaptable``: the warm-up may adapt ``step_size`` toward
       ``target_accept`` from ``info.accept_local`` (see :class:`~lightning_ex2.
       kernels.adaptation.Warmup`); ``per_chain_step_size`` chooses ``[C]`` over ``[]``;
-    * ``mass_matrix``: ``"identity"``, ``"diagonal"`` or ``"dense"``
-      (``params.inverse_mass_matrix``, adapted during warm-up);
+    * ``mass_matrix``: ``"identity"``, ``"diagonal"``, ``"dense"`` or ``"auto"``
+      (dense up to 100 dimensions; ``params.inverse_mass_matrix``, adapted during warm-up);
     * ``is_global``: the kernel also satisfies :class:`GlobalKernel`.
     """
 

@@ -406,7 +406,7 @@ def sample(
     """Run ``n_chains`` chains of ``kernel`` on ``target``.
 
     The run is ``burn_in`` warm-up steps (adaptation of the kernel's parameters on:
-    step size, and the mass matrix for ``mass_matrix="diagonal"`` or ``"dense"``;
+    step size, and the mass matrix for ``mass_matrix="diagonal"``, ``"dense"`` or ``"auto"``;
     chains that do not move are re-started from healthy ones at the windows' ends;
     draws discarded), then the parameters are frozen (:class:`~lightning_ex2.kernels.Warmup`),
     then ``n_steps`` steps with the kernel fixed, keeping every ``thin``-th draw in

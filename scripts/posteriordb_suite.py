@@ -1,7 +1,8 @@
 """Sample posteriordb posteriors with the library's kernels (and Stan's NUTS) and score them.
 
 Per posterior and kernel, with the library's defaults (kernels built with structural
-arguments only; ``lx.sample(target, kernel, n_chains=C, n_steps=S, burn_in=W, seed=K)``),
+arguments only; ``lx.sample(target, kernel, n_chains=C, n_steps=S, burn_in=W, seed=K)``;
+``W`` = 1000 by default, the warm-up length Stan's NUTS runs with here too),
 on the constrained scale (``target.constrain``) against posteriordb's reference draws:
 
 * ``mean err``: max over posteriordb's names of ``|mean - ref mean| / ref sd``;
@@ -292,7 +293,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--names", default="", help="comma-separated posteriors (default: all)")
     parser.add_argument("--kernels", default="mala,hmc,ex2mcmc,flex2mcmc,nuts")
     parser.add_argument("--chains", type=int, default=64)
-    parser.add_argument("--warmup", type=int, default=500)
+    parser.add_argument(
+        "--warmup", type=int, default=1000, help="warm-up steps (Stan's default length)"
+    )
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--n-leapfrog", type=int, default=10)

@@ -8,7 +8,8 @@ Each parameter field has its own triple of pure functions (init, update, final):
   chain in a steep region finds its own small step instead of rejecting everything
   under a step size set by the others;
 * the inverse mass matrix (``mass_matrix="diagonal"``: a per-coordinate variance;
-  ``"dense"``: a covariance and its Cholesky factor): pooled over the chains that mix
+  ``"dense"``: a covariance and its Cholesky factor; ``"auto"``, the default of MALA and
+  HMC: dense up to 100 dimensions, diagonal above): pooled over the chains that mix
   (we have many), accumulated over Stan's windows (:func:`mass_windows`: a fast
   initial buffer, slow windows doubling in length, a fast final buffer) and
   regularized as Stan does (shrunk toward ``1e-3 I`` by ``5 / (n + 5)``):
@@ -54,7 +55,7 @@ HMC) or shared (the mean acceptance over chains drives one step size, shape ``[]
 Example:
     >>> import torch, lightning_ex2 as lx
     >>> target = lx.targets.Gaussian(torch.zeros(2), torch.eye(2))
-    >>> kernel = lx.MALA(step_size=0.01)  # adapts toward 0.574, diagonal metric
+    >>> kernel = lx.MALA(step_size=0.01)  # adapts toward 0.574, dense metric (2-D)
     >>> warmup = Warmup(kernel, n_warmup=100)
     >>> state = kernel.init(torch.zeros(64, 2), target)
     >>> tuning = warmup.init(64, state.x)
@@ -316,8 +317,8 @@ class Warmup:
 
     Built from the kernel's capabilities: the step size adapts toward
     ``kernel.target_accept`` when ``kernel.step_size_adaptable`` (one per chain with
-    ``kernel.per_chain_step_size``); with ``kernel.mass_matrix`` ``"diagonal"`` or
-    ``"dense"`` the inverse mass matrix adapts over :func:`mass_windows`
+    ``kernel.per_chain_step_size``); with ``kernel.mass_matrix`` ``"diagonal"``,
+    ``"dense"`` or ``"auto"`` the inverse mass matrix adapts over :func:`mass_windows`
     ``(n_warmup)``, from the chains that mix; at :func:`check_points` ``(n_warmup)``
     the chains that do not mix take the state of healthy ones (see the module
     docstring). Kernels without parameters get no tuning (:meth:`init` returns
@@ -334,9 +335,9 @@ class Warmup:
         self.initial = kernel.step_size
         self.target_accept = kernel.target_accept if kernel.step_size_adaptable else None
         self.per_chain = kernel.per_chain_step_size
-        self.metric = kernel.mass_matrix if kernel.mass_matrix in ("diagonal", "dense") else None
+        adapted = ("diagonal", "dense", "auto")
+        self.metric = kernel.mass_matrix if kernel.mass_matrix in adapted else None
         self.diagonal = self.metric is not None  # the mass matrix adapts (kept name)
-        self.dense = self.metric == "dense"
         self.n_warmup = n_warmup
         self.windows = mass_windows(n_warmup) if (self.diagonal and n_warmup) else []
         self.window_start = _buffers(n_warmup)[0] if self.windows else 0
@@ -359,7 +360,7 @@ class Warmup:
             return None
         da = dual_averaging_init(params.step_size) if self.adapts_step else None
         m = getattr(params, "inverse_mass_matrix", None) if self.diagonal else None
-        variance = None if m is None else variance_init(like[:1], dense=self.dense)
+        variance = None if m is None else variance_init(like[:1], dense=m.ndim == 3)
         count = torch.zeros((), dtype=torch.int64, device=like.device)
         frozen = torch.tensor(not self.adapts, device=like.device)
         zeros = like.new_zeros(n_chains)
@@ -395,6 +396,7 @@ class Warmup:
         if variance is not None and self.windows:
             if x is None:
                 raise ValueError("Warmup.update: an adapted mass matrix needs `x`")
+            dense = variance.m2.ndim == 3  # a [1, D, D] metric ("dense", "auto" in few D)
             inside = (count > self.window_start) & (count <= self.windows[-1])
             weight = inside.to(x.dtype)
             if health is not None:
@@ -404,10 +406,10 @@ class Warmup:
             variance = variance_update(variance, x, weight, mean)
             end = torch.isin(count, torch.tensor(self.windows, device=count.device))
             # keep the previous metric when too few draws mixed in this window
-            enough = variance.count >= 10 + (x.shape[-1] if self.dense else 0)
+            enough = variance.count >= 10 + (x.shape[-1] if dense else 0)
             end_ok = end & enough
             estimate = variance_final(variance)
-            if self.dense:
+            if dense:
                 estimate, chol = dense_cholesky(estimate)
                 params = params._replace(
                     inverse_mass_matrix=torch.where(end_ok, estimate, params.inverse_mass_matrix),
@@ -416,7 +418,7 @@ class Warmup:
             else:
                 new_m = torch.where(end_ok, estimate, params.inverse_mass_matrix)
                 params = params._replace(inverse_mass_matrix=new_m)
-            variance = _where(end, variance_init(x[:1], dense=self.dense), variance)
+            variance = _where(end, variance_init(x[:1], dense=dense), variance)
             if da is not None:  # restart dual averaging from the current step size
                 da = _where(end_ok, dual_averaging_init(params.step_size), da)
         return tuning._replace(params=params, da=da, variance=variance, count=count, health=health)

@@ -59,7 +59,27 @@ __all__ = [
 COUNT_FIELDS = ("nonfinite",)
 
 #: the ``mass_matrix`` choices of the gradient kernels
-MASS_MATRICES = ("identity", "diagonal", "dense")
+MASS_MATRICES = ("identity", "diagonal", "dense", "auto")
+#: ``mass_matrix="auto"`` is dense up to this dimension, diagonal above it
+AUTO_DENSE_MAX_DIM = 100
+
+
+def resolve_mass_matrix(mass_matrix: str, dim: int) -> str:
+    """The metric a kernel with ``mass_matrix`` uses in ``dim`` dimensions.
+
+    ``"auto"`` is ``"dense"`` for ``dim <= AUTO_DENSE_MAX_DIM`` (a covariance: what
+    correlated posteriors need, cheap to apply and well estimated from many chains'
+    pooled warm-up draws at that size) and ``"diagonal"`` above (``O(D)`` per step; a
+    dense estimate would need ever more draws); the other choices are returned as they are.
+
+    Example:
+        >>> resolve_mass_matrix("auto", 26), resolve_mass_matrix("auto", 784)
+        ('dense', 'diagonal')
+    """
+    if mass_matrix == "auto":
+        return "dense" if dim <= AUTO_DENSE_MAX_DIM else "diagonal"
+    return mass_matrix
+
 
 #: what ``step`` accepts as ``params``: the kernel's NamedTuple, a bare step size
 #: (``[]`` or ``[C]`` tensor, or a float: the identity mass matrix), or ``None``
@@ -225,7 +245,8 @@ class KernelBase(nn.Module):
     per_chain_step_size: bool = False
     #: whether a warm-up may adapt the step size (from ``info.accept_local``)
     step_size_adaptable: bool = False
-    #: ``"identity"``, ``"diagonal"`` or ``"dense"`` (adapted during warm-up, then frozen)
+    #: ``"identity"``, ``"diagonal"``, ``"dense"`` or ``"auto"`` (dense up to
+    #: :data:`AUTO_DENSE_MAX_DIM` dimensions; adapted during warm-up, then frozen)
     mass_matrix: str = "identity"
     #: whether the kernel has an i-SIR move (``proposal``, ``explore``, ...)
     is_global: bool = False
@@ -296,10 +317,11 @@ class GradientKernel(KernelBase):
         shape = (n_chains,) if self.per_chain_step_size else ()
         h = torch.full(shape, self.step_size, device=like.device, dtype=like.dtype)
         dim = like.shape[-1]
-        if self.mass_matrix == "dense":
+        metric = resolve_mass_matrix(self.mass_matrix, dim)
+        if metric == "dense":
             eye = torch.eye(dim, device=like.device, dtype=like.dtype).unsqueeze(0)
             return self.Params(h, eye, eye.clone())
-        diag = self.mass_matrix == "diagonal"
+        diag = metric == "diagonal"
         return self.Params(h, like.new_ones((1, dim)) if diag else None)
 
     def _start(

@@ -1,8 +1,8 @@
 """Hamiltonian Monte Carlo with a leapfrog integrator (Duane et al. 1987; Neal 2011).
 
-A diagonal mass matrix ``M`` by default (``mass_matrix="diagonal"``: ``M^-1`` is the
-pooled variance estimated during warm-up), a dense one (``"dense"``: ``M^-1`` the
-covariance) or the identity; ``n_leapfrog`` steps of size ``h``; costs ``n_leapfrog``
+A dense mass matrix ``M`` (``mass_matrix="dense"``: ``M^-1`` is the chains' pooled
+covariance estimated during warm-up), a diagonal one (``"diagonal"``: their variances;
+by default ``"auto"``: dense up to 100 dimensions, diagonal above) or the identity; ``n_leapfrog`` steps of size ``h``; costs ``n_leapfrog``
 gradient evaluations per step. A trajectory that leaves the finite region
 (NaN/Inf energy) is rejected.
 
@@ -62,8 +62,11 @@ class HMC(GradientKernel):
             Gaussian-like target returns near its start (or its mirror image), and the
             chain barely moves there (on a 10-D rotated Gaussian of scales 1-5, 50x
             lower ESS). ``0`` disables it. Valid: the draw does not depend on the state.
-        mass_matrix: ``"diagonal"`` (default), ``"dense"`` (for correlated posteriors)
-            or ``"identity"``; the first two are estimated during warm-up.
+        mass_matrix: ``"auto"`` (default: ``"dense"`` up to
+            :data:`~lightning_ex2.kernels.base.AUTO_DENSE_MAX_DIM` = 100 dimensions,
+            ``"diagonal"`` above), ``"dense"`` (for correlated posteriors),
+            ``"diagonal"`` or ``"identity"``; all but the last are estimated during
+            warm-up.
     """
 
     step_size_adaptable = True
@@ -77,7 +80,7 @@ class HMC(GradientKernel):
         target_accept: float | None = 0.65,
         per_chain_step_size: bool = True,
         jitter: float = 0.5,
-        mass_matrix: str = "diagonal",
+        mass_matrix: str = "auto",
     ) -> None:
         super().__init__()
         self._setup_params(step_size, target_accept, per_chain_step_size, mass_matrix)

@@ -2,9 +2,10 @@
 
 Proposal ``y = x + h M^-1 grad log pi(x) + sqrt(2h M^-1) xi``, accepted with the
 Metropolis-Hastings ratio ``pi(y) q(x|y) / (pi(x) q(y|x))`` where
-``q(y|x) = N(y; x + h M^-1 grad log pi(x), 2h M^-1)``; ``M^-1`` is a diagonal
-(the default, ``mass_matrix="diagonal"``) or a dense covariance (``"dense"``, for
-correlated posteriors) adapted during warm-up, or the identity. It is the default
+``q(y|x) = N(y; x + h M^-1 grad log pi(x), 2h M^-1)``; ``M^-1`` is a dense covariance
+(``"dense"``, for correlated posteriors) or a diagonal (``"diagonal"``) adapted during
+warm-up (the default ``"auto"``: dense up to 100 dimensions, diagonal above), or the
+identity. It is the default
 *exploit* step of Ex2MCMC (Samsonov et al. 2022, Alg. 2).
 
 Example:
@@ -37,7 +38,7 @@ from lightning_ex2.types import ChainState, Gen
 
 class MALAParams(LocalParams):
     """MALA's tuned parameters: ``step_size`` ``[]``/``[C]``, ``inverse_mass_matrix``
-    ``None`` (identity) or ``[1, D]``."""
+    ``None`` (identity), ``[1, D]`` or ``[1, D, D]`` (with ``inverse_mass_cholesky``)."""
 
     __slots__ = ()
 
@@ -59,10 +60,11 @@ class MALA(GradientKernel):
             keeps ``h`` fixed.
         per_chain_step_size: adapt one step size per chain (default) instead of one
             shared one from the chains' mean acceptance.
-        mass_matrix: ``"diagonal"`` (default: the chains' pooled per-coordinate
-            variance, estimated during warm-up), ``"dense"`` (their covariance, for
-            correlated posteriors; costs ``O(D^2)`` per chain and step) or
-            ``"identity"``.
+        mass_matrix: ``"auto"`` (default: ``"dense"`` up to
+            :data:`~lightning_ex2.kernels.base.AUTO_DENSE_MAX_DIM` = 100 dimensions,
+            ``"diagonal"`` above), ``"dense"`` (the chains' pooled covariance, estimated
+            during warm-up: what correlated posteriors need; costs ``O(D^2)`` per chain
+            and step), ``"diagonal"`` (their per-coordinate variance) or ``"identity"``.
     """
 
     step_size_adaptable = True
@@ -73,7 +75,7 @@ class MALA(GradientKernel):
         step_size: float = 0.1,
         target_accept: float | None = 0.574,
         per_chain_step_size: bool = True,
-        mass_matrix: str = "diagonal",
+        mass_matrix: str = "auto",
     ) -> None:
         super().__init__()
         self._setup_params(step_size, target_accept, per_chain_step_size, mass_matrix)

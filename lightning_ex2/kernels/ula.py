@@ -47,8 +47,10 @@ class ULA(GradientKernel):
 
     def __init__(self, step_size: float = 0.01, mass_matrix: str = "identity") -> None:
         super().__init__()
-        if mass_matrix == "dense":
-            raise ValueError("ULA: `mass_matrix` must be 'identity' or 'diagonal', got 'dense'")
+        if mass_matrix in ("dense", "auto"):
+            raise ValueError(
+                f"ULA: `mass_matrix` must be 'identity' or 'diagonal', got {mass_matrix!r}"
+            )
         self._setup_params(step_size, None, False, mass_matrix)
 
     repr_fields = ("step_size", "mass_matrix")

@@ -245,7 +245,8 @@ def target_diagnostics(
 
         half = max(1, pilot_steps // 2)
         start = target.prior_sample(pilot_chains, generator=g)
-        kernel = MALA(step_size=pilot_step_size, target_accept=0.67)
+        # a diagonal metric: the pilot's step is read against the configs' MALA steps
+        kernel = MALA(step_size=pilot_step_size, target_accept=0.67, mass_matrix="diagonal")
         # The pilot is this function's own run: what it would warn about (its convergence,
         # non-finite log-densities it met) is recorded here, not shown as the user's run's.
         with warnings.catch_warnings(record=True) as caught:

@@ -19,8 +19,9 @@ thousand, after which a chain's draws differ entirely. In float64 they start nea
 log-ratio within ~1e-13 of its uniform draw (probability ~1e-12 per decision).
 
 The cases are the kernels' shipped forms on a 20-D funnel (closed-form gradient and
-autograd), a few diagonal-mass-matrix and HMC-local variants, and the Lightning
-module's ``fit`` then ``predict`` (at 64-bit precision). The cases that existed at
+autograd; MALA's and HMC's default ``mass_matrix="auto"`` is dense there), a few
+diagonal-mass-matrix and HMC-local variants, and the Lightning module's ``fit`` then
+``predict`` (at 64-bit precision). The cases that existed at
 commit eea77fa (all but ``*_diag`` and ``ex2mcmc_hmc``; that code has no per-draw info)
 gave the recorded draws, log-densities and step sizes bit for bit on the recording
 machine: the regression fixture carries on the float32 one it replaced.

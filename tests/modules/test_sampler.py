@@ -192,7 +192,7 @@ def test_flex2mcmc_recovers_mode_weights_mala_does_not(tmp_path):
     assert (flex_w > 0.02).all(), flex_w  # every mode visited (true weight 0.04)
     assert flex_tv < 0.1, flex_tv
     assert mala_emd > 20 * floor, (mala_emd, floor)
-    assert mala_tv > 0.4, mala_tv  # MALA stays near the corner it started in
+    assert mala_tv > 0.3, mala_tv  # MALA stays near the corners it started in (FlEx2: < 0.1)
     assert (mala_w < 0.005).sum() >= 5, mala_w
 
 
