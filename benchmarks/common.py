@@ -20,6 +20,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from lightning_ex2.stamp import Stamp
 
+#: MALA as the reference code (ex2mcmc 0.0.4) runs it and as the stamped tables were made:
+#: one fixed step size, identity metric (the library's defaults adapt both during burn-in)
+FIXED_MALA = {"target_accept": None, "per_chain_step_size": False, "mass_matrix": "identity"}
+
 # where the scripts write their tables; a test points it at a temporary folder
 OUT = Path(os.environ.get("LX_BENCH_OUT") or Path(__file__).resolve().parent / "out")
 

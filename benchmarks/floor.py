@@ -33,6 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (
+    FIXED_MALA,
     PROBLEMS,
     machine,
     median,
@@ -59,7 +60,7 @@ def build(kernel: str, problem, dim: int, n_particles: int):  # type: ignore[no-
     if kernel == "ULA":
         return lx.ULA(step_size=h / 5)
     if kernel == "MALA":
-        return lx.MALA(step_size=h)
+        return lx.MALA(step_size=h, **FIXED_MALA)
     q = lx.proposals.GaussianProposal(dim, scale=scale)
     if kernel == "i-SIR":
         return lx.ISIR(q, n_particles)

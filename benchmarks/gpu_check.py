@@ -38,6 +38,7 @@ import warnings
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # common.py beside it
 ROOT = HERE.parent
 KERNELS = ("MALA", "i-SIR", "Ex2MCMC", "FlEx2MCMC")
 
@@ -186,11 +187,13 @@ def build_gan(device, small: bool):  # type: ignore[no-untyped-def]
 
 
 def build_kernel(name: str, dim: int, n_particles: int, device):  # type: ignore[no-untyped-def]
+    from common import FIXED_MALA
+
     import lightning_ex2 as lx
 
     h, k = 0.01, 1
     if name == "MALA":
-        kernel = lx.MALA(step_size=h)
+        kernel = lx.MALA(step_size=h, **FIXED_MALA)
     elif name == "i-SIR":
         kernel = lx.ISIR(lx.proposals.GaussianProposal(dim), n_particles)
     elif name == "Ex2MCMC":

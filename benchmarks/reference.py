@@ -42,7 +42,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import PROBLEMS, machine, median, ratio_sd, sd, set_threads, write_table
+from common import FIXED_MALA, PROBLEMS, machine, median, ratio_sd, sd, set_threads, write_table
 
 SAMPLERS = ("ULA", "MALA", "i-SIR", "Ex2MCMC")
 
@@ -79,7 +79,7 @@ def make_runner(impl: str, sampler: str, problem, n_particles: int):  # type: ig
         q = lx.proposals.GaussianProposal(problem.dim, scale=scale)
         kernel = {
             "ULA": lambda: lx.ULA(step_size=h / 5),
-            "MALA": lambda: lx.MALA(step_size=h),
+            "MALA": lambda: lx.MALA(step_size=h, **FIXED_MALA),
             "i-SIR": lambda: lx.ISIR(q, n_particles),
             "Ex2MCMC": lambda: lx.Ex2MCMC(q, n_particles, h, n_local_steps=k),
         }[sampler]()
