@@ -306,6 +306,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("logs/tables"))
     parser.add_argument("--jobs", type=int, default=1, help="posteriors run in parallel")
     parser.add_argument("--write", type=Path, nargs="*", default=[], help="pages for the table")
+    parser.add_argument(
+        "--block", default=BLOCK, help=f"the pages' block to replace (default {BLOCK})"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     names = [n for n in args.names.split(",") if n] or list(pdb.ports())
@@ -339,6 +342,7 @@ def main(argv: list[str] | None = None) -> None:
     )  # fmt: skip
     header = (
         f"{args.chains} chains, {args.warmup} warm-up + {args.steps} steps, library defaults"
+        + (f" (HMC: n_leapfrog={args.n_leapfrog})" if "hmc" in plans else "")
         + (f"; {nuts_note}" if nuts_note else "")
         + f". Mean ± sd over {len(seeds)} seed(s) ({', '.join(map(str, seeds))})."
     )
@@ -350,9 +354,9 @@ def main(argv: list[str] | None = None) -> None:
     per_seed = {"seeds": seeds, "args": {k: str(v) for k, v in vars(args).items()}, "runs": results}
     save_text(out_dir / "posteriors.json", json.dumps(per_seed, indent=1) + "\n")
     pages = [p if p.is_absolute() else ROOT / p for p in args.write]
-    written = write_pages(pages, BLOCK, table + stamp.footer())
+    written = write_pages(pages, args.block, table + stamp.footer())
     for page in pages:
-        print(f"{page}: {'wrote' if page in written else 'no'} {BLOCK} block", flush=True)
+        print(f"{page}: {'wrote' if page in written else 'no'} {args.block} block", flush=True)
 
 
 if __name__ == "__main__":
