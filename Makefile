@@ -7,6 +7,8 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+# pytest workers of `make test` (one per core of the 2-core CI machine)
+TEST_WORKERS ?= 2
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-8)
 
 .PHONY: install demo compare bench bench-all gpu-check test test-portable test-fast lint format bench clean docs
@@ -49,7 +51,8 @@ docs: $(STAMP)
 	@echo "site: logs/site/index.html   (live preview: $(BIN)/mkdocs serve)"
 
 test: lint docs
-	$(BIN)/python -m pytest -q -m "not ddp" --durations=25 --doctest-modules tests lightning_ex2
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not ddp" --durations=25 --doctest-modules \
+	    tests lightning_ex2
 	# multi-process DDP tests in their own pytest process (ddp re-launches the command line)
 	$(BIN)/python -m pytest -q -m ddp
 	$(MAKE) --no-print-directory test-portable

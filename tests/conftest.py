@@ -8,6 +8,13 @@ from scipy import stats
 
 from tests.fashion_data import synthetic, write_idx
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs one pytest worker per core: one torch thread each, in the worker
+    # and in the commands it launches (more threads than cores spin-wait for each other;
+    # tests/test_random.py still checks 1 against 2 threads in-process)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
 
 def z_quantile(p: float = 0.01, n_tests: int = 1) -> float:
     """Two-sided normal quantile at level ``p`` with a Bonferroni correction."""
