@@ -155,7 +155,8 @@ def test_flex2mcmc_recovers_mode_weights_mala_does_not(tmp_path):
 
     FlEx2MCMC's draws reach every mode with the right weights (EMD to exact
     samples close to the EMD between two exact samples); MALA with the same
-    number of steps stays in the corner.
+    number of steps (its adapted dense metric widens its moves, but not from mode to
+    mode) leaves the mode weights far from the truth and some modes unvisited.
     """
     target = GridMixture(k=5)
     dm = ChainDataModule(n_chains=64, init_loc=[-10.0, -10.0], init_scale=0.5)
@@ -193,7 +194,8 @@ def test_flex2mcmc_recovers_mode_weights_mala_does_not(tmp_path):
     assert flex_tv < 0.1, flex_tv
     assert mala_emd > 20 * floor, (mala_emd, floor)
     assert mala_tv > 0.3, mala_tv  # MALA stays near the corners it started in (FlEx2: < 0.1)
-    assert (mala_w < 0.005).sum() >= 5, mala_w
+    # modes MALA leaves (nearly) unvisited: 4 of 25 at the CPU's best and baseline kernels
+    assert (mala_w < 0.005).sum() >= 2, mala_w
 
 
 def test_warm_start_fits_the_flow_to_the_given_distribution(tmp_path):
