@@ -4,7 +4,8 @@ Targets with an exact ``sample(n, generator=None) -> [n, D]`` (Gaussian, mixture
 banana, funnel) serve to evaluate samplers; :class:`BayesianLogisticRegression`
 is a real-data posterior without one, like the posteriordb ports
 (:mod:`~lightning_ex2.targets.posteriordb`, checked against Stan); :class:`GANLatentTarget` is a GAN's latent space
-seen as an energy-based model (:mod:`~lightning_ex2.targets.gan_diagnostics`: how hard it is).
+seen as an energy-based model (:mod:`~lightning_ex2.targets.gan_diagnostics`: how hard it is);
+:class:`PyroModel` makes any plate-annotated Pyro model a batched target.
 """
 
 from . import gan_diagnostics as gan_diagnostics  # lx.targets.gan_diagnostics (cheap)
@@ -16,6 +17,7 @@ from .gan import GANLatentTarget
 from .gaussian import Gaussian
 from .logistic import DATASETS, BayesianLogisticRegression
 from .mixture import GaussianMixture, GridMixture, SymmetricMixture
+from .pyro_model import PyroModel, PyroModelError  # pyro-ppl imported on first use
 
 __all__ = [
     "DATASETS",
@@ -26,6 +28,8 @@ __all__ = [
     "Gaussian",
     "GaussianMixture",
     "GridMixture",
+    "PyroModel",
+    "PyroModelError",
     "SymmetricMixture",
     "Target",
     "check_target",
