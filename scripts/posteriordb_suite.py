@@ -260,12 +260,24 @@ def run_posterior(name: str, args, seeds: list[int], plans: dict[str, Plan] | No
         print(notes[-1], flush=True)
         return {}, notes
     ref_mean, ref_sd = ref.mean(0), ref.std(0, ddof=1)
+    # --pyro: the kernels sample the posterior's Pyro model; its draws live on the port's
+    # unconstrained space, so the port maps them to posteriordb's names
+    sampled = target
+    if getattr(args, "pyro", False):
+        from lightning_ex2.targets import PyroModel
+        from lightning_ex2.targets.posteriordb.pyro_models import MODELS, model_args
+
+        if name not in MODELS:
+            notes.append(f"{name}: skipped (no Pyro model)")
+            return {}, notes
+        data = pdb.load_data(name, args.posteriordb)
+        sampled = PyroModel(MODELS[name], *model_args(name, data), verbose=False)
     results: dict[str, list[dict]] = {}
     for kernel, plan in plans.items():
         runs = []
         for seed in seeds:
             try:
-                draws, grads, seconds, verdict = plan.sample(target, seed)
+                draws, grads, seconds, verdict = plan.sample(sampled, seed)
             except Exception as err:  # a kernel that fails is a note, not a crash
                 notes.append(f"{name}, {kernel}, seed {seed}: failed ({type(err).__name__}: {err})")
                 print(notes[-1], flush=True)
@@ -307,11 +319,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--jobs", type=int, default=1, help="posteriors run in parallel")
     parser.add_argument("--write", type=Path, nargs="*", default=[], help="pages for the table")
     parser.add_argument(
+        "--pyro", action="store_true",
+        help="sample each posterior's Pyro model (PyroModel) instead of its torch port",
+    )  # fmt: skip
+    parser.add_argument(
         "--block", default=BLOCK, help=f"the pages' block to replace (default {BLOCK})"
     )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     names = [n for n in args.names.split(",") if n] or list(pdb.ports())
+    if args.pyro:
+        from lightning_ex2.targets.posteriordb.pyro_models import MODELS
+
+        names = [n for n in names if n in MODELS]
     seeds = [int(s) for s in args.seeds.split(",")]
     kernels = [k for k in args.kernels.split(",") if k]
     for kernel in kernels:
@@ -342,6 +362,7 @@ def main(argv: list[str] | None = None) -> None:
     )  # fmt: skip
     header = (
         f"{args.chains} chains, {args.warmup} warm-up + {args.steps} steps, library defaults"
+        + (", the posteriors' Pyro models (PyroModel)" if args.pyro else "")
         + (f" (HMC: n_leapfrog={args.n_leapfrog})" if "hmc" in plans else "")
         + (f"; {nuts_note}" if nuts_note else "")
         + f". Mean ± sd over {len(seeds)} seed(s) ({', '.join(map(str, seeds))})."
