@@ -55,6 +55,31 @@ def test_posteriordb_suite_toy(tmp_path):
     assert all(r["ess_per_grad"] > 0 and r["seconds"] > 0 for r in runs)
 
 
+def test_posteriordb_suite_pyro_toy(tmp_path):
+    """``--pyro``: the Pyro models sample, the ports score; posteriors without a Pyro
+    model (garch) are left out; the block goes where ``--block`` says."""
+    page = _page(tmp_path, "posteriors-pyro")
+    _run(
+        [
+            str(ROOT / "scripts" / "posteriordb_suite.py"), "--posteriordb", str(FIXTURE),
+            "--names", "garch-garch11,eight_schools-eight_schools_noncentered",
+            "--kernels", "hmc", "--chains", "4", "--warmup", "10", "--steps", "10",
+            "--n-leapfrog", "3", "--seeds", "0,1", "--pyro", "--block", "posteriors-pyro",
+            "--out", str(tmp_path / "out"), "--write", str(page),
+        ],
+        cwd=tmp_path,
+        timeout=600,
+    )  # fmt: skip
+    block = _check_block(
+        page, "posteriors-pyro", "scripts/posteriordb_suite.py",
+        ["| eight_schools-eight_schools_noncentered | hmc |"],
+    )  # fmt: skip
+    assert "| garch-garch11 |" not in block and "Pyro models (PyroModel)" in block
+    runs = json.loads((tmp_path / "out" / "posteriors.json").read_text())["runs"]
+    assert list(runs) == ["eight_schools-eight_schools_noncentered"]
+    assert all(r["mean_err"] >= 0 for r in runs["eight_schools-eight_schools_noncentered"]["hmc"])
+
+
 def test_posteriordb_stan_check_recorded(capsys):
     spec = importlib.util.spec_from_file_location(
         "posteriordb_stan_check", ROOT / "scripts" / "posteriordb_stan_check.py"
