@@ -38,9 +38,10 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import torch
@@ -80,6 +81,18 @@ def _pyro():  # type: ignore[no-untyped-def]
             "PyroModel needs pyro-ppl: pip install pyro-ppl (it installs beside torch)"
         ) from None
     return pyro, poutine, initialize_model
+
+
+@contextlib.contextmanager
+def _default_dtype(dtype: torch.dtype) -> Iterator[None]:
+    """Run the model with ``dtype`` as torch's default: a Python float in the model
+    (``HalfCauchy(5.0)``) is then a tensor of the data's dtype, not float32."""
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(before)
 
 
 def _sample_sites(trace) -> list[dict]:  # type: ignore[no-untyped-def]
@@ -133,7 +146,7 @@ class PyroModel(nn.Module):
         **kwargs: Any,
     ) -> None:
         super().__init__()
-        _, poutine, initialize_model = _pyro()
+        _, poutine, _ = _pyro()
         if path is not None and path not in PATHS:
             raise PyroModelError(f"path: must be one of {', '.join(PATHS)}, got {path!r}")
         self.model, self.args, self.kwargs = model, args, kwargs
@@ -145,18 +158,18 @@ class PyroModel(nn.Module):
                 return site["fn"].sample()
             return init_to_uniform(site, radius=2.0)
 
-        with poutine.block(), torch.random.fork_rng():  # two runs, at Pyro's init points
-            traces = []
-            for seed in (0, 1):
-                torch.manual_seed(seed)
-                traces.append(poutine.trace(InitMessenger(init)(model)).get_trace(*args, **kwargs))
-        first, second = traces
         data_dtypes = [v.dtype for v in (*args, *kwargs.values())
                        if isinstance(v, Tensor) and v.is_floating_point()]  # fmt: skip
         # the model's dtype (its data's), which lx.sample reads from the target's buffers
         self.register_buffer(
             "_dtype", torch.zeros((), dtype=(data_dtypes or [torch.get_default_dtype()])[0])
         )
+        with poutine.block(), torch.random.fork_rng(), _default_dtype(self._dtype.dtype):
+            traces = []  # two runs, at Pyro's init points
+            for seed in (0, 1):
+                torch.manual_seed(seed)
+                traces.append(poutine.trace(InitMessenger(init)(model)).get_trace(*args, **kwargs))
+        first, second = traces
         self._refuse(name, first)
         self._refuse_dependent_supports(name, first, second)
         if _structure(first) != _structure(second):
@@ -184,10 +197,8 @@ class PyroModel(nn.Module):
         batch_dims = [len(s["fn"].batch_shape) for s in _sample_sites(first)]
         # the batch plate's dim is left of every plate and of every batch dim of the model
         self._nesting = max([plates, *batch_dims])
-        _, potential_fn, _, _ = initialize_model(
-            model, model_args=args, model_kwargs=kwargs, max_plate_nesting=plates
-        )
-        self._potential_fn = potential_fn
+        self._plates = plates
+        self._potential_fn = self._make_potential()
         self.evaluation = self._choose(name, path, check_points, rtol)
         if verbose:
             print(
@@ -295,13 +306,9 @@ class PyroModel(nn.Module):
         dtype as torch's default (a Python float in the model, ``HalfCauchy(5.0)``, is a
         float32 tensor otherwise, and some distributions cast the value to it)."""
         pyro, _, _ = _pyro()
-        before = torch.get_default_dtype()
-        torch.set_default_dtype(flat.dtype)
-        try:  # a proposal may leave the finite region: the kernel rejects it, Pyro need not check
-            with pyro.validation_enabled(False):
-                return {"plate": self._plate, "vmap": self._vmap, "loop": self._loop}[path](flat)
-        finally:
-            torch.set_default_dtype(before)
+        # a proposal may leave the finite region: the kernel rejects it, Pyro need not check
+        with _default_dtype(flat.dtype), pyro.validation_enabled(False):
+            return {"plate": self._plate, "vmap": self._vmap, "loop": self._loop}[path](flat)
 
     def _choose(self, name: str, path: str | None, n: int, rtol: float) -> str:
         g = torch.Generator().manual_seed(0)
@@ -342,11 +349,23 @@ class PyroModel(nn.Module):
             "loop": "point by point (the model does not broadcast over a batch dim)",
         }[self.evaluation]
 
+    def _make_potential(self) -> Callable[[dict], Tensor]:
+        """Pyro's scalar ``potential_fn`` over the model's current arguments."""
+        _, _, initialize_model = _pyro()
+        with _default_dtype(self._dtype.dtype):
+            return initialize_model(
+                self.model, model_args=self.args, model_kwargs=self.kwargs,
+                max_plate_nesting=self._plates,
+            )[1]  # fmt: skip
+
     def _apply(self, fn, recurse=True):  # type: ignore[no-untyped-def,override]
-        """``.to(device, dtype)`` moves the model's tensor arguments (its data) too."""
+        """``.to(device, dtype)`` moves the model's tensor arguments (its data) too, and
+        rebuilds Pyro's potential over them (the ``vmap``/``loop`` paths use it)."""
         super()._apply(fn, recurse)
         self.args = tuple(fn(a) if isinstance(a, Tensor) else a for a in self.args)
         self.kwargs = {k: fn(v) if isinstance(v, Tensor) else v for k, v in self.kwargs.items()}
+        if getattr(self, "_potential_fn", None) is not None:
+            self._potential_fn = self._make_potential()
         return self
 
     # ------------------------------------------------------------------ the target

@@ -76,6 +76,23 @@ def test_a_model_that_does_not_broadcast_falls_back_and_says_so(capsys):
     torch.testing.assert_close(target.log_prob(x), beta_lp + lik, rtol=1e-5, atol=1e-4)
 
 
+def test_moving_the_target_moves_its_data_and_pyro_s_potential():
+    """``.to(dtype)`` (and so ``.to(device)``) carries the model's tensor arguments, and
+    the fallback paths' Pyro potential is rebuilt over them."""
+    g = torch.Generator().manual_seed(0)
+    X, y = torch.randn(20, 3, generator=g), torch.randn(20, generator=g)
+    target = PyroModel(_matmul_regression, X, y, path="loop", verbose=False)
+    assert target._dtype.dtype == torch.float32
+    target = target.to(torch.float64)
+    assert target._dtype.dtype == torch.float64 and target.args[0].dtype == torch.float64
+    x = torch.randn(4, 3, dtype=torch.float64)
+    beta_lp = torch.distributions.Normal(0.0, 1.0).log_prob(x).sum(-1)
+    lik = torch.distributions.Normal(x @ X.double().T, 1.0).log_prob(y.double()).sum(-1)
+    got = target.log_prob(x)
+    assert got.dtype == torch.float64
+    torch.testing.assert_close(got, beta_lp + lik, rtol=1e-10, atol=1e-9)
+
+
 def test_constrain_names_and_flatten():
     target = _pyro_target("low_dim_gauss_mix-low_dim_gauss_mix")
     x = torch.randn(4, 2, target.dim, dtype=torch.float64)
