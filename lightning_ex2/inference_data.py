@@ -5,7 +5,11 @@
 
 * ``posterior``: ``x`` ``(chain, draw, dim)``, the draws in the run's dtype, with
   coordinates ``chain`` (the chain index), ``draw`` and ``dim`` (``0..D-1``, or the
-  target's ``dim_names`` when it declares them);
+  target's ``dim_names`` when it declares them). For a target with named constrained
+  values (a ``constrain(x) -> {name: [..., *shape]}`` method: the posteriordb ports,
+  :class:`~lightning_ex2.targets.PyroModel`), ``posterior`` holds those instead, one
+  variable per name with dims ``(chain, draw, <name>_dim_0, ...)`` as ArviZ names them,
+  and ``x`` moves to ArviZ's ``unconstrained_posterior`` group;
 * ``sample_stats``: per draw ``(chain, draw)``: ``lp`` (``log pi`` of the draw) and the
   kernel's info of the step that made it: ``accept_global``, ``accept_local``,
   ``particle_ess``, ``step_size`` where the kernel has them, ``nonfinite`` (integer
@@ -62,6 +66,41 @@ def _attr(value: Any) -> Any:
     return json.dumps(value)
 
 
+#: the group of the unconstrained draws when ``posterior`` holds named constrained values
+UNCONSTRAINED = "unconstrained_posterior"
+#: the draws per ``constrain`` call in :func:`constrained_draws`
+CONSTRAIN_CHUNK = 65536
+
+
+def constrained_draws(target: Any, samples: Any) -> dict[str, np.ndarray] | None:
+    """The named constrained values of ``samples [C, T, D]`` (``{name: (C, T, *shape)}``,
+    NumPy, the draws' dtype) when ``target`` has a ``constrain`` method, else ``None``.
+
+    ``constrain`` runs without gradients on the target's device, a chunk of
+    :data:`CONSTRAIN_CHUNK` draws at a time.
+    """
+    constrain = getattr(target, "constrain", None)
+    if not callable(constrain):
+        return None
+    import torch
+
+    x = torch.as_tensor(_numpy(samples))
+    c, t, d = x.shape
+    buffer = next(iter(getattr(target, "buffers", lambda: iter(()))()), None)
+    device = buffer.device if buffer is not None else torch.device("cpu")
+    flat = x.reshape(c * t, d)
+    parts: dict[str, list[np.ndarray]] = {}
+    with torch.no_grad():
+        for start in range(0, max(c * t, 1), CONSTRAIN_CHUNK):
+            values = constrain(flat[start : start + CONSTRAIN_CHUNK].to(device))
+            for name, v in values.items():
+                parts.setdefault(name, []).append(_numpy(v.to(x.dtype)))
+    return {
+        name: np.concatenate(chunks).reshape(c, t, *chunks[0].shape[1:])
+        for name, chunks in parts.items()
+    }
+
+
 def build_groups(
     samples: Any,
     log_prob: Any,
@@ -69,6 +108,7 @@ def build_groups(
     attrs: Mapping[str, Any] | None = None,
     chain_index: Any = None,
     dim_names: list[str] | None = None,
+    constrained: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The ``posterior`` and ``sample_stats`` groups as ``xarray.Dataset`` s.
 
@@ -80,6 +120,9 @@ def build_groups(
         attrs: ``kernel``, ``target``, ``seed``, ... (``None`` values left out).
         chain_index: the ``chain`` coordinate (default ``0..C-1``).
         dim_names: the ``dim`` coordinate (default ``0..D-1``).
+        constrained: named constrained values ``{name: (C, T, *shape)}``
+            (:func:`constrained_draws`): then ``posterior`` holds them and ``x`` goes
+            to :data:`UNCONSTRAINED`.
     """
     import xarray as xr
 
@@ -96,11 +139,22 @@ def build_groups(
         "inference_library": "lightning_ex2",
         **{k: _attr(v) for k, v in (attrs or {}).items() if v is not None},
     }
-    posterior = xr.Dataset(
+    draws = xr.Dataset(
         {VARIABLE: (("chain", "draw", "dim"), x)},
         coords={**coords, "dim": list(dim_names) if dim_names else np.arange(dim)},
         attrs=meta,
     )
+    groups: dict[str, Any] = {"posterior": draws}
+    if constrained:
+        named = {}
+        for name, value in constrained.items():
+            v = _numpy(value)
+            if v.shape[:2] != (n_chains, n_draws):
+                raise ValueError(
+                    f"constrained[{name!r}]: shape {v.shape}, expected ({n_chains}, {n_draws}, ...)"
+                )
+            named[name] = (("chain", "draw", *(f"{name}_dim_{i}" for i in range(v.ndim - 2))), v)
+        groups = {"posterior": xr.Dataset(named, coords=coords, attrs=meta), UNCONSTRAINED: draws}
     stats = {"lp": (("chain", "draw"), _numpy(log_prob).astype(x.dtype))}
     for name, value in draw_info.items():
         v = _numpy(value)
@@ -111,8 +165,8 @@ def build_groups(
         elif name in BOOLEAN_STATS:
             v = v.astype(bool)
         stats[name] = (("chain", "draw"), v)
-    sample_stats = xr.Dataset(stats, coords=coords, attrs=meta)
-    return {"posterior": posterior, "sample_stats": sample_stats}
+    groups["sample_stats"] = xr.Dataset(stats, coords=coords, attrs=meta)
+    return groups
 
 
 def arviz_major() -> int:
@@ -147,12 +201,20 @@ def save_netcdf(path: str | os.PathLike, groups: Mapping[str, Any]) -> Path:
     return path
 
 
-def read_netcdf(path: str | os.PathLike, groups: tuple[str, ...] = ("posterior", "sample_stats")):
-    """The ``groups`` of a netCDF file as ``xarray.Dataset`` s (loaded, file closed)."""
+def read_netcdf(
+    path: str | os.PathLike,
+    groups: tuple[str, ...] = ("posterior", "sample_stats"),
+    optional: tuple[str, ...] = (UNCONSTRAINED,),
+):
+    """The ``groups`` of a netCDF file as ``xarray.Dataset`` s (loaded, file closed),
+    and those of ``optional`` the file has."""
+    import h5py
     import xarray as xr
 
+    with h5py.File(path, "r") as f:
+        present = set(f.keys())
     out = {}
-    for name in groups:
+    for name in (*groups, *(g for g in optional if g in present and g not in groups)):
         with xr.open_dataset(path, group=name, engine=ENGINE) as ds:
             out[name] = ds.load()
     return out
@@ -229,7 +291,7 @@ def load_output_set(path: str | os.PathLike) -> OutputSetData:
     stats: dict[str, np.ndarray] = {}
     if (path / "samples.nc").is_file():
         try:
-            ds = read_netcdf(path / "samples.nc", ("sample_stats",))["sample_stats"]
+            ds = read_netcdf(path / "samples.nc", ("sample_stats",), ())["sample_stats"]
             stats = {k: ds[k].values for k in ds.data_vars if k != "lp"}
         except (OSError, ValueError, KeyError) as err:
             raise damaged(path / "samples.nc", err) from err

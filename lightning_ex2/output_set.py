@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from lightning_ex2.inference_data import build_groups, save_netcdf
+from lightning_ex2.inference_data import build_groups, constrained_draws, save_netcdf
 from lightning_ex2.io import OutputSet, save_json, save_npz, save_text
 from lightning_ex2.kernels.base import COUNT_FIELDS
 from lightning_ex2.metrics import summarize
@@ -193,7 +193,8 @@ def write_output_set(
     Args:
         draws: all chains' draws (at least one draw per chain).
         plan: the run's plan.
-        target: the sampled target (reference draws, ``dim_names``, diagnostics hook).
+        target: the sampled target (reference draws, ``dim_names``, ``constrain``,
+            diagnostics hook).
         meta: the run's names and device.
         tb: a TensorBoard ``SummaryWriter`` to log to (``None``: see
             :attr:`SamplePlan.events_in_set`).
@@ -217,6 +218,7 @@ def write_output_set(
         groups = build_groups(
             draws.samples, draws.log_prob, draws.draw_stats, attrs,
             chain_index=draws.chain_index, dim_names=getattr(target, "dim_names", None),
+            constrained=constrained_draws(target, draws.samples),
         )  # fmt: skip
         save_netcdf(staging / "samples.nc", groups)
         if plan.config_text is not None:

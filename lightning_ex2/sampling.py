@@ -68,6 +68,7 @@ class Run:
         meta: ``kernel``, ``target``, ``seed``, ``superchains`` (chains that started
             at the same point share an id; ``None`` when all starts differ) and
             ``proposal_updates`` (the flow updates made in burn-in, FlEx2MCMC; else ``None``).
+        target: the sampled target (:meth:`to_arviz` reads its named constrained values).
     """
 
     samples: Tensor
@@ -82,6 +83,7 @@ class Run:
     complete: bool = True
     meta: dict = field(default_factory=dict)
     draw_info: dict[str, Tensor] = field(default_factory=dict)
+    target: Any = field(default=None, repr=False, compare=False)
 
     @property
     def params(self) -> NamedTuple | None:
@@ -114,15 +116,23 @@ class Run:
 
     def to_arviz(self):  # type: ignore[no-untyped-def]
         """The draws as ArviZ data: groups ``posterior`` (``x`` ``(chain, draw, dim)``)
-        and ``sample_stats`` (``lp`` and :attr:`draw_info` per draw).
+        and ``sample_stats`` (``lp`` and :attr:`draw_info` per draw). When the
+        :attr:`target` has named constrained values (``constrain``: the posteriordb
+        ports, :class:`~lightning_ex2.targets.PyroModel`), ``posterior`` holds those
+        (``theta`` ``(chain, draw, theta_dim_0)``, ...) and ``x`` is in
+        ``unconstrained_posterior``.
 
         Returns an ``arviz.InferenceData`` with ArviZ < 1, an ``xarray.DataTree`` with
         ArviZ >= 1 (what ``arviz.from_netcdf`` gives for the ``samples.nc`` of the
         ``sample`` command, the same layout).
         """
-        from lightning_ex2.inference_data import build_groups, to_arviz
+        from lightning_ex2.inference_data import build_groups, constrained_draws, to_arviz
 
-        return to_arviz(build_groups(self.samples, self.log_prob, self.draw_info, self.meta))
+        named = constrained_draws(self.target, self.samples)
+        groups = build_groups(
+            self.samples, self.log_prob, self.draw_info, self.meta, constrained=named
+        )
+        return to_arviz(groups)
 
     def summary(self) -> dict:
         """ArviZ's diagnostics and the convergence verdict of the draws, as in
@@ -535,6 +545,7 @@ def sample(
             "proposal_updates": None if flow_trainer is None else flow_trainer.n_updates,
         },
         draw_info=chains.draw_info,
+        target=target,
     )
     if check_convergence:
         warn_convergence(run.summary(), "sample")

@@ -257,3 +257,68 @@ def test_rank_and_pair_figures():
     assert len([a for a in pair_figure(x).axes if a.axison]) == 10  # lower triangle + diagonal
     with pytest.raises(ValueError, match="2 to 8"):
         pair_figure(x[:, :, :1])
+
+
+def _posteriordb_port():
+    from lightning_ex2.targets import posteriordb
+
+    name = "eight_schools-eight_schools_noncentered"
+    return posteriordb.load(name, "tests/fixtures/posteriordb")
+
+
+def test_named_constrained_values_in_posterior_and_x_in_unconstrained(tmp_path):
+    """A target with ``constrain`` (a posteriordb port): ``posterior`` holds its named
+    constrained values with ArviZ's dims, ``unconstrained_posterior`` the draws ``x``;
+    the file, ArviZ and the loader agree."""
+    target = _posteriordb_port()
+    run = lx.sample(target, lx.MALA(), n_chains=4, n_steps=30, burn_in=30, seed=0,
+                    progress=False, check_convergence=False)  # fmt: skip
+    idata = run.to_arviz()
+    want = target.constrain(run.samples)
+    assert set(idata.posterior.data_vars) == set(want) == {"theta_trans", "mu", "tau", "theta"}
+    assert idata.posterior["theta"].dims == ("chain", "draw", "theta_dim_0")
+    assert idata.posterior["tau"].dims == ("chain", "draw")
+    for name, value in want.items():
+        np.testing.assert_array_equal(idata.posterior[name].values, value.numpy())
+    assert (idata.posterior["tau"].values > 0).all()
+    np.testing.assert_array_equal(idata.unconstrained_posterior["x"].values, run.samples.numpy())
+    summary = az.summary(idata)  # ArviZ names the constrained scalars
+    assert {"tau", "theta[0]", "mu"} <= set(summary.index)
+
+    groups = inference_data.build_groups(
+        run.samples, run.log_prob, run.draw_info, run.meta,
+        constrained=inference_data.constrained_draws(target, run.samples),
+    )  # fmt: skip
+    path = inference_data.save_netcdf(tmp_path / "s.nc", groups)
+    back = az.from_netcdf(path)
+    assert {"posterior", "unconstrained_posterior", "sample_stats"} <= set(back.groups())
+    np.testing.assert_array_equal(back.posterior["theta"].values, want["theta"].numpy())
+    read = inference_data.read_netcdf(path)  # the optional group read when present
+    assert set(read) == {"posterior", "sample_stats", "unconstrained_posterior"}
+
+
+def test_constrained_draws_none_without_constrain_and_shape_checked():
+    assert inference_data.constrained_draws(Gaussian(torch.zeros(2)), np.zeros((2, 3, 2))) is None
+    with pytest.raises(ValueError, match=r"constrained\['a'\]: shape \(2, 4\)"):
+        inference_data.build_groups(
+            np.zeros((2, 3, 1)), np.zeros((2, 3)), {}, constrained={"a": np.zeros((2, 4))}
+        )
+
+
+def test_sample_command_writes_named_values_of_a_port(tmp_path):
+    """The ``sample`` command's ``samples.nc`` carries the port's names; ``samples.npz``
+    keeps the unconstrained draws (resume and the loader read those)."""
+    target = _posteriordb_port()
+    model = MCMCSampler(target, lx.MALA(step_size=0.1), n_chains=4, seed=1)
+    out = tmp_path / "out"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        _trainer(tmp_path).sample(model, datamodule=ChainDataModule(n_chains=4),
+                                  n_steps=20, output_dir=str(out), progress=False)  # fmt: skip
+    data = load_output_set(out)
+    idata = data.to_arviz()
+    assert data.samples.shape == (4, 20, 10)
+    np.testing.assert_array_equal(idata.unconstrained_posterior["x"].values, data.samples)
+    want = target.constrain(torch.as_tensor(data.samples))
+    np.testing.assert_allclose(idata.posterior["theta"].values, want["theta"].numpy(), rtol=1e-12)
+    assert idata.posterior["theta"].shape == (4, 20, 8)

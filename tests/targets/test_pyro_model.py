@@ -61,19 +61,48 @@ def _matmul_regression(X, y):  # type: ignore[no-untyped-def]
         pyro.sample("y", dist.Normal(X @ beta, 1.0), obs=y)
 
 
-def test_a_model_that_does_not_broadcast_falls_back_and_says_so(capsys):
-    """``X @ beta`` breaks the batched pass; the next path that agrees with Pyro is used,
-    and one line says which."""
+def test_a_model_that_does_not_broadcast_is_vmapped_and_says_so(capsys):
+    """``X @ beta`` breaks the batched pass; ``torch.func.vmap`` over the model's trace
+    agrees with Pyro and is used, and one line says so."""
     g = torch.Generator().manual_seed(0)
     X, y = torch.randn(20, 3, generator=g), torch.randn(20, generator=g)
     target = PyroModel(_matmul_regression, X, y)
-    assert target.evaluation in ("vmap", "loop")
+    assert target.evaluation == "vmap"
     line = capsys.readouterr().err.strip()
     assert line.count("\n") == 0 and "PyroModel(_matmul_regression): D=3" in line
+    assert "torch.func.vmap" in line
     x = torch.randn(4, 3)
     beta_lp = torch.distributions.Normal(0.0, 1.0).log_prob(x).sum(-1)
     lik = torch.distributions.Normal(x @ X.T, 1.0).log_prob(y).sum(-1)
     torch.testing.assert_close(target.log_prob(x), beta_lp + lik, rtol=1e-5, atol=1e-4)
+
+
+def _python_value_regression(X, y):  # type: ignore[no-untyped-def]
+    beta = pyro.sample("beta", dist.Normal(0.0, 1.0).expand([X.shape[1]]).to_event(1))
+    noise = 1.0 if float(beta.detach()[0]) < 100.0 else 2.0  # a Python value of a latent
+    with pyro.plate("data", len(y)):
+        pyro.sample("y", dist.Normal(X @ beta, noise), obs=y)
+
+
+def test_vmap_and_loop_paths_agree_with_the_plate_path_and_each_other():
+    """Forced paths on a model that broadcasts give one answer (value and gradient); a
+    model that reads a Python value of a latent cannot be vmapped and falls to the loop."""
+    target = _pyro_target("eight_schools-eight_schools_noncentered")
+    x = torch.randn(6, target.dim, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    values, grads = [], []
+    for path in ("plate", "vmap", "loop"):
+        t = _pyro_target("eight_schools-eight_schools_noncentered", path=path)
+        assert t.evaluation == path
+        xi = x.clone().requires_grad_(True)
+        lp = t.log_prob(xi)
+        values.append(lp.detach())
+        grads.append(torch.autograd.grad(lp.sum(), xi)[0])
+    for v, g in zip(values[1:], grads[1:], strict=True):
+        torch.testing.assert_close(v, values[0], rtol=1e-10, atol=1e-9)
+        torch.testing.assert_close(g, grads[0], rtol=1e-10, atol=1e-9)
+    gen = torch.Generator().manual_seed(0)
+    X, y = torch.randn(20, 3, generator=gen), torch.randn(20, generator=gen)
+    assert PyroModel(_python_value_regression, X, y, verbose=False).evaluation == "loop"
 
 
 def test_moving_the_target_moves_its_data_and_pyro_s_potential():
@@ -177,3 +206,26 @@ def test_lx_sample_runs_a_pyro_model_to_the_port_s_answer():
 
     assert z.max() < z_quantile(0.01, len(z)), (z.max(), int(z.argmax()))
     assert math.isfinite(float(runs[0].samples.sum()))
+
+
+def _matrix_site(y):  # type: ignore[no-untyped-def]
+    w = pyro.sample("w", dist.Normal(0.0, 1.0).expand([2, 3]).to_event(2))
+    s = pyro.sample("s", dist.LogNormal(0.0, 0.5))
+    with pyro.plate("data", len(y)):
+        pyro.sample("y", dist.Normal(w.sum((-1, -2)), s), obs=y)
+
+
+def test_to_arviz_has_pyro_s_site_names_and_shapes():
+    """ArviZ gets Pyro's sites (``w`` ``(chain, draw, 2, 3)``, ``s`` positive), the
+    unconstrained draws in ``unconstrained_posterior``."""
+    target = PyroModel(_matrix_site, torch.randn(10, dtype=torch.float64), verbose=False)
+    run = lx.sample(target, lx.MALA(), n_chains=4, n_steps=20, burn_in=20, seed=0,
+                    progress=False, check_convergence=False)  # fmt: skip
+    idata = run.to_arviz()
+    post = idata.posterior
+    assert set(post.data_vars) == {"w", "s"}
+    assert post["w"].dims == ("chain", "draw", "w_dim_0", "w_dim_1")
+    assert post["w"].shape == (4, 20, 2, 3) and post["s"].shape == (4, 20)
+    assert (post["s"].values > 0).all()
+    np.testing.assert_array_equal(post["s"].values, target.constrain(run.samples)["s"].numpy())
+    assert idata.unconstrained_posterior["x"].shape == (4, 20, 7)
