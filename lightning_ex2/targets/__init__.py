@@ -18,6 +18,7 @@ from .gaussian import Gaussian
 from .logistic import DATASETS, BayesianLogisticRegression
 from .mixture import GaussianMixture, GridMixture, SymmetricMixture
 from .pyro_model import PyroModel, PyroModelError  # pyro-ppl imported on first use
+from .pyro_program import PyroProgram
 
 __all__ = [
     "DATASETS",
@@ -30,6 +31,7 @@ __all__ = [
     "GridMixture",
     "PyroModel",
     "PyroModelError",
+    "PyroProgram",
     "SymmetricMixture",
     "Target",
     "check_target",
