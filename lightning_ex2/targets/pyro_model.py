@@ -404,6 +404,16 @@ class PyroModel(nn.Module):
         _, constrained, _ = self._split(x.reshape(-1, self.dim))
         return {s.name: constrained[s.name].reshape(*batch, *s.shape) for s in self.sites}
 
+    def unconstrain(self, values: dict[str, Tensor]) -> Tensor:
+        """The inverse of :meth:`constrain`: ``{site: [..., *shape]}`` (e.g. the draws of
+        Pyro's own MCMC) -> ``x [..., D]``."""
+        parts = []
+        for s in self.sites:
+            v = torch.as_tensor(values[s.name], dtype=self._dtype.dtype)
+            batch = v.shape[: v.dim() - len(s.shape)]
+            parts.append(s.transform.inv(v).reshape(*batch, s.numel))
+        return torch.cat(parts, -1)
+
     def flat_names(self) -> list[str]:
         """One name per constrained scalar, e.g. ``theta[1]`` (1-based, as Stan and
         posteriordb write them)."""

@@ -56,15 +56,17 @@ def test_posteriordb_suite_toy(tmp_path):
 
 
 def test_posteriordb_suite_pyro_toy(tmp_path):
-    """``--pyro``: the Pyro models sample, the ports score; posteriors without a Pyro
-    model (garch) are left out; the block goes where ``--block`` says."""
+    """``--pyro``: the Pyro models sample (the library's HMC, and Pyro's own NUTS in two
+    spawned processes), the ports score; posteriors without a Pyro model (garch) are
+    left out; the block goes where ``--block`` says."""
     page = _page(tmp_path, "posteriors-pyro")
     _run(
         [
             str(ROOT / "scripts" / "posteriordb_suite.py"), "--posteriordb", str(FIXTURE),
             "--names", "garch-garch11,eight_schools-eight_schools_noncentered",
-            "--kernels", "hmc", "--chains", "4", "--warmup", "10", "--steps", "10",
+            "--kernels", "hmc,pyro_nuts", "--chains", "4", "--warmup", "10", "--steps", "10",
             "--n-leapfrog", "3", "--seeds", "0,1", "--pyro", "--block", "posteriors-pyro",
+            "--nuts-chains", "2", "--nuts-warmup", "10", "--nuts-draws", "10",
             "--out", str(tmp_path / "out"), "--write", str(page),
         ],
         cwd=tmp_path,
@@ -72,12 +74,18 @@ def test_posteriordb_suite_pyro_toy(tmp_path):
     )  # fmt: skip
     block = _check_block(
         page, "posteriors-pyro", "scripts/posteriordb_suite.py",
-        ["| eight_schools-eight_schools_noncentered | hmc |"],
+        ["| eight_schools-eight_schools_noncentered | hmc |",
+         "| eight_schools-eight_schools_noncentered | pyro_nuts |"],
     )  # fmt: skip
     assert "| garch-garch11 |" not in block and "Pyro models (PyroModel)" in block
+    assert "pyro_nuts: Pyro's NUTS, 2 chains in parallel" in block
     runs = json.loads((tmp_path / "out" / "posteriors.json").read_text())["runs"]
     assert list(runs) == ["eight_schools-eight_schools_noncentered"]
-    assert all(r["mean_err"] >= 0 for r in runs["eight_schools-eight_schools_noncentered"]["hmc"])
+    by_kernel = runs["eight_schools-eight_schools_noncentered"]
+    assert all(r["mean_err"] >= 0 for r in by_kernel["hmc"])
+    nuts = by_kernel["pyro_nuts"]
+    assert [r["seed"] for r in nuts] == [0, 1]  # 2 chains x 10 draws each, scored
+    assert all(r["ess_per_grad"] is None and r["seconds"] > 0 for r in nuts)
 
 
 def test_posteriordb_stan_check_recorded(capsys):

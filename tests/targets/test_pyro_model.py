@@ -133,6 +133,7 @@ def test_constrain_names_and_flatten():
     assert (values["sigma"] > 0).all() and ((values["theta"] > 0) & (values["theta"] < 1)).all()
     assert target.flat_names() == ["mu[1]", "mu[2]", "sigma[1]", "sigma[2]", "theta"]
     assert target.flatten(values).shape == (4, 2, 5)
+    torch.testing.assert_close(target.unconstrain(values), x)  # the inverse of constrain
     # the names the torch port (and posteriordb's reference draws) use
     port = posteriordb.load("low_dim_gauss_mix-low_dim_gauss_mix", FIXTURE)
     assert target.flat_names() == port.flat_names()
