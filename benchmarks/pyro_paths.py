@@ -61,6 +61,11 @@ def models() -> dict[str, tuple]:
     }
 
 
+def _value_and_grad(target, x: torch.Tensor) -> None:  # type: ignore[no-untyped-def]
+    xi = x.clone().requires_grad_(True)
+    target.log_prob(xi).sum().backward()
+
+
 def main(argv: list[str] | None = None) -> None:
     stamp = Stamp()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -86,12 +91,8 @@ def main(argv: list[str] | None = None) -> None:
         x = torch.randn(args.points, targets["loop"].dim, dtype=torch.float64,
                         generator=torch.Generator().manual_seed(1))  # fmt: skip
 
-        def call(t: PyroModel) -> None:
-            xi = x.clone().requires_grad_(True)
-            t.log_prob(xi).sum().backward()
-
         times = time_alternating(
-            {p: (lambda t=t: call(t)) for p, t in targets.items()},
+            {p: (lambda t=t, x=x: _value_and_grad(t, x)) for p, t in targets.items()},
             repeats=args.repeats, inner=1, warmup=1,
         )  # fmt: skip
         for path in ("plate", "vmap", "loop"):
