@@ -202,3 +202,12 @@ def test_checkpoint_identity_covers_the_model_source_and_the_data(tmp_path):
         model_file.read_text().replace("dist.HalfCauchy(5.0)", "dist.HalfCauchy(2.5)")
     )
     assert spec()["target.model_source"] != first["target.model_source"]  # read afresh
+
+
+def test_the_shipped_config_runs(main, tmp_path):
+    """``configs/pyro/eight_schools_hmc.yaml`` as documented, shortened: ``fit`` writes
+    its checkpoint where the config's ``sample`` line reads it."""
+    assert main("fit", "--config", "configs/pyro/eight_schools_hmc.yaml",
+                "--trainer.max_steps", 4, "--trainer.logger.init_args.save_dir", tmp_path,
+                "--trainer.enable_progress_bar", "false", "--data.n_chains", 4) == 0  # fmt: skip
+    assert (tmp_path / "pyro" / "eight_schools" / "fit" / "checkpoints" / "last.ckpt").is_file()
