@@ -183,30 +183,25 @@ def pyro_nuts(args) -> Plan:  # type: ignore[no-untyped-def]
         raise Unavailable("pyro_nuts needs --pyro (the posterior's Pyro model)")
 
     def sample(target, seed):  # type: ignore[no-untyped-def]
+        from unittest import mock
+
+        import pyro.infer.mcmc.api as pyro_api
         from pyro.infer import MCMC, NUTS
 
         torch.manual_seed(seed)
         chains = args.nuts_chains
-        mcmc = MCMC(
-            NUTS(target.model), num_samples=args.nuts_draws, warmup_steps=args.nuts_warmup,
-            num_chains=chains, mp_context="spawn" if chains > 1 else None,
-            disable_progbar=True,
-        )  # fmt: skip
+        start = time.perf_counter()
         # Pyro keeps a core for its main process (parallel only when chains <= cores - 1),
         # so on 2 cores it would draw its 2 chains one after the other; its main process
         # only waits on the workers, so let it use every core: Pyro's best case here
-        from unittest import mock
-
-        import pyro.infer.mcmc.api as pyro_api
-
-        start = time.perf_counter()
-        with (
-            warnings.catch_warnings(),
-            mock.patch.object(
-                pyro_api.mp, "cpu_count", lambda: max(chains + 1, os.cpu_count() or 1)
-            ),
-        ):
+        cores = max(chains + 1, os.cpu_count() or 1)
+        with warnings.catch_warnings(), mock.patch.object(pyro_api.mp, "cpu_count", lambda: cores):
             warnings.simplefilter("ignore")
+            mcmc = MCMC(
+                NUTS(target.model), num_samples=args.nuts_draws,
+                warmup_steps=args.nuts_warmup, num_chains=chains,
+                mp_context="spawn" if chains > 1 else None, disable_progbar=True,
+            )  # fmt: skip
             mcmc.run(*target.args, **target.kwargs)
         seconds = time.perf_counter() - start
         values = mcmc.get_samples(group_by_chain=True)  # {site: [chain, draw, *shape]}
