@@ -312,8 +312,8 @@ def load_gan_checkpoint(
     path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(
-            f"GAN checkpoint not found: {path}.{_old_weights_hint(path)} Put there the weights of a "
-            f"{type(module).__name__}: a torch-mimicry checkpoint "
+            f"GAN checkpoint not found: {path}.{_old_weights_hint(path)} Put there the weights "
+            f"of a {type(module).__name__}: a torch-mimicry checkpoint "
             "({'model_state_dict': ...}, e.g. the paper's netG_100000_steps.pth / "
             "netD_100000_steps.pth), a plain state_dict saved with torch.save, or a "
             "Lightning checkpoint of lightning_ex2.modules.GANModule (train one with "

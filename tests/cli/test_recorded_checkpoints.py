@@ -157,3 +157,19 @@ def test_a_config_with_metrics_builds(tmp_path: Path) -> None:
     (metrics,) = [c for c in built.trainer.callbacks if isinstance(c, ImageQualityMetrics)]
     assert isinstance(metrics.feature_extractor, ClassifierFeatures)
     assert metrics.feature_extractor.description.startswith("fashion-classifier penultimate")
+
+
+def test_a_config_with_a_class_path_of_earlier_versions_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = tmp_path / "old.yaml"
+    text = _config(tmp_path).read_text()
+    old.write_text(text.replace("lightning_ex2.targets.GAN", "lightning_ex2.gan.GAN"))
+    code = _lightning_ex2(
+        monkeypatch, "sample", "--config", old, "--ckpt_path", DATA / "sampler.ckpt",
+        "--n_steps", 5, "--output_dir", tmp_path / "o",
+    )  # fmt: skip
+    assert code == 2 and not (tmp_path / "o").exists()
+    (line,) = [s for s in capsys.readouterr().err.splitlines() if s.startswith("lightning-ex2: ")]
+    assert "model.init_args.target: class_path 'lightning_ex2.gan.GANLatentTarget'" in line
+    assert line.endswith("did you mean lightning_ex2.targets.GANLatentTarget?")
