@@ -523,7 +523,7 @@ def _resolve(class_path: str) -> tuple[Any, str, str]:
     names += [m.name for m in pkgutil.iter_modules(getattr(obj, "__path__", []))]
     found = difflib.get_close_matches(parts[n], sorted(set(names)), n=1, cutoff=0.6)
     hint = f"; did you mean {'.'.join([*parts[:n], found[0], *parts[n + 1 :]])}?" if found else ""
-    if not found and n < len(parts) - 1:  # a module that is not there: the class elsewhere?
+    if not found:  # not there, nor a near spelling: does the package export it elsewhere?
         home = _home_of(parts[0], parts[-1])
         hint = f"; did you mean {home}?" if home else ""
     return None, f"{owner} has no {parts[n]!r}", hint
