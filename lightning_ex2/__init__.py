@@ -26,8 +26,8 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> _ModuleType:
-    """Every submodule is an attribute: ``lx.io``, ``lx.gan``, ``lx.callbacks``, ... are
-    imported on first use (so ``import lightning_ex2`` stays light: no Lightning, no GANs)."""
+    """Every submodule is an attribute: ``lx.io``, ``lx.networks``, ``lx.callbacks``, ... are
+    imported on first use (so ``import lightning_ex2`` stays light: no Lightning)."""
     if not name.startswith("_") and _importlib_util.find_spec(f"{__name__}.{name}") is not None:
         return _importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

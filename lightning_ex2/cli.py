@@ -39,7 +39,14 @@ from lightning_ex2 import interrupt
 from lightning_ex2.environment import ensure_writable_caches
 from lightning_ex2.errors import Interrupted, RankLost, UserError
 from lightning_ex2.io import save_text
-from lightning_ex2.lightning_compat import ConfigFirstCLI, cli_parsers, parser_actions
+from lightning_ex2.lightning_compat import (
+    ConfigFirstCLI,
+    action_typehint,
+    class_parameters,
+    cli_parsers,
+    parser_actions,
+    subcommand_parsers,
+)
 from lightning_ex2.runcheck import is_out_of_memory, memory_message
 from lightning_ex2.trainer import TRAINER_DEFAULTS, Ex2Trainer
 
@@ -200,7 +207,8 @@ class Ex2CLI(ConfigFirstCLI):
         try:
             super().parse_arguments(parser, args)
         except ArgumentError as err:
-            raise UserError(condense_parse_error(str(err), parser)) from err
+            given = [str(a) for a in argv] if isinstance(argv, list | tuple) else []
+            raise UserError(explain_parse_error(err, parser, given)) from err
         subcommand = self.config.get("subcommand")
         if not subcommand:
             return
@@ -223,13 +231,15 @@ class Ex2CLI(ConfigFirstCLI):
             super().instantiate_classes()
         except (ValueError, TypeError, FileNotFoundError, RuntimeError) as err:
             # Our constructors name the offending field; no traceback from deep inside.
-            text = _first_error(err)
-            if is_out_of_memory(err) or "can't allocate memory" in text:
+            cause = constructor_error(err)
+            text = next((s.strip() for s in str(cause).splitlines() if s.strip()), "")
+            text = text or type(cause).__name__
+            if is_out_of_memory(err) or is_out_of_memory(cause):
                 config = self.config.get(self.subcommand) if self.subcommand else self.config
                 chains = config.get("data.init_args.n_chains") if config else None
-                raise UserError(memory_message(err, chains=chains)) from err
-            if isinstance(err, RuntimeError) and "Does not validate" not in str(err):
-                raise
+                raise UserError(memory_message(cause, chains=chains)) from err
+            if isinstance(err, RuntimeError) and cause is err:
+                raise  # not a configuration's mistake
             # data.n_chains feeds model.n_chains (link_arguments): name the key users set
             text = text.replace("`model.n_chains`", "`data.n_chains`")
             text = text.replace("model.n_chains ", "data.n_chains ")
@@ -347,6 +357,23 @@ def check_config_mapping(path: str) -> None:
     )
 
 
+# ----------------------------------------------------------------------- parse errors
+# jsonargparse reports a parse error as nested English text: its exceptions carry no key
+# and no value. The one line is built from structures instead: the subcommand parser's
+# options and their types, the values given (the --config files, then the command line),
+# our own import of every class_path and the arguments the parser accepts for each class.
+# Only when none of these finds the problem is jsonargparse's text shown (on one line).
+
+#: spellings of NaN and infinity (lower case, sign and YAML's leading dot removed)
+NON_FINITE = ("nan", "inf", "infinity")
+#: keys of a class given as ``{class_path, init_args}`` that are not its arguments
+_SPEC_KEYS = ("class_path", "init_args", "dict_kwargs", "__path__")
+
+
+class _Typed(str):
+    """A value as typed on the command line (the parser reads it as text)."""
+
+
 def _closest(word: str, candidates: Any) -> str:
     """``"; did you mean X?"`` for the closest candidate, or ``""``."""
     import difflib
@@ -355,132 +382,275 @@ def _closest(word: str, candidates: Any) -> str:
     return f"; did you mean {found[0]}?" if found else ""
 
 
-def _init_params(class_path: str) -> list[str]:
-    import importlib
+def _set(tree: dict[str, Any], key: str, value: Any) -> None:
+    *parents, last = key.split(".")
+    for part in parents:
+        child = tree.get(part)
+        tree = tree.setdefault(part, {}) if not isinstance(child, dict) else child
+    tree[last] = value
+
+
+def _merge(tree: dict[str, Any], loaded: dict[str, Any]) -> None:
+    for key, value in loaded.items():
+        if isinstance(value, dict) and isinstance(tree.get(key), dict):
+            _merge(tree[key], value)
+        else:
+            tree[key] = value
+
+
+def _given(argv: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """The values ``argv`` gives (the ``--config`` files merged in order, then every
+    ``--key value``, as nested keys) and its ``--key`` flags, in order."""
+    tree: dict[str, Any] = {}
+    flags: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg, i = argv[i], i + 1
+        if not arg.startswith("--"):
+            continue
+        key, eq, value = arg[2:].partition("=")
+        if not eq and i < len(argv) and not argv[i].startswith("--"):
+            value, i = argv[i], i + 1
+        flags.append(f"--{key}")
+        if key == "config":
+            try:
+                loaded = yaml.safe_load(Path(value).read_text())
+            except (OSError, UnicodeDecodeError, yaml.YAMLError):
+                continue  # the parser names an unreadable file
+            if isinstance(loaded, dict):
+                _merge(tree, loaded)
+        elif value or eq:
+            _set(tree, key, _Typed(value))
+    return tree, flags
+
+
+def _classes_in(typehint: Any) -> list[type]:
+    """The classes (not builtins) ``typehint`` names, e.g. ``LightningModule`` in
+    ``LightningModule | None``: an option given as ``{class_path, init_args}``."""
     import inspect
+    import typing
 
-    module, _, name = class_path.rpartition(".")
+    if inspect.isclass(typehint) and typing.get_origin(typehint) is None:
+        return [] if typehint.__module__ == "builtins" else [typehint]
+    return [c for arg in typing.get_args(typehint) for c in _classes_in(arg)]
+
+
+def _accepts(typehint: Any, value: Any) -> bool:
+    """Whether a parser with one option of type ``typehint`` takes ``value``."""
+    from jsonargparse import ArgumentParser
+
+    parser = ArgumentParser(exit_on_error=False)
     try:
-        cls = getattr(importlib.import_module(module), name)
-        return [
-            p.name
-            for c in inspect.getmro(cls)
-            if "__init__" in vars(c)
-            for p in inspect.signature(c.__init__).parameters.values()
-            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"
-        ]
-    except Exception:  # not importable: no suggestion
+        parser.add_argument("--v", type=typehint)
+    except Exception:  # a type the parser cannot take alone: no verdict
+        return True
+    try:
+        if isinstance(value, _Typed):
+            parser.parse_args([f"--v={value}"])
+        else:
+            parser.parse_object({"v": value})
+    except Exception:
+        return False
+    return True
+
+
+def _type_names(typehint: Any) -> list[str]:
+    """``["int"]`` for ``int | None``, ``["float", "str"]`` for ``float | str``."""
+    import types
+    import typing
+
+    if typing.get_origin(typehint) in (typing.Union, types.UnionType):
+        return [n for a in typing.get_args(typehint) for n in _type_names(a)]
+    if typehint is type(None):
         return []
+    return [getattr(typehint, "__name__", None) or str(typehint)]
 
 
-def _class_path_hint(class_path: str, problem: str) -> str:
-    """``"; did you mean <class_path with its wrong part corrected>?"`` or ``""``."""
+def _value_problem(typehint: Any, value: Any, where: str, default: Any = None) -> str | None:
+    """What is wrong with ``value`` for an option of type ``typehint`` (``None``: nothing
+    found); a class given as a mapping is checked by :func:`_class_problem`."""
+    bases = _classes_in(typehint)
+    if bases and isinstance(value, dict):
+        class_path = value.get("class_path") or (
+            default.get("class_path") if hasattr(default, "get") else None
+        )
+        return _class_problem(str(class_path), value, where, bases) if class_path else None
+    if bases and isinstance(value, list):
+        for n, item in enumerate(value):
+            if isinstance(item, dict) and item.get("class_path"):
+                spec = str(item["class_path"])
+                problem = _class_problem(spec, item, f"{where}[{n}]", bases)
+                if problem:
+                    return problem
+        return None
+    if typehint is None or isinstance(typehint, str) or _accepts(typehint, value):
+        return None
+    names = _type_names(typehint)
+    text = str(value).strip().lower().lstrip("+-.")
+    if isinstance(value, str) and text in NON_FINITE and {"float", "int"} & set(names):
+        return f"{where}: must be a finite number, got {value!r}"
+    return f"{where}: expected {' or '.join(names)}, got {value!r}"
+
+
+def _resolve(class_path: str) -> tuple[Any, str, str]:
+    """``(class, "", "")``, or ``(None, problem, hint)`` for a ``class_path`` that does not
+    import: what is missing, and ``"; did you mean <the path corrected>?"`` (or ``""``)."""
     import difflib
     import importlib
     import pkgutil
 
-    wrong = re.search(r"module '([^']+)' has no attribute '([^']+)'", problem)
-    if wrong:
-        module, name = wrong.groups()
-    else:
-        missing = re.search(r"No module named '([^']+)'", problem)
-        if missing is None:
-            return ""
-        module, _, name = missing.group(1).rpartition(".")
-    try:
-        names = [n for n in dir(importlib.import_module(module)) if not n.startswith("_")]
-        names += [m.name for m in pkgutil.iter_modules(importlib.import_module(module).__path__)]
-    except Exception:  # not a package, or not importable either
-        names = [] if module else [m.name for m in pkgutil.iter_modules()]
-    found = difflib.get_close_matches(name, sorted(set(names)), n=1, cutoff=0.6)
-    if not found:
-        return ""
-    wrong_path = f"{module}.{name}" if module else name
-    right_path = f"{module}.{found[0]}" if module else found[0]
-    return f"; did you mean {class_path.replace(wrong_path, right_path, 1)}?"
-
-
-#: spellings of NaN and infinity (lower case, sign and YAML's leading dot removed)
-NON_FINITE = ("nan", "inf", "infinity")
-
-
-def condense_parse_error(message: str, parser: Any) -> str:
-    """jsonargparse's parse error (a usage dump and nested Union explanations) as one
-    line: the full key, what is wrong, and the closest valid key or class."""
-    keys: list[str] = []
-    class_path = None
-    problem = None
-    for raw in message.splitlines():
-        line = raw.strip().removeprefix("- ").strip()
-        if not line or line.startswith(("Does not validate", "Subtypes:", "Errors:")):
-            continue
-        if line.startswith(("Expected a <class 'NoneType'>", "Given value")):
+    parts = class_path.split(".")
+    obj, n = None, 0
+    for n in range(len(parts) - 1, 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:n]))
             break
-        key = re.match(r'Parser key "([^"]+)":\s*(.*)$', line)
-        if key:
-            keys.append(key.group(1))
-            if key.group(2):
-                problem = key.group(2)
-                break
+        except Exception:  # not a module (or it fails to import): try its parent
             continue
-        cls = re.match(r"Problem with given class_path '([^']+)':\s*(.*)$", line)
-        if cls:
-            class_path = cls.group(1)
-            keys.append("init_args")
-            if cls.group(2):
-                problem = cls.group(2)
-                break
-            continue
-        problem = line
-        break
-    problem = problem or message.strip().splitlines()[-1]
-    where = ".".join(keys)
-    unrecognized = re.match(r"unrecognized arguments: (--[\w.]+)", problem)
-    if unrecognized:
-        option = unrecognized.group(1)
-        flags = [
-            f for p in cli_parsers(parser) for a in parser_actions(p) for f in a.option_strings
-        ]
-        return f"{problem}{_closest(option, flags)}"
-    unknown = re.search(r"does not accept option '([^']+)'", problem) or re.search(
-        r"Option '([^']+)' is not accepted", problem
-    )
-    if unknown:
-        option = unknown.group(1)
-        full = f"{where}.{option}" if where else option
-        if class_path is not None:
-            hint = _closest(option, _init_params(class_path))
-            return f"{full}: not an argument of {class_path}{hint}"
-        subs = cli_parsers(parser)
-        dests = [a.dest for p in subs for a in parser_actions(p)]
-        return f"unknown option {full}{_closest(option, dests)}"
-    if class_path is not None and re.search(r"has no attribute|No module named", problem):
-        where = where.removesuffix(".init_args")
-        hint = _class_path_hint(class_path, problem)
+    if obj is None:
+        names = [m.name for m in pkgutil.iter_modules()]
+        found = difflib.get_close_matches(parts[0], names, n=1, cutoff=0.6)
+        hint = f"; did you mean {'.'.join([found[0], *parts[1:]])}?" if found else ""
+        return None, f"no module named {parts[0]!r}", hint
+    while n < len(parts):
+        if not hasattr(obj, parts[n]):
+            break
+        obj, n = getattr(obj, parts[n]), n + 1
+    else:
+        return obj, "", ""
+    owner = ".".join(parts[:n])
+    names = [a for a in dir(obj) if not a.startswith("_")]
+    names += [m.name for m in pkgutil.iter_modules(getattr(obj, "__path__", []))]
+    found = difflib.get_close_matches(parts[n], sorted(set(names)), n=1, cutoff=0.6)
+    hint = f"; did you mean {'.'.join([*parts[:n], found[0], *parts[n + 1 :]])}?" if found else ""
+    if not found:  # not there, nor a near spelling: does the package export it elsewhere?
+        home = _home_of(parts[0], parts[-1])
+        hint = f"; did you mean {home}?" if home else ""
+    return None, f"{owner} has no {parts[n]!r}", hint
+
+
+def _home_of(package: str, name: str) -> str | None:
+    """``package.<subpackage>.name`` for the first subpackage of ``package`` that exports
+    ``name`` (``None``: none does)."""
+    import importlib
+    import pkgutil
+
+    try:
+        root = importlib.import_module(package)
+    except Exception:
+        return None
+    for info in pkgutil.iter_modules(getattr(root, "__path__", [])):
+        if info.ispkg:
+            try:
+                module = importlib.import_module(f"{package}.{info.name}")
+            except Exception:
+                continue
+            if name in getattr(module, "__all__", ()):
+                return f"{package}.{info.name}.{name}"
+    return None
+
+
+def _subclasses(bases: list[type]) -> dict[str, str]:
+    """``{name: class path}`` of the subclasses of ``bases`` imported so far."""
+    found: dict[type, None] = {}
+    stack = list(bases)
+    while stack:
+        for sub in stack.pop().__subclasses__():
+            if sub not in found:
+                found[sub] = None
+                stack.append(sub)
+    return {c.__name__: f"{c.__module__}.{c.__qualname__}" for c in found}
+
+
+def _class_problem(
+    class_path: str, spec: dict[str, Any], where: str, bases: list[type]
+) -> str | None:
+    """What is wrong with the class ``class_path`` (a subclass of one of ``bases``) given
+    as ``spec`` at ``where``."""
+    if "." not in class_path:  # a bare name: the parser looks it up among the subclasses
+        known = _subclasses(bases)
+        if class_path not in known:
+            kinds = " or ".join(b.__name__ for b in bases)
+            hint = _closest(class_path, known)
+            return f"{where}: class_path {class_path!r} names no {kinds} subclass{hint}"
+        class_path = known[class_path]
+    cls, problem, hint = _resolve(class_path)
+    if cls is None:
         return f"{where}: class_path {class_path!r} does not resolve ({problem}){hint}"
-    expected = re.match(r"Expected a <class '(\w+)'>(?:\. Got value: (.*))?$", problem)
-    if expected:
-        given = expected.group(2)
-        if given is None:  # jsonargparse names the value on a "Given value:" line
-            found = re.search(r"^\s*Given value: (.*)$", message, re.MULTILINE)
-            given = found.group(1).strip() if found else None
-        if given is None:
-            return f"{where}: expected {expected.group(1)}"
-        if (
-            expected.group(1) in ("float", "int")
-            and given.strip().lower().lstrip("+-.") in NON_FINITE
-        ):
-            return f"{where}: must be a finite number, got {given!r}"
-        return f"{where}: expected {expected.group(1)}, got {given!r}"
-    return f"{where}: {problem}" if where else problem
+    try:
+        params = class_parameters(cls)
+    except Exception:  # no signature the parser can read: no verdict
+        return None
+    given = dict(spec.get("init_args") or {})
+    given.update({k: v for k, v in spec.items() if k not in _SPEC_KEYS})
+    for name, value in given.items():
+        key = f"{where}.init_args.{name}"
+        if name not in params:
+            return f"{key}: not an argument of {class_path}{_closest(name, params)}"
+        problem = _value_problem(params[name], value, key)
+        if problem:
+            return problem
+    return None
 
 
-def _first_error(err: BaseException) -> str:
-    """The message of an instantiation error on one line (jsonargparse lists one error per
-    Union subtype; the first that is not "Expected a <class 'NoneType'>" is ours)."""
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    causes = [line[2:] for line in lines if line.startswith("- ") and "NoneType" not in line]
-    return causes[0] if causes else (lines[0] if lines else type(err).__name__)
+def _tree_problem(tree: dict[str, Any], actions: dict[str, Any], prefix: str = "") -> str | None:
+    """The first given key of ``tree`` that the options ``actions`` (by dest) refuse."""
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        if path == "config":
+            continue
+        action = actions.get(path)
+        if action is not None and action_typehint(action) is not None:
+            problem = _value_problem(action_typehint(action), value, path, action.default)
+        elif isinstance(value, dict) and any(d.startswith(f"{path}.") for d in actions):
+            problem = _tree_problem(value, actions, f"{path}.")  # a group (trainer)
+        elif action is None:
+            return f"unknown option {path}{_closest(path, actions)}"
+        else:
+            problem = None  # an option of no type (a group's config file)
+        if problem:
+            return problem
+    return None
+
+
+def _takes(argv: list[str], i: int) -> bool:
+    """Whether ``argv[i]`` is the value of the option before it (``--key value``)."""
+    return i > 0 and argv[i - 1].startswith("--") and "=" not in argv[i - 1]
+
+
+def explain_parse_error(err: BaseException, parser: Any, argv: list[str]) -> str:
+    """A parse error of ``argv`` as one line: the full key, what is wrong with it, and
+    the closest valid option, argument or class path."""
+    subcommands = subcommand_parsers(parser)
+    name = next((a for a in argv if a in subcommands), None)
+    if subcommands and name is None:
+        words = [a for i, a in enumerate(argv) if not a.startswith("-") and not _takes(argv, i)]
+        word = words[0] if words else ""
+        given = f"unknown command {word!r}" if word else "no command given"
+        return f"{given}; the commands: {', '.join(subcommands)}{_closest(word, subcommands)}"
+    sub = subcommands.get(name, parser) if name else parser
+    rest = argv[argv.index(name) + 1 :] if name else argv
+    actions = {
+        a.dest: a
+        for a in parser_actions(sub)
+        if a.dest not in ("help", "config") and not a.dest.endswith(".help")
+    }
+    options = {f: a for a in parser_actions(sub) for f in a.option_strings}
+    tree, flags = _given(rest)
+    nested = [d for d, a in actions.items() if _classes_in(action_typehint(a))]
+    for flag in flags:
+        key = flag[2:]
+        if flag not in options and not any(key.startswith(f"{d}.") for d in nested):
+            return f"unknown option {flag}{_closest(flag, options)}"
+    return _tree_problem(tree, actions) or " ".join(str(err).split())
+
+
+def constructor_error(err: BaseException) -> BaseException:
+    """The exception a constructor raised, under the parser's wrappers (jsonargparse
+    raises each of its errors ``from`` the one it wraps)."""
+    while err.__cause__ is not None:
+        err = err.__cause__
+    return err
 
 
 # Expected with our design, not actionable by users:

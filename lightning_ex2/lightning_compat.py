@@ -16,9 +16,12 @@ upgrade removes what they rely on:
   (``launcher.procs``), to which a stop signal is forwarded;
 * :func:`slurm_auto_resume_checkpoint`: the ``hpc_ckpt_<n>.ckpt`` naming of
   Lightning's SLURM auto-requeue, so a requeued ``fit`` counts as a resume;
-* :func:`cli_parsers` and :func:`parser_actions`: a ``LightningArgumentParser``'s
-  subcommand parsers and options (jsonargparse's ``_subcommands_action``,
-  argparse's ``_actions``), to name the closest valid option in a parse error;
+* :func:`cli_parsers`, :func:`parser_actions`, :func:`subcommand_parsers`,
+  :func:`action_typehint` and :func:`class_parameters`: a ``LightningArgumentParser``'s
+  subcommand parsers, options and their types (jsonargparse's ``_subcommands_action``
+  and ``_typehint``, argparse's ``_actions``) and the arguments the parser accepts for
+  a class (jsonargparse's ``get_signature_parameters``), from which a parse error's
+  one line is built (:func:`lightning_ex2.cli.explain_parse_error`);
 * :func:`progress_bar_should_update` and :func:`progress_bar_leaves`:
   ``TQDMProgressBar._should_update`` (its refresh-rate rule) and ``_leave`` (whether
   the bar stays after an epoch), which the whole-run bar reuses.
@@ -164,6 +167,25 @@ def cli_parsers(parser: Any) -> list[Any]:
 def parser_actions(parser: Any) -> list[Any]:
     """The options (argparse actions) of one parser."""
     return list(getattr(parser, "_actions", []))
+
+
+def subcommand_parsers(parser: Any) -> dict[str, Any]:
+    """``{name: parser}`` of ``parser``'s subcommands (``{}`` if it has none)."""
+    action = getattr(parser, "_subcommands_action", None)
+    return dict(getattr(action, "_name_parser_map", {}))
+
+
+def action_typehint(action: Any) -> Any:
+    """The type an option of a jsonargparse parser takes (``None``: not a typed option)."""
+    return getattr(action, "_typehint", None)
+
+
+def class_parameters(cls: type) -> dict[str, Any]:
+    """``{name: annotation}`` of the arguments jsonargparse accepts for ``cls`` (its
+    ``__init__``, ``**kwargs`` followed into the parents as the parser follows them)."""
+    from jsonargparse._parameter_resolvers import get_signature_parameters
+
+    return {p.name: p.annotation for p in get_signature_parameters(cls, None, logger=False)}
 
 
 def progress_bar_should_update(bar: TQDMProgressBar, current: int, total: Any) -> bool:

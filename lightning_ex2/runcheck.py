@@ -1,9 +1,10 @@
 """Checks run before any MCMC step, so that a mistake costs seconds, not a run.
 
 * :func:`model_spec`: what a checkpoint records of the model it was written for
-  (class paths and plain settings of the target, the kernel and the proposal, and
+  (class names and plain settings of the target, the kernel and the proposal, and
   a digest of the target's tensors); :class:`~lightning_ex2.guard.RunGuard`
-  stores it in every checkpoint under :data:`SPEC_KEY`.
+  stores it in every checkpoint under :data:`SPEC_KEY`. Where a class lives (its
+  module) is not part of a checkpoint's identity: moving a class keeps its checkpoints.
 * :func:`check_checkpoint`: a checkpoint that is missing, unreadable, of other
   shapes, or written for another target/kernel/proposal is refused with one
   message naming the file and the differing entries.
@@ -26,7 +27,6 @@ import torch
 from torch import Tensor, nn
 
 from lightning_ex2.errors import UserError
-from lightning_ex2.moved import canonical_class_path
 from lightning_ex2.trust import DamagedFile, load_torch
 
 #: key of the model spec in a checkpoint
@@ -99,7 +99,8 @@ def model_spec(model: nn.Module) -> dict[str, str]:
     """``{entry: value}`` describing the parts of ``model`` a checkpoint must match.
 
     For every child module (``target``, ``kernel`` and what they hold, e.g.
-    ``kernel.proposal``): its class path and its public plain settings (numbers,
+    ``kernel.proposal``): its class name (``__qualname__``, not the module it lives in)
+    and its public plain settings (numbers,
     strings, tuples of them); and a digest of each of :func:`setting_tensors` (the
     target's tensors, the kernel's buffers such as a proposal's ``scale``), as the
     config built them.
@@ -107,7 +108,7 @@ def model_spec(model: nn.Module) -> dict[str, str]:
     spec: dict[str, str] = {}
     for child_name, child in model.named_children():
         for name, m in child.named_modules(prefix=child_name):
-            spec[name] = f"{type(m).__module__}.{type(m).__qualname__}"
+            spec[name] = type(m).__qualname__
             for key, value in sorted(vars(m).items()):
                 if key.startswith("_") or key == "training" or not _plain(value):
                     continue
@@ -219,12 +220,20 @@ def shape_problems(model: nn.Module, state: dict[str, Any]) -> list[str]:
     return problems
 
 
+def same_class(recorded: str, name: str) -> bool:
+    """Whether a checkpoint's class entry ``recorded`` names the class ``name`` (a
+    ``__qualname__``); checkpoints of earlier versions recorded ``module.qualname``,
+    whose module part is ignored."""
+    return recorded == name or recorded.endswith(f".{name}")
+
+
 def spec_differences(model: nn.Module, ckpt: dict[str, Any], spec: dict[str, str]) -> list[str]:
     """Entries of ``spec`` (the config's model) that differ from the checkpoint's."""
     stored = ckpt.get(SPEC_KEY)
     out: dict[str, str] = {}
     state = ckpt["state_dict"]
     tensors = setting_tensors(model)
+    classes = {n for c, child in model.named_children() for n, _ in child.named_modules(prefix=c)}
 
     def differ(key: str) -> str:
         theirs, ours = _values(state.get(key)), _values(tensors.get(key))
@@ -237,7 +246,8 @@ def spec_differences(model: nn.Module, ckpt: dict[str, Any], spec: dict[str, str
             a, b = stored.get(key, "<absent>"), spec.get(key, "<absent>")
             if a == "<absent>" and key in SPEC_DEFAULTS:
                 a = SPEC_DEFAULTS[key]  # written before the setting existed
-            a, b = canonical_class_path(a), canonical_class_path(b)  # classes that moved
+            if key in classes and same_class(a, b):
+                continue  # the same class, wherever it lived when the checkpoint was written
             if a == b or (a == "<absent>" and key in tensors):
                 continue  # a tensor an older checkpoint did not record: compared below
             if a.startswith("<tensor") and b.startswith("<tensor"):

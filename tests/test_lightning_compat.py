@@ -190,3 +190,28 @@ def test_version_counter_still_spares_the_callbacks_own_last_model_path(tmp_path
         ).fit(model, datamodule=ChainDataModule(n_chains=4))  # fmt: skip
         names = sorted(p.name for p in folder.iterdir())
         assert names == (["last.ckpt"] if own else ["last-v1.ckpt", "last.ckpt"]), names
+
+
+def test_private_parser_structures_the_parse_errors_read_are_still_there():
+    """cli.explain_parse_error reads jsonargparse's options, their types, subcommands and
+    the arguments it accepts for a class (private members, in lightning_compat)."""
+    from jsonargparse import ArgumentParser
+
+    from lightning_ex2.lightning_compat import (
+        action_typehint,
+        class_parameters,
+        parser_actions,
+        subcommand_parsers,
+    )
+
+    parser = ArgumentParser()
+    sub = ArgumentParser()
+    sub.add_argument("--n_steps", type=int | None)
+    parser.add_subcommands().add_subcommand("sample", sub)
+    assert list(subcommand_parsers(parser)) == ["sample"]
+    (action,) = [
+        a for a in parser_actions(subcommand_parsers(parser)["sample"]) if a.dest == "n_steps"
+    ]
+    assert action_typehint(action) == int | None
+    params = class_parameters(lx.MALA)
+    assert "step_size" in params and params["step_size"] is float

@@ -46,7 +46,6 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from lightning_ex2.moved import moved_weights_path
 from lightning_ex2.trust import load_torch
 
 __all__ = ["extract_state_dict", "load_gan_checkpoint"]
@@ -57,6 +56,16 @@ _SHOW = 10
 
 def _read(path: Path, trust: bool) -> Any:
     return load_torch(path, trust=trust, what=f"GAN checkpoint {path}")
+
+
+def _old_weights_hint(path: Path) -> str:
+    """For a path into ``lightning_ex2/gan/weights/`` (where earlier versions shipped the
+    weights): where the shipped files are now; else ``""``."""
+    if path.parent.parts[-3:] != ("lightning_ex2", "gan", "weights"):
+        return ""
+    return (
+        f" The shipped weights are in lightning_ex2/weights/ (lightning_ex2/weights/{path.name})."
+    )
 
 
 def _strip(sd: Mapping[str, Any], prefix: str) -> dict[str, Any]:
@@ -300,11 +309,11 @@ def load_gan_checkpoint(
             and what ``module`` expects, or the sizes to build it with, or (for files
             whose keys say nothing known) lists the first missing and unexpected keys.
     """
-    path = moved_weights_path(Path(path).expanduser())
+    path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(
-            f"GAN checkpoint not found: {path}. Put there the weights of a "
-            f"{type(module).__name__}: a torch-mimicry checkpoint "
+            f"GAN checkpoint not found: {path}.{_old_weights_hint(path)} Put there the weights "
+            f"of a {type(module).__name__}: a torch-mimicry checkpoint "
             "({'model_state_dict': ...}, e.g. the paper's netG_100000_steps.pth / "
             "netD_100000_steps.pth), a plain state_dict saved with torch.save, or a "
             "Lightning checkpoint of lightning_ex2.modules.GANModule (train one with "

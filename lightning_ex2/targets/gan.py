@@ -265,10 +265,9 @@ class GANLatentTarget(Target):
 
 def read_calibration(path: str, trust_checkpoint: bool = False) -> dict[str, float]:
     """``logit_scale``/``logit_bias`` stored in a discriminator checkpoint (``{}`` if none)."""
-    from lightning_ex2.moved import moved_weights_path
     from lightning_ex2.networks.checkpoints import _read
 
-    checkpoint = _read(moved_weights_path(Path(path).expanduser()), trust_checkpoint)
+    checkpoint = _read(Path(path).expanduser(), trust_checkpoint)
     if not isinstance(checkpoint, dict):
         return {}
     return {k: float(checkpoint[k]) for k in ("logit_scale", "logit_bias") if k in checkpoint}

@@ -8,11 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from lightning_ex2.gan.fashion import (
-    FASHION_WEIGHTS,
-)
+from lightning_ex2.metrics.classifier import classifier_weights
 
 ROOT = Path(__file__).resolve().parents[2]
+FASHION_WEIGHTS = classifier_weights("fashion")
 
 
 def test_gan_train_config_instantiates(fashion_dir: Path) -> None:

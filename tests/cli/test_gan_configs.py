@@ -10,11 +10,8 @@ import pytest
 import pytorch_lightning as pl
 import yaml
 
-from lightning_ex2.gan import (
-    GANLatentTarget,
-    GANModule,
-)
-from lightning_ex2.modules import MCMCSampler
+from lightning_ex2.modules import GANModule, MCMCSampler
+from lightning_ex2.targets import GANLatentTarget
 
 # ---------------------------------------------------------------------- configs
 CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "gan"

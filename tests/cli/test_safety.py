@@ -778,6 +778,38 @@ def test_config_mistakes_are_one_line_naming_the_key(tmp_path, main, capsys, edi
     assert not (tmp_path / "logs").exists()
 
 
+@pytest.mark.parametrize(
+    ("edit", "args", "words"),
+    [
+        (
+            ("save_top_k: 0", "save_topk: 0"),
+            (),
+            (
+                "trainer.callbacks[0].init_args.save_topk",
+                "ModelCheckpoint",
+                "did you mean save_top_k?",
+            ),
+        ),
+        (("save_dir:", "savedir:"), (), ("trainer.logger.init_args.savedir", "save_dir?")),
+        (("lightning_ex2.kernels.MALA", "MALAA"), (), ("'MALAA'", "did you mean MALA?")),
+        (None, ("--model.init_args.kernel.init_args.step_siz=0.3",), ("step_siz", "step_size?")),
+        (("spacing: 5.0", "spacing: abc"), (), ("target.init_args.spacing", "expected float")),
+    ],
+    ids=["callback", "logger", "short_class", "nested_flag", "not_float"],
+)
+def test_mistakes_inside_classes_name_the_full_key(tmp_path, main, capsys, edit, args, words):
+    cfg = write_config(tmp_path)
+    if edit is not None:
+        cfg.write_text(cfg.read_text().replace(*edit, 1))
+    assert main("fit", "--config", cfg, *args) == 2
+    one_line_error(capsys, *words)
+
+
+def test_an_unknown_command_is_one_line(main, capsys):
+    assert main("fitt") == 2
+    one_line_error(capsys, "unknown command 'fitt'", "did you mean fit?")
+
+
 def test_non_numeric_sample_option_is_one_line(tmp_path, main, capsys, fitted):
     cfg, ckpt = fitted
     assert main(*sample_args(cfg, ckpt, tmp_path / "out", "--n_steps", "abc")) == 2

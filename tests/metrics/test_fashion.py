@@ -8,17 +8,18 @@ import pytest
 import torch
 
 from lightning_ex2.data import FashionMNISTDataModule
-from lightning_ex2.gan.fashion import (
-    FASHION_WEIGHTS,
+from lightning_ex2.metrics.classifier import (
+    ClassifierFeatures,
+    ClassifierLogits,
     FashionClassifier,
-    FashionFeatures,
-    FashionGenerator,
-    FashionLogits,
-    as_float_images,
-    load_fashion_classifier,
-    train_fashion_classifier,
+    classifier_weights,
+    load_feature_cnn,
 )
+from lightning_ex2.metrics.classifier_training import as_float_images, train_fashion_classifier
+from lightning_ex2.networks import FashionGenerator
 from tests.fashion_data import synthetic
+
+FASHION_WEIGHTS = classifier_weights("fashion")
 
 
 def test_classifier_training_is_deterministic_and_learns(tmp_path: Path) -> None:
@@ -32,26 +33,26 @@ def test_classifier_training_is_deterministic_and_learns(tmp_path: Path) -> None
     for a, b in zip(m1.state_dict().values(), m2.state_dict().values(), strict=True):
         assert torch.equal(a, b)
     assert meta["test_accuracy"] > 0.9  # two trivially separable classes
-    loaded = load_fashion_classifier(path)
+    loaded = load_feature_cnn("fashion", path)
     assert torch.equal(loaded(args[2][:4]), m1(args[2][:4]))
-    assert FashionFeatures(str(path))(args[2][:3]).shape == (3, 64)
-    assert FashionLogits(str(path))(args[2][:3]).shape == (3, 10)
+    assert ClassifierFeatures("fashion", str(path))(args[2][:3]).shape == (3, 64)
+    assert ClassifierLogits("fashion", str(path))(args[2][:3]).shape == (3, 10)
 
 
 def test_classifier_errors(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"train_fashion_classifier\.py"):
-        load_fashion_classifier(tmp_path / "missing.pt")
+        load_feature_cnn("fashion", tmp_path / "missing.pt")
     bad = tmp_path / "bad.pt"
     torch.save({"state_dict": {"w": torch.zeros(1)}}, bad)
     with pytest.raises(ValueError, match="FashionClassifier weights"):
-        load_fashion_classifier(bad)
+        load_feature_cnn("fashion", bad)
     with pytest.raises(ValueError, match="x_train"):
         train_fashion_classifier(torch.zeros(4, 1, 8, 8), torch.zeros(4).long())
 
 
 @pytest.mark.skipif(not FASHION_WEIGHTS.is_file(), reason="shipped classifier weights absent")
 def test_shipped_classifier_loads() -> None:
-    clf = load_fashion_classifier()
+    clf = load_feature_cnn("fashion")
     assert isinstance(clf, FashionClassifier)
     assert sum(p.numel() for p in clf.parameters()) < 100_000
     assert FASHION_WEIGHTS.stat().st_size < 400_000

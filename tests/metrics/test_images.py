@@ -22,13 +22,15 @@ from lightning_ex2.callbacks.fid import (
 )
 from lightning_ex2.callbacks.trajectory import SamplingTrajectory
 from lightning_ex2.figures import energy_landscape_figure, trajectory_grid
-from lightning_ex2.gan.classifier import (
+from lightning_ex2.metrics.classifier import (
+    ClassifierFeatures,
+    ClassifierLogits,
     DigitsClassifier,
-    FIDFeatures,
-    ISLogits,
+    load_feature_cnn,
+)
+from lightning_ex2.metrics.classifier_training import (
     digits_dataset,
     evaluate_digits_classifier,
-    load_digits_classifier,
     train_digits_classifier,
 )
 from lightning_ex2.targets import Gaussian
@@ -264,14 +266,14 @@ def test_digits_classifier_quick_training_is_deterministic():
 
 
 def test_shipped_digits_weights_load_and_are_accurate():
-    model = load_digits_classifier()
+    model = load_feature_cnn("digits")
     assert isinstance(model, DigitsClassifier) and not model.training
     assert evaluate_digits_classifier(model) > 0.95
 
 
 def test_missing_digits_weights_error_says_how_to_make_them(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"scripts/train_digits_classifier\.py"):
-        load_digits_classifier(tmp_path / "nope.pt")
+        load_feature_cnn("digits", tmp_path / "nope.pt")
 
 
 def test_digits_extractor_scores_real_digits():
@@ -290,8 +292,8 @@ def test_digits_extractor_scores_real_digits():
     assert bad["fid"] > 10 * same["fid"]
     assert same["is"] > 6.0 and bad["is"] < same["is"]
     assert same["feature_extractor"].startswith("digits-classifier penultimate features")
-    assert FIDFeatures(load_digits_classifier()).num_features == 64
-    assert ISLogits(load_digits_classifier()).num_features == 10
+    assert ClassifierFeatures(load_feature_cnn("digits")).num_features == 64
+    assert ClassifierLogits(load_feature_cnn("digits")).num_features == 10
 
 
 # ----------------------------------------------------------------------------- Lightning runs

@@ -1,4 +1,4 @@
-"""Discriminator calibration (lightning_ex2/gan/calibration.py) and GAN target diagnostics."""
+"""Discriminator calibration (lightning_ex2/modules/calibration.py) and GAN target diagnostics."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ import pytorch_lightning as pl
 import torch
 
 from lightning_ex2.data import FashionMNISTDataModule
-from lightning_ex2.gan import (
+from lightning_ex2.modules.calibration import (
     DiscriminatorCalibration,
-    FashionDiscriminator,
-    FashionGenerator,
-    GANLatentTarget,
+    fit_logistic_scale,
+    log_loss,
 )
-from lightning_ex2.gan.calibration import fit_logistic_scale, log_loss
-from lightning_ex2.gan.diagnostics import (
+from lightning_ex2.networks import FashionDiscriminator, FashionGenerator
+from lightning_ex2.targets import GANLatentTarget
+from lightning_ex2.targets.gan_diagnostics import (
     importance_ess_fraction,
     isir_acceptance,
     target_diagnostics,

@@ -13,14 +13,10 @@ import torch
 from lightning_ex2.data import (
     DigitsDataModule,
 )
-from lightning_ex2.gan import (
-    LOSSES,
-    DigitsDiscriminator,
-    DigitsGenerator,
-    GANLatentTarget,
-    GANModule,
-    image_grid,
-)
+from lightning_ex2.image_grid import image_grid
+from lightning_ex2.modules.gan import LOSSES, GANModule
+from lightning_ex2.networks import DigitsDiscriminator, DigitsGenerator
+from lightning_ex2.targets import GANLatentTarget
 
 
 # ---------------------------------------------------------------------- training

@@ -5,18 +5,18 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lightning_ex2.gan import (
+from lightning_ex2.networks import (
     DCGANDiscriminator32,
     DCGANGenerator32,
     DigitsDiscriminator,
     DigitsGenerator,
-    GANLatentTarget,
     MNISTDiscriminator,
     MNISTGenerator,
     SNGANDiscriminator32,
     SNGANGenerator32,
     load_gan_checkpoint,
 )
+from lightning_ex2.targets import GANLatentTarget
 
 
 # ------------------------------------------------------ architectures, checkpoints
@@ -114,3 +114,21 @@ def test_missing_checkpoint_says_what_to_put_there(tmp_path):
         GANLatentTarget(
             DigitsGenerator(), DigitsDiscriminator(), discriminator_ckpt=str(tmp_path / "netD.pth")
         )
+
+
+def test_weights_path_of_earlier_versions_names_the_shipped_file():
+    from pathlib import Path
+
+    from lightning_ex2.networks import FashionDiscriminator, FashionGenerator
+
+    package = Path(__file__).resolve().parents[2] / "lightning_ex2"
+    old = package / "gan" / "weights" / "fashion_gan_discriminator_calibrated.pt"
+    with pytest.raises(FileNotFoundError, match=r"weights are in lightning_ex2/weights/"):
+        load_gan_checkpoint(FashionDiscriminator(ndf=32), old)
+    target = GANLatentTarget(
+        FashionGenerator(ngf=32),
+        FashionDiscriminator(ndf=32),
+        generator_ckpt=str(package / "weights" / "fashion_gan_generator.pt"),
+        discriminator_ckpt=str(package / "weights" / old.name),
+    )
+    assert target.logit_scale != 1.0  # the calibration stored in the shipped file was read

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lightning_ex2.gan.fashion import (
+from lightning_ex2.networks import (
     FashionDiscriminator,
     FashionGenerator,
 )

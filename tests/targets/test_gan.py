@@ -13,14 +13,14 @@ import lightning_ex2 as lx
 from lightning_ex2.data import (
     ChainDataModule,
 )
-from lightning_ex2.gan import (
+from lightning_ex2.modules import MCMCSampler
+from lightning_ex2.networks import (
     DigitsDiscriminator,
     DigitsGenerator,
-    GANLatentTarget,
     SNGANDiscriminator32,
     SNGANGenerator32,
 )
-from lightning_ex2.modules import MCMCSampler
+from lightning_ex2.targets import GANLatentTarget
 from lightning_ex2.targets.base import has_sampler
 
 

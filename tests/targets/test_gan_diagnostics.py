@@ -9,9 +9,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from lightning_ex2.gan import GANLatentTarget
 from lightning_ex2.io import OutputSet
 from lightning_ex2.output_set import Draws, RunMeta, SamplePlan, build_summary
+from lightning_ex2.targets import GANLatentTarget
 from lightning_ex2.targets.gan_diagnostics import target_diagnostics
 
 
