@@ -8,8 +8,8 @@ carry them), logs, and adapts/freezes the parameters. ``fit`` is the warm-up
 
 Run it with::
 
-    lightning-ex2 fit --config configs/funnel/mala.yaml
-    lightning-ex2 sample --config configs/funnel/mala.yaml --ckpt_path logs/.../last.ckpt
+    lightning-ex2 fit --config configs/synthetic/funnel_d10/mala.yaml
+    lightning-ex2 sample --config configs/synthetic/funnel_d10/mala.yaml --ckpt_path logs/.../last.ckpt
 """
 
 from __future__ import annotations
