@@ -3,7 +3,7 @@
 The module orchestrates only: the kernel moves the chains, the module keeps
 their state and the kernel's parameters in registered buffers (so checkpoints
 carry them), logs, and adapts/freezes the parameters. ``fit`` is the warm-up
-(step size, diagonal mass matrix, and for :class:`FlEx2MCMC` flow training); ``predict`` — used by the
+(step size, mass matrix, and for :class:`FlEx2MCMC` flow training); ``predict`` — used by the
 ``lightning-ex2 sample`` command — runs the frozen kernel and returns draws.
 
 Run it with::
