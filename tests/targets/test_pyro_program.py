@@ -14,35 +14,20 @@ import torch
 
 pytest.importorskip("pyro")
 
-from lightning_ex2 import cli, interrupt
 from lightning_ex2.inference_data import load_output_set
 from lightning_ex2.kernels import MALA
 from lightning_ex2.modules import MCMCSampler
 from lightning_ex2.runcheck import model_spec
 from lightning_ex2.targets import PyroModelError, PyroProgram, posteriordb
 from lightning_ex2.targets.pyro_program import read_data
+from tests.cli import test_safety
 
 MODEL = "configs/pyro/eight_schools.py:model"
 DATA = "configs/pyro/eight_schools.json"
 
 
-@pytest.fixture
-def main(monkeypatch):
-    """``lightning-ex2 ARGS`` in-process; returns the exit status (0 when it returns)."""
-    monkeypatch.delenv(cli.DEBUG_ENV, raising=False)
-
-    def run(*args):
-        monkeypatch.setattr("sys.argv", ["lightning-ex2", *map(str, args)])
-        try:
-            cli.main()
-        except SystemExit as exit_info:
-            return exit_info.code
-        finally:
-            interrupt.clear()
-        return 0
-
-    return run
-
+#: ``lightning-ex2 ARGS`` in-process, its exit status (the command-line tests' fixture)
+main = test_safety.main
 
 CONFIG = """
 seed_everything: 0
