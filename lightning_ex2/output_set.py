@@ -171,11 +171,6 @@ def build_summary(
         summary["step_size"] = float(np.nanmean(draws.draw_stats["step_size"][:, 0]))
     if draws.image_metrics:
         summary["image_metrics"] = draws.image_metrics
-    # Target diagnostics hook (GAN latent targets: lightning_ex2/targets/gan_diagnostics.py): the
-    # target's own dict, merged under one key; other targets have no such method.
-    diagnose = getattr(target, "target_diagnostics", None)
-    if callable(diagnose):
-        summary["target_diagnostics"] = diagnose()
     return summary, reference, stored
 
 
@@ -193,8 +188,7 @@ def write_output_set(
     Args:
         draws: all chains' draws (at least one draw per chain).
         plan: the run's plan.
-        target: the sampled target (reference draws, ``dim_names``, ``constrain``,
-            diagnostics hook).
+        target: the sampled target (reference draws, ``dim_names``, ``constrain``).
         meta: the run's names and device.
         tb: a TensorBoard ``SummaryWriter`` to log to (``None``: see
             :attr:`SamplePlan.events_in_set`).

@@ -250,18 +250,6 @@ class GANLatentTarget(Target):
             f"logit_bias={self.logit_bias:.4g}, beta={self.beta:.4g} ({self.beta_rule})"
         )
 
-    def target_diagnostics(self) -> dict[str, float]:
-        """How hard this target is for i-SIR and MALA (:func:`~lightning_ex2.targets.gan_diagnostics.
-        target_diagnostics` with its defaults); computed once per target object and cached.
-
-        The sample writer merges it into ``summary.json`` as ``target_diagnostics``.
-        """
-        if getattr(self, "_diagnostics", None) is None:
-            from lightning_ex2.targets.gan_diagnostics import target_diagnostics
-
-            self._diagnostics = target_diagnostics(self)
-        return dict(self._diagnostics)
-
 
 def read_calibration(path: str, trust_checkpoint: bool = False) -> dict[str, float]:
     """``logit_scale``/``logit_bias`` stored in a discriminator checkpoint (``{}`` if none)."""

@@ -27,7 +27,8 @@ Command (any GAN sampling config; prints JSON)::
 
     python -m lightning_ex2.targets.gan_diagnostics --config configs/gan/fashion_calibrated_mala.yaml
 
-The sample writer adds the same dict to ``summary.json`` of GAN runs (``target_diagnostics``).
+It is computed when asked (this command, :func:`target_diagnostics`, ``scripts/fashion_table.py``),
+never while a ``sample`` run writes its output set.
 
 **Tempering** (``GANLatentTarget(beta=...)``, ``pi_beta ∝ N(0, I) exp(beta l)``, ``l`` the
 calibrated logit): :func:`beta_grid` reports, for each ``beta`` of a grid and each seed, the
@@ -268,6 +269,22 @@ def target_diagnostics(
     return out
 
 
+def target_from_config(path: str) -> Any:
+    """The target a sampling config gives (``model.init_args.target``), built by jsonargparse
+    as the command builds it, without the command itself."""
+    import yaml
+    from jsonargparse import ArgumentParser
+
+    with open(path) as stream:
+        config = yaml.safe_load(stream) or {}
+    spec = ((config.get("model") or {}).get("init_args") or {}).get("target")
+    if spec is None:
+        raise SystemExit(f"{path}: no model.init_args.target (a GAN sampling config has one)")
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_argument("--target", type=torch.nn.Module)
+    return parser.instantiate_classes(parser.parse_object({"target": spec})).target
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Diagnostics of a GAN latent target (JSON).")
     parser.add_argument("--config", required=True, help="a GAN sampling config")
@@ -278,12 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    from lightning_ex2.cli import build_cli
-
-    sys.argv = sys.argv[:1]  # the CLI parses only the config given here
-    cli = build_cli(["--config", args.config], run=False)
     d = target_diagnostics(
-        cli.model.target, n=args.n, n_particles=args.n_particles,
+        target_from_config(args.config), n=args.n, n_particles=args.n_particles,
         pilot_chains=args.pilot_chains, pilot_steps=args.pilot_steps, seed=args.seed,
     )  # fmt: skip
     print(json.dumps(d, indent=2))

@@ -3,15 +3,19 @@ in the diagnostics, never shown to the user as a warning about their run."""
 
 from __future__ import annotations
 
+import ast
+import json
 import warnings
 
 import numpy as np
 import torch
+import yaml
 from torch import nn
 
 from lightning_ex2.io import OutputSet
 from lightning_ex2.output_set import Draws, RunMeta, SamplePlan, build_summary
 from lightning_ex2.targets import GANLatentTarget
+from lightning_ex2.targets import gan_diagnostics
 from lightning_ex2.targets.gan_diagnostics import target_diagnostics
 
 
@@ -79,21 +83,51 @@ def _draws(n_chains: int, n_draws: int, dim: int) -> Draws:
     )
 
 
-def test_gan_sample_summary_warns_about_nothing_but_the_users_run(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """The writer's summary of a GAN run (with the target's diagnostics, whose pilot is
-    internal) raises no warning for draws that converge."""
+def test_gan_sample_summary_is_written_without_running_a_pilot(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The writer's summary of a GAN run runs no sampler of its own: no target diagnostics
+    (computed when asked: ``python -m lightning_ex2.targets.gan_diagnostics``), no warning
+    for draws that converge."""
     target = _tiny_target()
-    # a pilot that cannot converge, run by the writer's hook (see the first test)
-    target.target_diagnostics = lambda: target_diagnostics(  # type: ignore[method-assign]
-        target, n=200, n_trials=500, pilot_chains=32, pilot_steps=8
-    )
     plan = SamplePlan(OutputSet(tmp_path / "out"), n_steps=500)
     meta = RunMeta("MALA", "GANLatentTarget", "MCMCSampler", 0, torch.device("cpu"))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         summary, _, _ = build_summary(_draws(8, 500, 2), plan, target, meta)
     assert summary["converged"] is True
-    assert summary["target_diagnostics"]["mala_pilot_converged"] is False
+    assert "target_diagnostics" not in summary
+
+
+def test_command_reads_the_target_from_a_config_without_the_cli(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    spec = {
+        "class_path": "lightning_ex2.targets.GANLatentTarget",
+        "init_args": {
+            "generator": {"class_path": "lightning_ex2.networks.FashionGenerator",
+                          "init_args": {"latent_dim": 4, "ngf": 4}},
+            "discriminator": {"class_path": "lightning_ex2.networks.FashionDiscriminator",
+                              "init_args": {"ndf": 4}},
+        },
+    }  # fmt: skip
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"model": {"init_args": {"target": spec}}}))
+    threads = torch.get_num_threads()
+    try:
+        assert gan_diagnostics.main(["--config", str(config), "--n", "100", "--pilot_chains", "0"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    d = json.loads(capsys.readouterr().out)
+    assert d["n"] == 100 and 0 < d["importance_ess_fraction"] <= 1 and "mala_step" not in d
+    assert "lightning_ex2.cli" not in _imports_of(gan_diagnostics.__file__)
+
+
+def _imports_of(path: str) -> set[str]:
+    tree = ast.parse(open(path).read())
+    return {
+        node.module if isinstance(node, ast.ImportFrom) else alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+        if not isinstance(node, ast.ImportFrom) or node.module
+    }
 
 
 def test_no_pilot_no_verdict() -> None:
