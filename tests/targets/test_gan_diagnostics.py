@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -14,8 +15,7 @@ from torch import nn
 
 from lightning_ex2.io import OutputSet
 from lightning_ex2.output_set import Draws, RunMeta, SamplePlan, build_summary
-from lightning_ex2.targets import GANLatentTarget
-from lightning_ex2.targets import gan_diagnostics
+from lightning_ex2.targets import GANLatentTarget, gan_diagnostics
 from lightning_ex2.targets.gan_diagnostics import target_diagnostics
 
 
@@ -111,7 +111,10 @@ def test_command_reads_the_target_from_a_config_without_the_cli(tmp_path, capsys
     config.write_text(yaml.safe_dump({"model": {"init_args": {"target": spec}}}))
     threads = torch.get_num_threads()
     try:
-        assert gan_diagnostics.main(["--config", str(config), "--n", "100", "--pilot_chains", "0"]) == 0
+        assert (
+            gan_diagnostics.main(["--config", str(config), "--n", "100", "--pilot_chains", "0"])
+            == 0
+        )
     finally:
         torch.set_num_threads(threads)
     d = json.loads(capsys.readouterr().out)
@@ -120,7 +123,7 @@ def test_command_reads_the_target_from_a_config_without_the_cli(tmp_path, capsys
 
 
 def _imports_of(path: str) -> set[str]:
-    tree = ast.parse(open(path).read())
+    tree = ast.parse(Path(path).read_text())
     return {
         node.module if isinstance(node, ast.ImportFrom) else alias.name
         for node in ast.walk(tree)
