@@ -151,7 +151,7 @@ def build_summary(
     for name, value in info.items():  # every info field: rates averaged, counts summed
         if name in COUNT_FIELDS:
             summary[name] = int(np.nansum(value))
-        else:
+        elif name != "step_size":  # given once, as ``step_size`` (below)
             summary.setdefault(f"{name}_mean", float(np.nanmean(value)))
     complete = draws.samples.shape[1] == plan.n_draws
     summary.update(
@@ -167,8 +167,11 @@ def build_summary(
         module=meta.module,
         seed=meta.seed,
     )
-    if "step_size" in draws.draw_stats:  # the frozen step size (the chains' mean if per chain)
+    # the frozen step size (the chains' mean if per chain)
+    if "step_size" in draws.draw_stats:
         summary["step_size"] = float(np.nanmean(draws.draw_stats["step_size"][:, 0]))
+    elif "step_size" in info:
+        summary["step_size"] = float(np.nanmean(info["step_size"]))
     if draws.image_metrics:
         summary["image_metrics"] = draws.image_metrics
     return summary, reference, stored

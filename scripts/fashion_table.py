@@ -629,8 +629,7 @@ def main(argv: list[str] | None = None) -> int:
             row.wall.append(timing["fit_s"] + timing["sample_s"])
             row.diagnostics.append({
                 **{k: summary.get(k) for k in
-                   ("accept_global_mean", "accept_local_mean", "particle_ess_mean",
-                    "step_size_mean")},
+                   ("accept_global_mean", "accept_local_mean", "particle_ess_mean")},
                 "energy_start": e0, "energy_end": e1, "d_start": d0, "d_end": d1,
                 "sample_seconds": summary["wall_seconds"],
             })  # fmt: skip

@@ -30,7 +30,7 @@ from lightning_ex2.lightning_compat import (
     progress_bar_should_update,
 )
 from lightning_ex2.modules import MCMCSampler
-from lightning_ex2.output_set import Draws, RunMeta, SamplePlan, write_output_set
+from lightning_ex2.output_set import Draws, RunMeta, SamplePlan, build_summary, write_output_set
 from lightning_ex2.proposals import GaussianProposal
 from lightning_ex2.runcheck import memory_message, sampler_parts, setting_tensors
 from lightning_ex2.targets import Gaussian
@@ -207,6 +207,20 @@ def _draws(n_chains: int = 3, n_draws: int = 20, dim: int = 2) -> Draws:
         world_size=1,
         image_metrics={},
     )
+
+
+@pytest.mark.parametrize("per_draw", [True, False])
+def test_the_summary_gives_the_step_size_once(tmp_path, per_draw):
+    """Per chain (info) and per draw (sample_stats): one key, ``step_size``."""
+    draws = _draws()
+    info = {**draws.info, "step_size": np.array([0.2, 0.3, 0.4], np.float32)}
+    stats = draws.draw_stats if per_draw else {}
+    draws = draws._replace(info=info, draw_stats=stats)
+    plan = SamplePlan(OutputSet(tmp_path / "out"), n_steps=40, thin=2)
+    meta = RunMeta("MALA", "Gaussian", "MCMCSampler", 7, torch.device("cpu"))
+    summary, _, _ = build_summary(draws, plan, Gaussian(torch.zeros(2), torch.eye(2)), meta)
+    assert [k for k in summary if "step_size" in k] == ["step_size"]
+    assert summary["step_size"] == pytest.approx(0.25 if per_draw else 0.3)
 
 
 def test_write_output_set_writes_a_full_set_without_a_trainer(tmp_path):

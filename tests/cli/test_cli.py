@@ -127,6 +127,7 @@ def test_fit_then_sample(tmp_path, main, monkeypatch):
     ):
         assert summary[key] is not None, key
     assert summary["n_chains"] == 16 and summary["n_steps"] == 25
+    assert summary["step_size"] > 0 and "step_size_mean" not in summary  # given once
     assert (out / "scatter.png").is_file() and (out / "trace.png").is_file()
     assert titles[-1] == "FlEx2MCMC on Funnel"  # the sampler that ran, not its kernel class
     tags = scalars(run)
