@@ -14,6 +14,7 @@ status 143/130 (see :func:`main`). Examples::
 # ruff: noqa: E402  (the rank variables are checked before Lightning is imported)
 from __future__ import annotations
 
+import dataclasses
 import errno
 import logging
 import os
@@ -36,6 +37,7 @@ from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveCon
 from pytorch_lightning.loggers import TensorBoardLogger
 
 from lightning_ex2 import interrupt
+from lightning_ex2.callbacks.writer import SampleWriter
 from lightning_ex2.environment import ensure_writable_caches
 from lightning_ex2.errors import Interrupted, RankLost, UserError
 from lightning_ex2.io import save_text
@@ -47,6 +49,7 @@ from lightning_ex2.lightning_compat import (
     parser_actions,
     subcommand_parsers,
 )
+from lightning_ex2.output_set import OutputOptions
 from lightning_ex2.runcheck import is_out_of_memory, memory_message
 from lightning_ex2.trainer import TRAINER_DEFAULTS, Ex2Trainer
 
@@ -160,12 +163,16 @@ class Ex2CLI(ConfigFirstCLI):
         it runs without the config's loggers and ``ModelCheckpoint``s; its record is
         the output set, TensorBoard events included (the writer's own events file)."""
         trainer = self.trainer
+        writer = next((cb for cb in trainer.callbacks if isinstance(cb, SampleWriter)), None)
+        options = writer.options if writer is not None else OutputOptions()
         # the TensorBoard record moves into the set (when the config asked for one)
-        trainer.events_in_output_set = any(
-            isinstance(lg, TensorBoardLogger) for lg in trainer.loggers
-        )
+        tensorboard = any(isinstance(lg, TensorBoardLogger) for lg in trainer.loggers)
+        writer = SampleWriter(dataclasses.replace(options, events_in_set=tensorboard))
         trainer.loggers = []
-        trainer.callbacks = [cb for cb in trainer.callbacks if not isinstance(cb, ModelCheckpoint)]
+        kept = [
+            cb for cb in trainer.callbacks if not isinstance(cb, ModelCheckpoint | SampleWriter)
+        ]
+        trainer.callbacks = [*kept, writer]
 
     def before_validate(self) -> None:
         """``validate`` writes no file: it runs without the config's loggers (which would
@@ -197,29 +204,22 @@ class Ex2CLI(ConfigFirstCLI):
         (and the closest valid key or class); refuse a ``--config`` file with a duplicated
         key, and top-level keys that no option takes (jsonargparse drops a key that holds
         an empty mapping, e.g. ``foo: {}``)."""
-        argv = sys.argv[1:] if args is None else args
-        if isinstance(argv, list | tuple):
-            for path in _config_paths([str(a) for a in argv]):
-                check_duplicate_keys(path)
-                check_config_mapping(path)
+        given = sys.argv[1:] if args is None else args
+        argv = [str(a) for a in given] if isinstance(given, list | tuple) else []
+        loaded = {path: read_config(path) for path in _config_paths(argv)}  # read once
         for p in cli_parsers(parser):
             p.exit_on_error = False  # raise ArgumentError: condensed below
         try:
             super().parse_arguments(parser, args)
         except ArgumentError as err:
-            given = [str(a) for a in argv] if isinstance(argv, list | tuple) else []
-            raise UserError(explain_parse_error(err, parser, given)) from err
+            raise UserError(explain_parse_error(err, parser, argv, loaded)) from err
         subcommand = self.config.get("subcommand")
-        if not subcommand:
+        if not subcommand or subcommand not in argv:
             return
         config = self.config[subcommand]
         accepted = {key.split(".", 1)[0] for key in config.keys()}  # noqa: SIM118 (a Namespace)
-        for path in config.get("config") or []:
-            try:
-                loaded = yaml.safe_load(Path(str(path)).read_text())
-            except (OSError, yaml.YAMLError):
-                continue  # jsonargparse has read it already
-            unknown = sorted(set(loaded) - accepted) if isinstance(loaded, dict) else []
+        for path in _config_paths(argv[argv.index(subcommand) + 1 :]):
+            unknown = sorted(set(loaded[path] or {}) - accepted)
             if unknown:
                 raise UserError(
                     f"{path}: unknown top-level key(s) {', '.join(map(repr, unknown))}; "
@@ -324,27 +324,18 @@ _UniqueKeyLoader.add_constructor(
 )
 
 
-def check_duplicate_keys(path: str) -> None:
-    """Raise :class:`UserError` when the YAML file at ``path`` repeats a key in a mapping
-    (unreadable files are left to the parser, which names them)."""
+def read_config(path: str) -> dict[str, Any] | None:
+    """The ``--config`` file at ``path``, read once per command: refused (one
+    :class:`UserError` line) when it repeats a key in a mapping, is empty, or holds a list
+    or a single value instead of a mapping of options; ``None`` when it is unreadable
+    (the parser names it)."""
     try:
         with open(path) as stream:
-            yaml.load(stream, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+            loaded = yaml.load(stream, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return  # the parser reports it
-
-
-def check_config_mapping(path: str) -> None:
-    """Raise :class:`UserError` when the YAML file at ``path`` is empty, or holds a list
-    or a single value instead of a mapping of options (unreadable files are left to the
-    parser, which names them)."""
-    try:
-        with open(path) as stream:
-            loaded = yaml.safe_load(stream)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return
+        return None
     if isinstance(loaded, dict):
-        return
+        return loaded
     what = (
         "is empty"
         if loaded is None
@@ -398,9 +389,9 @@ def _merge(tree: dict[str, Any], loaded: dict[str, Any]) -> None:
             tree[key] = value
 
 
-def _given(argv: list[str]) -> tuple[dict[str, Any], list[str]]:
-    """The values ``argv`` gives (the ``--config`` files merged in order, then every
-    ``--key value``, as nested keys) and its ``--key`` flags, in order."""
+def _given(argv: list[str], loaded: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The values ``argv`` gives (the ``--config`` files, as ``loaded`` holds them, merged
+    in order, then every ``--key value``, as nested keys) and its ``--key`` flags."""
     tree: dict[str, Any] = {}
     flags: list[str] = []
     i = 0
@@ -413,12 +404,8 @@ def _given(argv: list[str]) -> tuple[dict[str, Any], list[str]]:
             value, i = argv[i], i + 1
         flags.append(f"--{key}")
         if key == "config":
-            try:
-                loaded = yaml.safe_load(Path(value).read_text())
-            except (OSError, UnicodeDecodeError, yaml.YAMLError):
-                continue  # the parser names an unreadable file
-            if isinstance(loaded, dict):
-                _merge(tree, loaded)
+            if isinstance(loaded.get(value), dict):  # an unreadable file: the parser names it
+                _merge(tree, loaded[value])
         elif value or eq:
             _set(tree, key, _Typed(value))
     return tree, flags
@@ -618,9 +605,12 @@ def _takes(argv: list[str], i: int) -> bool:
     return i > 0 and argv[i - 1].startswith("--") and "=" not in argv[i - 1]
 
 
-def explain_parse_error(err: BaseException, parser: Any, argv: list[str]) -> str:
-    """A parse error of ``argv`` as one line: the full key, what is wrong with it, and
-    the closest valid option, argument or class path."""
+def explain_parse_error(
+    err: BaseException, parser: Any, argv: list[str], loaded: dict[str, Any] | None = None
+) -> str:
+    """A parse error of ``argv`` (its ``--config`` files as read: ``loaded``, by path) as
+    one line: the full key, what is wrong with it, and the closest valid option, argument
+    or class path."""
     subcommands = subcommand_parsers(parser)
     name = next((a for a in argv if a in subcommands), None)
     if subcommands and name is None:
@@ -636,7 +626,7 @@ def explain_parse_error(err: BaseException, parser: Any, argv: list[str]) -> str
         if a.dest not in ("help", "config") and not a.dest.endswith(".help")
     }
     options = {f: a for a in parser_actions(sub) for f in a.option_strings}
-    tree, flags = _given(rest)
+    tree, flags = _given(rest, loaded or {})
     nested = [d for d, a in actions.items() if _classes_in(action_typehint(a))]
     for flag in flags:
         key = flag[2:]

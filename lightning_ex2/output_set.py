@@ -23,7 +23,7 @@ into place with ``summary.json`` last; its files are the names in
 
 and logs the summary scalars and the figures to TensorBoard (``sample/...``): to the
 ``tb`` writer it is given (the trainer's ``TensorBoardLogger``), else, with
-:attr:`SamplePlan.events_in_set` (the ``sample`` command, which runs without the
+:attr:`OutputOptions.events_in_set` (the ``sample`` command, which runs without the
 config's loggers), to an events file in the set itself (``events.out.tfevents.*``).
 It returns a :class:`SampleResult`; nothing flows back through attributes.
 """
@@ -52,31 +52,53 @@ Scorer = Callable[[Any, Any, Tensor], dict[str, Any]]
 
 
 @dataclass(frozen=True)
+class OutputOptions:
+    """What a user chooses about a ``sample`` run's output set: the one place an output
+    option is declared (a :class:`~lightning_ex2.callbacks.SampleWriter` in
+    ``trainer.callbacks`` carries them; the trainer puts them into the run's
+    :class:`SamplePlan`; :func:`write_output_set` reads them there).
+
+    Attributes:
+        output_dir: the output folder (default
+            :func:`lightning_ex2.preflight.default_output_dir`; ``sample``'s own
+            ``output_dir`` wins).
+        n_reference: exact target samples for the EMD (targets with ``sample``).
+        save_figures: write (and log) the figures.
+        scorers: scorers of the draws; their results go into ``summary.json`` as
+            ``image_metrics``.
+        events_in_set: without a ``tb`` writer, log TensorBoard events into the set
+            (the ``sample`` command, which runs without the config's loggers).
+    """
+
+    output_dir: str | None = None
+    n_reference: int = 2000
+    save_figures: bool = True
+    scorers: tuple[Scorer, ...] = ()
+    events_in_set: bool = False
+
+
+@dataclass(frozen=True)
 class SamplePlan:
-    """Everything one ``sample`` run's writer needs, fixed before the run starts.
+    """Everything one ``sample`` run needs, fixed before the run starts (built once, by
+    :meth:`lightning_ex2.trainer.Ex2Trainer.sample`, and handed to the run's writer).
 
     Attributes:
         output: the destination, already checked (:meth:`OutputSet.check`).
         n_steps: steps after burn-in; ``n_steps // thin`` draws make a complete set.
         burn_in: steps run first and discarded.
         thin: one draw kept in ``thin``.
+        progress: show a progress bar.
         config_text: the run's config as YAML (the CLI's), written as ``config.yaml``.
-        scorers: scorers of the draws; their results go into ``summary.json`` as
-            ``image_metrics``.
-        n_reference: exact target samples for the EMD (targets with ``sample``).
-        save_figures: write (and log) the figures.
-        events_in_set: without a ``tb`` writer, log TensorBoard events into the set.
+        options: the user's :class:`OutputOptions`.
     """
 
     output: OutputSet
     n_steps: int
     burn_in: int = 0
     thin: int = 1
+    progress: bool = True
     config_text: str | None = None
-    scorers: tuple[Scorer, ...] = ()
-    n_reference: int = 2000
-    save_figures: bool = True
-    events_in_set: bool = False
+    options: OutputOptions = OutputOptions()
 
     @property
     def n_draws(self) -> int:
@@ -139,8 +161,9 @@ def build_summary(
     if has_sampler(target):
         g = torch.Generator(device=meta.device).manual_seed(12345)
         with torch.no_grad():
-            reference = target.sample(plan.n_reference, generator=g).cpu().double().numpy()
-            reference2 = target.sample(plan.n_reference, generator=g).cpu().double().numpy()
+            n = plan.options.n_reference
+            reference = target.sample(n, generator=g).cpu().double().numpy()
+            reference2 = target.sample(n, generator=g).cpu().double().numpy()
     stored = {  # counts as integers, rates in the run's dtype
         k: np.rint(v).astype(np.int64) if k in COUNT_FIELDS else v for k, v in draws.info.items()
     }
@@ -194,7 +217,7 @@ def write_output_set(
         target: the sampled target (reference draws, ``dim_names``, ``constrain``).
         meta: the run's names and device.
         tb: a TensorBoard ``SummaryWriter`` to log to (``None``: see
-            :attr:`SamplePlan.events_in_set`).
+            :attr:`OutputOptions.events_in_set`).
         step: the step the TensorBoard records carry.
         stopped_by: the stop request that cut the run short (``summary["stopped_by"]``).
 
@@ -221,11 +244,11 @@ def write_output_set(
         if plan.config_text is not None:
             save_text(staging / "config.yaml", plan.config_text)
         samples = draws.samples.astype(np.float64)
-        own = tb is None and plan.events_in_set  # the set's own events file
+        own = tb is None and plan.options.events_in_set  # the set's own events file
         writer = _set_events(staging) if own else tb
         try:
             log_and_plot(
-                writer, staging, samples, reference, summary, step, plan.save_figures,
+                writer, staging, samples, reference, summary, step, plan.options.save_figures,
                 title=meta.title,
             )  # fmt: skip
         finally:
@@ -301,6 +324,7 @@ def _set_events(folder: Path) -> Any:
 
 __all__: Sequence[str] = (
     "Draws",
+    "OutputOptions",
     "RunMeta",
     "SamplePlan",
     "SampleResult",

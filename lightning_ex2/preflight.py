@@ -92,8 +92,9 @@ def run_checks(
     if ckpt_path is None or ckpt_path in LIGHTNING_CKPT_NAMES:
         return Preflight(spec)
     ckpt, diffs = check_checkpoint(
-        model, ckpt_path, override=override_ckpt, mmap=not keep_checkpoint, trust=trust_checkpoint
-    )
+        model, ckpt_path, override=override_ckpt, mmap=not keep_checkpoint,
+        trust=trust_checkpoint, spec=spec,
+    )  # fmt: skip
     run = checkpoint_run_folder(ckpt, ckpt_path)
     if not diffs:
         return Preflight(spec, ckpt_path, ckpt if keep_checkpoint else None, run_folder=run)

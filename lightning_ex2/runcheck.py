@@ -277,8 +277,10 @@ def check_checkpoint(
     override: bool = False,
     mmap: bool = True,
     trust: bool = False,
+    spec: dict[str, str] | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
-    """Refuse a checkpoint that does not belong to ``model`` (as the config built it).
+    """Refuse a checkpoint that does not belong to ``model`` (as the config built it;
+    ``spec``: its :func:`model_spec`, when the caller has it already).
 
     Returns the checkpoint and the differences that ``override`` let through.
 
@@ -295,7 +297,7 @@ def check_checkpoint(
             f"--ckpt_path {path} does not fit the configured model: {'; '.join(problems)}; "
             "use the config the checkpoint was written with"
         )
-    diffs = spec_differences(model, ckpt, model_spec(model))
+    diffs = spec_differences(model, ckpt, model_spec(model) if spec is None else spec)
     if diffs and not override:
         raise UserError(
             f"--ckpt_path {path} was written for another model than the config describes: "

@@ -41,7 +41,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from lightning_ex2 import interrupt
 from lightning_ex2.callbacks.fid import ImageQualityMetrics
 from lightning_ex2.callbacks.progress import SweepProgressBar
-from lightning_ex2.callbacks.writer import SampleWriter, WriterSettings
+from lightning_ex2.callbacks.writer import SampleWriter
 from lightning_ex2.environment import check_free_space, ensure_writable_caches
 from lightning_ex2.errors import Interrupted, RankLost, UserError
 from lightning_ex2.guard import (
@@ -53,8 +53,8 @@ from lightning_ex2.guard import (
 )
 from lightning_ex2.io import OutputSet
 from lightning_ex2.lightning_compat import checkpoint_preloaded, use_safe_checkpoint_io
-from lightning_ex2.modules.sampler import MCMCSampler
-from lightning_ex2.output_set import SamplePlan, SampleResult
+from lightning_ex2.modules.sampler import MCMCSampler, SamplingConfig
+from lightning_ex2.output_set import OutputOptions, SamplePlan, SampleResult
 from lightning_ex2.preflight import (
     Preflight,
     check_fresh_folder,
@@ -217,9 +217,6 @@ class Ex2Trainer(pl.Trainer):
             callbacks.append(self.guard)
         kwargs["callbacks"] = callbacks
         self._created = time.time()
-        #: ``sample`` logs its TensorBoard events into the output set (the CLI sets it
-        #: when the config asked for a TensorBoard logger, which ``sample`` runs without)
-        self.events_in_output_set = False
         if "LOCAL_RANK" not in os.environ:  # not a rank: the ranks it may launch know it
             os.environ[LAUNCHER_ENV] = str(os.getpid())
         for key, value in TRAINER_DEFAULTS.items():
@@ -441,31 +438,30 @@ class Ex2Trainer(pl.Trainer):
         thin: int,
         output_dir: str | None,
         overwrite: bool,
+        progress: bool,
     ) -> SamplePlan:
-        """The plan of one ``sample`` run, its output set checked (the one check, on
-        every rank, before any work). A :class:`SampleWriter` in ``callbacks`` gives
-        settings (output folder, reference size, figures, scorers); the image-metrics
-        callbacks give their scorers."""
+        """The one plan of a ``sample`` run, its output set checked (the one check, on
+        every rank, before any work). A :class:`SampleWriter` in ``callbacks`` gives the
+        :class:`~lightning_ex2.output_set.OutputOptions`; the image-metrics callbacks add
+        their scorers."""
         configured = next((cb for cb in self.callbacks if isinstance(cb, SampleWriter)), None)
-        settings = configured.settings if configured is not None else WriterSettings()
-        prepare_writer(settings.save_figures)
-        folder = output_dir or settings.output_dir or default_output_dir(self, ckpt_path)
+        options = configured.options if configured is not None else OutputOptions()
+        scorers = list(options.scorers)
+        for cb in self.callbacks:  # the image metrics score the draws (a scorer, not a call)
+            wanted = isinstance(cb, ImageQualityMetrics) and cb.evaluate_predict
+            if wanted and cb.scorer not in scorers:
+                scorers.append(cb.scorer)
+        options = dataclasses.replace(options, scorers=tuple(scorers))
+        prepare_writer(options.save_figures)
+        folder = output_dir or options.output_dir or default_output_dir(self, ckpt_path)
         output = OutputSet(folder, overwrite=overwrite)
         if self.is_global_zero:  # the one writer holds the folder (released by sample)
             output.lock()
         else:
             output.check()
-        scorers = list(settings.scorers)
-        for cb in self.callbacks:  # the image metrics score the draws (a scorer, not a call)
-            wanted = isinstance(cb, ImageQualityMetrics) and cb.evaluate_predict
-            if wanted and cb.scorer not in scorers:
-                scorers.append(cb.scorer)
         return SamplePlan(
-            output, n_steps, burn_in, thin,
-            config_text=self._config_text(), scorers=tuple(scorers),
-            n_reference=settings.n_reference, save_figures=settings.save_figures,
-            events_in_set=self.events_in_output_set,
-        )  # fmt: skip
+            output, n_steps, burn_in, thin, progress, self._config_text(), options=options
+        )
 
     def sample(
         self,
@@ -516,12 +512,11 @@ class Ex2Trainer(pl.Trainer):
             raise UserError(str(err)) from err
         if not isinstance(model, MCMCSampler):
             raise UserError(f"sample needs an MCMCSampler module, got {type(model).__name__}")
-        plan = self._plan(ckpt_path, n_steps, burn_in, thin, output_dir, overwrite)
+        plan = self._plan(ckpt_path, n_steps, burn_in, thin, output_dir, overwrite, progress)
         user = _caller_is_user()  # a warning points at the user's line (else the trainer's)
         try:
-            return self._sample(
-                plan, model, datamodule, ckpt_path, override_ckpt, progress, user, trust_checkpoint
-            )
+            return self._sample(plan, model, datamodule, ckpt_path, override_ckpt, user,
+                                trust_checkpoint)  # fmt: skip
         finally:
             plan.output.unlock()
 
@@ -532,12 +527,10 @@ class Ex2Trainer(pl.Trainer):
         datamodule: pl.LightningDataModule | None,
         ckpt_path: str | None,
         override_ckpt: bool,
-        progress: bool,
         user: bool,
         trust_checkpoint: bool,
     ) -> dict[str, Any] | None:
         """:meth:`sample` once its output folder is held (``user``: called by user code)."""
-        n_steps, burn_in, thin = plan.n_steps, plan.burn_in, plan.thin
         checks = self.preflight(
             model, datamodule, ckpt_path, override_ckpt, keep_checkpoint=True,
             trust_checkpoint=trust_checkpoint,
@@ -560,9 +553,7 @@ class Ex2Trainer(pl.Trainer):
                 "sample: no --ckpt_path given; sampling with the module as configured "
                 f"({', '.join(untrained(model))})."
             )
-        model.sampling = dataclasses.replace(
-            model.sampling, n_steps=n_steps, burn_in=burn_in, thin=thin, progress=progress
-        )
+        model.sampling = SamplingConfig(plan.n_steps, plan.burn_in, plan.thin, plan.progress)
         writer = SampleWriter(plan=plan)
         # Lightning restores from the checkpoint the preflight read (no second read)
         restore_from = checkpoint_preloaded(self, checks.ckpt_path, checks.checkpoint)

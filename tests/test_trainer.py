@@ -30,7 +30,14 @@ from lightning_ex2.lightning_compat import (
     progress_bar_should_update,
 )
 from lightning_ex2.modules import MCMCSampler
-from lightning_ex2.output_set import Draws, RunMeta, SamplePlan, build_summary, write_output_set
+from lightning_ex2.output_set import (
+    Draws,
+    OutputOptions,
+    RunMeta,
+    SamplePlan,
+    build_summary,
+    write_output_set,
+)
 from lightning_ex2.proposals import GaussianProposal
 from lightning_ex2.runcheck import memory_message, sampler_parts, setting_tensors
 from lightning_ex2.targets import Gaussian
@@ -164,8 +171,8 @@ def test_writer_gets_its_plan_at_construction_and_no_callback_writes_into_anothe
     the writer settings in ``callbacks`` are read, never written."""
     from lightning_ex2.callbacks import SampleWriter
 
-    settings = SampleWriter(save_figures=False, n_reference=50)
-    before = settings.settings
+    settings = SampleWriter(OutputOptions(save_figures=False, n_reference=50))
+    before = settings.options
     trainer = _trainer(tmp_path, callbacks=[settings])
     seen = {}
     real = SampleWriter.on_predict_epoch_end
@@ -180,9 +187,9 @@ def test_writer_gets_its_plan_at_construction_and_no_callback_writes_into_anothe
     plan = seen["plan"]
     assert isinstance(plan, SamplePlan)
     assert (plan.n_steps, plan.thin, plan.n_draws) == (12, 3, 4)
-    assert plan.save_figures is False and plan.n_reference == 50
+    assert plan.options.save_figures is False and plan.options.n_reference == 50
     assert settings.plan is None and settings.result is None  # untouched
-    assert settings.settings is before
+    assert settings.options is before
     assert settings in trainer.callbacks  # put back after the run
     assert not (tmp_path / "out" / "scatter.png").exists()
 
@@ -252,7 +259,9 @@ def test_write_output_set_writes_a_full_set_without_a_trainer(tmp_path):
 
 
 def test_write_output_set_of_a_stopped_run_is_partial_and_names_the_signal(tmp_path):
-    plan = SamplePlan(OutputSet(tmp_path / "out"), n_steps=100, save_figures=False)
+    plan = SamplePlan(
+        OutputSet(tmp_path / "out"), n_steps=100, options=OutputOptions(save_figures=False)
+    )
     meta = RunMeta("ISIR", "Gaussian", "MCMCSampler", 0, torch.device("cpu"))
     result = write_output_set(
         _draws(n_draws=20), plan, Gaussian(torch.zeros(2), torch.eye(2)), meta,
@@ -268,7 +277,9 @@ def test_write_output_set_leaves_nothing_when_a_write_fails(tmp_path, monkeypatc
         raise OSError("disk full")
 
     monkeypatch.setattr("lightning_ex2.output_set.save_json", crash)
-    plan = SamplePlan(OutputSet(tmp_path / "out"), n_steps=20, save_figures=False)
+    plan = SamplePlan(
+        OutputSet(tmp_path / "out"), n_steps=20, options=OutputOptions(save_figures=False)
+    )
     meta = RunMeta("ISIR", "Gaussian", "MCMCSampler", 0, torch.device("cpu"))
     with pytest.raises(OSError, match="disk full"):
         write_output_set(_draws(), plan, Gaussian(torch.zeros(2), torch.eye(2)), meta)

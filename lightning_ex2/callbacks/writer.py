@@ -13,8 +13,7 @@ a collective; the scorers, e.g. FID, run on every rank), and on rank 0 the pure
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -24,10 +23,10 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from lightning_ex2 import interrupt
 from lightning_ex2.output_set import (
     Draws,
+    OutputOptions,
     RunMeta,
     SamplePlan,
     SampleResult,
-    Scorer,
     write_output_set,
 )
 
@@ -65,41 +64,19 @@ def _info_names(outputs: list[dict[str, Any]]) -> list[str]:
     return names
 
 
-class WriterSettings(NamedTuple):
-    """The settings of a :class:`SampleWriter` given in ``trainer.callbacks``."""
-
-    output_dir: str | None = None
-    n_reference: int = 2000
-    save_figures: bool = True
-    scorers: tuple[Scorer, ...] = ()
-
-
 class SampleWriter(Callback):
     """Collects ``predict_step`` outputs of one ``sample`` run (see the module docstring).
 
     Args:
-        plan: the run's plan; without one (a writer in ``trainer.callbacks`` that only
-            carries settings) the hooks do nothing.
-        output_dir: settings the trainer reads when it plans a run: the output folder
-            (default :func:`lightning_ex2.preflight.default_output_dir`),
-        n_reference: exact target samples for the EMD (when the target has ``sample``),
-        save_figures: also write and log the figures,
-        scorers: extra scorers ``(trainer, pl_module, samples [B, T, D]) -> dict``.
-        overwrite: ignored (``sample``'s own ``overwrite`` decides; kept for configs).
+        options: the output options (:class:`~lightning_ex2.output_set.OutputOptions`) of
+            the ``sample`` runs of a trainer that has this writer in ``callbacks``.
+        plan: the run's plan (given by the trainer to the writer it builds for the run);
+            without one the hooks collect nothing.
     """
 
-    def __init__(
-        self,
-        output_dir: str | None = None,
-        n_reference: int = 2000,
-        save_figures: bool = True,
-        scorers: Sequence[Scorer] = (),
-        overwrite: bool = False,
-        plan: SamplePlan | None = None,
-    ) -> None:
+    def __init__(self, options: OutputOptions | None = None, plan: SamplePlan | None = None):
         super().__init__()
-        #: what the trainer reads when it plans a run with this writer in ``callbacks``
-        self.settings = WriterSettings(output_dir, n_reference, save_figures, tuple(scorers))
+        self.options = options if options is not None else OutputOptions()
         self.plan = plan
         #: what the run wrote (``None`` until the end of its epoch)
         self.result: SampleResult | None = None
@@ -168,7 +145,7 @@ class SampleWriter(Callback):
         merged = {k: _gather(pl_module, v) for k, v in local.items()}
         wall_max = float(_gather(pl_module, wall).max())
         image_metrics: dict[str, Any] = {}
-        for scorer in plan.scorers:  # FID/IS: a collective, so on every rank
+        for scorer in plan.options.scorers:  # FID/IS: a collective, so on every rank
             image_metrics.update(scorer(trainer, pl_module, local["samples"]))
         self.result = SampleResult(None, None, n_draws == plan.n_draws, False)
         if n_draws == 0:
