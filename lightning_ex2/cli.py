@@ -734,18 +734,10 @@ def main(args: list[str] | None = None) -> None:
         ensure_writable_caches()  # a read-only or missing $HOME: before any work
         build_cli(None if args is None else argv)
         close_process_group()
-    except Interrupted as err:
+    except (Interrupted, UserError, RankLost) as err:
         if debug:
             raise
-        _fail(f"interrupted: {err}", err.exit_code)
-    except UserError as err:
-        if debug:
-            raise
-        _fail(f"error: {err}", 2)
-    except RankLost as err:
-        if debug:
-            raise
-        _fail(f"error: {err}", 1)
+        _fail(f"{'interrupted' if isinstance(err, Interrupted) else 'error'}: {err}", err.exit_code)
     except OSError as err:
         if debug or err.errno not in _MACHINE_FULL:
             raise

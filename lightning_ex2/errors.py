@@ -17,6 +17,8 @@ import signal
 class UserError(Exception):
     """A mistake the user fixes: the message names the field, file or option to change."""
 
+    exit_code = 2
+
 
 class Interrupted(Exception):
     """The run stopped early on ``reason`` (a signal name such as ``"SIGTERM"``).
@@ -36,3 +38,5 @@ class Interrupted(Exception):
 class RankLost(Exception):
     """Another process of a multi-process run ended unexpectedly (its collective
     failed here); the message names the newest checkpoint to resume from."""
+
+    exit_code = 1

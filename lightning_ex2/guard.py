@@ -1,29 +1,17 @@
 """``RunGuard``: the callback that stops ``fit`` cleanly and keeps ``last.ckpt`` final.
 
-* ``on_train_batch_end``: when :func:`lightning_ex2.interrupt.requested` (on any
-  rank: a reduced decision, so all ranks stop at the same step), raise
-  :class:`~lightning_ex2.errors.Interrupted`; ``on_exception`` then saves
-  :func:`interrupt_checkpoint_path` (also for Lightning's own SIGTERM stop) and
-  :meth:`RunGuard.saved_checkpoint` names it.
-* ``on_train_end``: ``last.ckpt`` of every ``ModelCheckpoint(save_last=True)``
-  holds the final step (saved again when the file on disk is older); a run whose
-  checkpoint callbacks keep no ``last.ckpt`` (none with ``save_last``, e.g. Lightning's
-  default one) saves one in the first callback's folder.
-* One ``last.ckpt``: at the start of training every ``ModelCheckpoint(save_last=True)``
-  is told that its ``last.ckpt`` is its own (``last_model_path``), so Lightning's
-  version counter never writes ``last-v1.ckpt`` beside a ``last.ckpt`` that this
-  callback, a resumed run or a copied run folder left; each save replaces it.
-* ``on_save_checkpoint``: stores the configured model's
-  :func:`~lightning_ex2.runcheck.model_spec` under ``"lightning_ex2_spec"`` and the
-  run folder (``trainer.log_dir``) under
-  :data:`~lightning_ex2.lightning_compat.RUN_FOLDER_KEY`.
-* With ``--override_ckpt`` during ``fit``/``validate``/``test``, the config's setting
-  tensors (target, kernel buffers) are put back after Lightning restored the
-  checkpoint (``sample`` hands Lightning the checkpoint with them already in place).
-* At the start of every run's loops: Lightning's SIGTERM handler is replaced by
-  :func:`lightning_ex2.interrupt.install`'s (see :meth:`RunGuard.take_over_signals`).
+Armed by the trainer's preflight (:meth:`RunGuard.arm`), it
 
-It is armed by the trainer's preflight (:meth:`RunGuard.arm`) with what the checks found.
+* raises :class:`~lightning_ex2.errors.Interrupted` at the step boundary after a stop
+  request (:mod:`lightning_ex2.interrupt`; any rank's, reduced so all ranks stop at the
+  same step) and saves :func:`interrupt_checkpoint_path` (also on Lightning's own
+  SIGTERM stop);
+* keeps ``last.ckpt`` the final step and the only ``last*`` (:meth:`RunGuard.on_train_end`,
+  :meth:`RunGuard.own_last_checkpoints`);
+* stores :func:`~lightning_ex2.runcheck.model_spec` and the run folder in every
+  checkpoint, puts the config's setting tensors back after a restore under
+  ``--override_ckpt``, and takes over the stop signals from Lightning
+  (:meth:`RunGuard.take_over_signals`).
 """
 
 from __future__ import annotations

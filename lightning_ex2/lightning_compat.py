@@ -1,48 +1,15 @@
 """Everything lightning-ex2 needs from Lightning beyond its everyday API, in one place.
 
-Most of it is public API used in a way worth explaining (counting a chain move as
-a step, sampling with autograd under any ``inference_mode``). Four members touch
-Lightning's private surface, because Lightning has no public hook for them; each
-says why, and ``tests/test_lightning_compat.py`` fails loudly when a Lightning
-upgrade removes what they rely on:
-
-* :func:`logged_step`: the step at which Lightning writes epoch-level metrics
-  (``fit_loop.epoch_loop._batches_that_stepped``), so images logged by callbacks
-  line up with the scalars;
-* :class:`ConfigFirstCLI`: a ``LightningCLI`` that does not merge the
-  hyper-parameters stored in ``--ckpt_path`` into the config
-  (``LightningCLI._parse_ckpt_path`` has no public switch);
-* :func:`launcher_processes`: the worker processes of Lightning's DDP launcher
-  (``launcher.procs``), to which a stop signal is forwarded;
-* :func:`slurm_auto_resume_checkpoint`: the ``hpc_ckpt_<n>.ckpt`` naming of
-  Lightning's SLURM auto-requeue, so a requeued ``fit`` counts as a resume;
-* :func:`cli_parsers`, :func:`parser_actions`, :func:`subcommand_parsers`,
-  :func:`action_typehint` and :func:`class_parameters`: a ``LightningArgumentParser``'s
-  subcommand parsers, options and their types (jsonargparse's ``_subcommands_action``
-  and ``_typehint``, argparse's ``_actions``) and the arguments the parser accepts for
-  a class (jsonargparse's ``get_signature_parameters``), from which a parse error's
-  one line is built (:func:`lightning_ex2.cli.explain_parse_error`);
-* :func:`progress_bar_should_update` and :func:`progress_bar_leaves`:
-  ``TQDMProgressBar._should_update`` (its refresh-rate rule) and ``_leave`` (whether
-  the bar stays after an epoch), which the whole-run bar reuses.
-
-:func:`checkpoint_preloaded` is public API (``Strategy.checkpoint_io`` and the
-``CheckpointIO`` interface) used to hand Lightning a checkpoint the preflight has
-already read, so that ``sample`` reads its checkpoint file once.
-
-The project's LightningModules derive from :class:`SafeLoadingModule`, whose
-``load_from_checkpoint`` (Lightning's reads the file by itself, outside any
-``CheckpointIO``) follows the same rule.
-
-:class:`SafeCheckpointIO` (public ``CheckpointIO`` API as well) is every trainer's
-checkpoint reader and writer (:func:`use_safe_checkpoint_io`): Lightning's restore
-(``fit``/``validate``/``test``/``sample`` with ``ckpt_path``) reads through
-:func:`lightning_ex2.trust.load_torch` (``weights_only=True`` whatever Lightning or
-``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` ask; full unpickling only with
-``--trust_checkpoint true``), and a checkpoint is written to a temporary file in its
-own folder, synced and renamed over the old one (Lightning's own atomic save
-stages in ``$TMPDIR`` and then copies over the file in place when that is another
-file system).
+Most of it is public API used in a way worth explaining (a chain move counted as a step,
+autograd under any ``inference_mode``, :class:`SafeCheckpointIO` as every trainer's
+checkpoint reader and atomic writer, :func:`checkpoint_preloaded` handing Lightning the
+checkpoint the preflight read). The members that touch Lightning's or jsonargparse's
+private surface, because no public hook exists, say so in their docstrings:
+:func:`logged_step`, :class:`ConfigFirstCLI`, :func:`launcher_processes`,
+:func:`slurm_auto_resume_checkpoint`, the parser readers (:func:`cli_parsers`,
+:func:`parser_actions`, :func:`subcommand_parsers`, :func:`action_typehint`,
+:func:`class_parameters`) and the progress-bar readers; ``tests/test_lightning_compat.py``
+fails loudly when a Lightning upgrade removes what they rely on.
 """
 
 from __future__ import annotations

@@ -1,16 +1,6 @@
-"""What the trainer checks before a run, and where a run's files go.
-
-The checks themselves are pure and live in :mod:`lightning_ex2.runcheck`; this module
-runs them for a trainer:
-
-* :func:`run_checks`: the initial points and ``log_prob``
-  (:func:`~lightning_ex2.runcheck.check_model_data`) and the checkpoint
-  (:func:`~lightning_ex2.runcheck.check_checkpoint`: read once, compared with the
-  configured model); returns a :class:`Preflight`.
-* :func:`check_fresh_folder`: ``fit``'s rule of one run per log folder.
-* :func:`default_output_dir`: ``sample``'s output folder without ``--output_dir``.
-* :func:`slurm_resume_path`, :func:`checkpoint_dirs`, :func:`untrained`: small helpers.
-"""
+"""What the trainer checks before a run (:func:`run_checks`, running the pure checks of
+:mod:`lightning_ex2.runcheck`; :func:`check_fresh_folder`: one run per log folder), and
+where a run's files go (:func:`default_output_dir`)."""
 
 from __future__ import annotations
 

@@ -1,19 +1,8 @@
-"""Checks run before any MCMC step, so that a mistake costs seconds, not a run.
-
-* :func:`model_spec`: what a checkpoint records of the model it was written for
-  (class names and plain settings of the target, the kernel and the proposal, and
-  a digest of the target's tensors); :class:`~lightning_ex2.guard.RunGuard`
-  stores it in every checkpoint under :data:`SPEC_KEY`. Where a class lives (its
-  module) is not part of a checkpoint's identity: moving a class keeps its checkpoints.
-* :func:`check_checkpoint`: a checkpoint that is missing, unreadable, of other
-  shapes, or written for another target/kernel/proposal is refused with one
-  message naming the file and the differing entries.
-* :func:`check_model_data`: initial points of the wrong dimension and a
-  ``log_prob`` of the wrong shape, named before the run starts.
-* :func:`sampler_parts`: the typed view of a sampler module the checks read.
-* :func:`memory_message`: an out-of-memory error rephrased with the run's sizes
-  ``C x N x D`` and the options that reduce them.
-"""
+"""Checks run before any MCMC step, so that a mistake costs seconds, not a run: a
+checkpoint against the configured model (:func:`model_spec`, :func:`check_checkpoint`;
+a class's module is not part of a checkpoint's identity), the initial points and
+``log_prob`` (:func:`check_model_data`), and an out-of-memory error rephrased with the
+run's sizes (:func:`memory_message`)."""
 
 from __future__ import annotations
 

@@ -1,23 +1,12 @@
-"""``Ex2Trainer``: a Lightning ``Trainer`` with a ``sample`` command, checks before
-any work, and a clean stop on SIGTERM/SIGINT.
+"""``Ex2Trainer``: a Lightning ``Trainer`` with a ``sample`` command, checks before any
+work (:mod:`lightning_ex2.preflight`), and a clean stop on SIGTERM/SIGINT
+(:class:`~lightning_ex2.guard.RunGuard`: ``fit`` saves ``last.ckpt``, ``sample`` writes
+the draws made, both raise :class:`~lightning_ex2.errors.Interrupted`).
 
-* Before a run (:mod:`lightning_ex2.preflight`): the checkpoint (``ckpt_path``) is
-  read and compared with the configured model, the initial points and ``log_prob``
-  are probed, ``fit`` refuses a log folder that holds another run (one run per
-  folder; a run that left no checkpoint is restartable by its own config),
-  ``sample`` checks its output folder.
-* During a run (:class:`~lightning_ex2.guard.RunGuard`): when
-  :mod:`lightning_ex2.interrupt` has a stop request (the CLI's signal handlers),
-  ``fit`` stops after the current step, saves ``last.ckpt`` in the checkpoint folder
-  and raises :class:`~lightning_ex2.errors.Interrupted`; ``sample`` stops its step
-  loop, writes the draws made (``"complete": false``) and raises the same. At the end
-  of ``fit`` ``last.ckpt`` holds the final step.
-* ``sample`` is a straight pipe: output set checked, checkpoint read once, a
-  :class:`~lightning_ex2.output_set.SamplePlan` given to the run's
-  :class:`~lightning_ex2.callbacks.SampleWriter`, and the
-  :class:`~lightning_ex2.output_set.SampleResult` it returns read back.
-* An allocation failure becomes a :class:`~lightning_ex2.errors.UserError` naming
-  the sizes and the options that reduce them.
+``sample`` is a straight pipe: one :class:`~lightning_ex2.output_set.SamplePlan` (its
+output set checked), the checkpoint read once, the run's
+:class:`~lightning_ex2.callbacks.SampleWriter` given the plan, and the
+:class:`~lightning_ex2.output_set.SampleResult` it returns read back.
 """
 
 from __future__ import annotations
@@ -60,7 +49,6 @@ from lightning_ex2.preflight import (
     check_fresh_folder,
     default_output_dir,
     run_checks,
-    slurm_resume_path,
     untrained,
 )
 from lightning_ex2.runcheck import is_out_of_memory, memory_message
@@ -227,20 +215,6 @@ class Ex2Trainer(pl.Trainer):
         #: reads checkpoints with weights_only=True, writes them atomically in their folder
         self.checkpoint_reader = use_safe_checkpoint_io(self)
 
-    @contextlib.contextmanager
-    def _trusting(self, trust: bool) -> Iterator[None]:
-        """Within the block, Lightning's restore unpickles in full when ``trust``
-        (``--trust_checkpoint true``); never otherwise."""
-        reader = self.checkpoint_reader
-        if reader is None:
-            yield
-            return
-        reader.trust = bool(trust)
-        try:
-            yield
-        finally:
-            reader.trust = False
-
     # ------------------------------------------------------------ before a run
     def preflight(
         self,
@@ -265,10 +239,6 @@ class Ex2Trainer(pl.Trainer):
         self.guard.arm(checks.spec, checks.keep_target)
         return checks
 
-    def _check_fresh_folder(self, ckpt_path: str | None, source_run: Path | None = None) -> None:
-        """:func:`lightning_ex2.preflight.check_fresh_folder` for this trainer."""
-        check_fresh_folder(self, ckpt_path, self._config_text(), self._created, source_run)
-
     def _config_text(self) -> str | None:
         """The run's config as the CLI writes it (``config.yaml``; ``None`` outside the
         CLI): its ``SaveConfigCallback``'s dump."""
@@ -277,13 +247,14 @@ class Ex2Trainer(pl.Trainer):
                 return cb.parser.dump(cb.config, skip_none=False)
         return None
 
-    def _slurm_resume_path(self) -> str | None:
-        """:func:`lightning_ex2.preflight.slurm_resume_path` for this trainer."""
-        return slurm_resume_path(self)
-
     def _run_guarded(
-        self, fn: Any, model: Any, datamodule: Any, /, *args: Any, **kwargs: Any
+        self, fn: Any, model: Any, datamodule: Any, trust: bool, /, *args: Any, **kwargs: Any
     ) -> Any:
+        """``fn(*args, **kwargs)`` (a Lightning stage), its failures as our errors; within
+        it Lightning's restore unpickles in full only when ``trust``."""
+        reader = self.checkpoint_reader
+        if reader is not None:
+            reader.trust = bool(trust)
         try:
             return fn(*args, **kwargs)
         except SIGTERMException as err:  # Lightning's own SIGTERM stop (exits 0 otherwise)
@@ -302,6 +273,9 @@ class Ex2Trainer(pl.Trainer):
                     n_draws = model.sampling.n_steps // model.sampling.thin
                 raise UserError(memory_message(err, model, datamodule, n_draws)) from err
             raise
+        finally:
+            if reader is not None:
+                reader.trust = False
 
     def _peer_lost_message(self, err: BaseException) -> str:
         """One line: which stage stopped, the collective's reason, what to resume from."""
@@ -346,8 +320,27 @@ class Ex2Trainer(pl.Trainer):
                 file is refused.
         """
         with self._run_folder_lock():
-            self._fit(model, train_dataloaders, val_dataloaders, datamodule, ckpt_path,
-                      override_ckpt, trust_checkpoint, **kwargs)  # fmt: skip
+            checks = self.preflight(
+                model, datamodule, ckpt_path, override_ckpt, trust_checkpoint=trust_checkpoint
+            )
+            check_fresh_folder(
+                self, ckpt_path, self._config_text(), self._created, checks.run_folder
+            )
+            try:
+                self._run_guarded(
+                    super().fit, model, datamodule, trust_checkpoint, model, train_dataloaders,
+                    val_dataloaders, datamodule, ckpt_path, **kwargs,
+                )  # fmt: skip
+            except Interrupted as err:
+                interrupt.clear()  # handled here: a later run in this process starts afresh
+                saved = self.guard.saved_checkpoint()
+                where = (
+                    f"checkpoint saved to {saved}; resume with --ckpt_path {saved}"
+                    if saved is not None
+                    else "no checkpoint saved (no step was completed)"
+                )
+                message = f"fit stopped by {err.reason} at step {self.global_step}; {where}"
+                raise Interrupted(err.reason, message) from err
 
     @contextlib.contextmanager
     def _run_folder_lock(self) -> Iterator[None]:
@@ -372,39 +365,6 @@ class Ex2Trainer(pl.Trainer):
             lock.release()
             lock.remove_created()  # only folders the run left empty
 
-    def _fit(
-        self,
-        model: pl.LightningModule,
-        train_dataloaders: Any,
-        val_dataloaders: Any,
-        datamodule: pl.LightningDataModule | None,
-        ckpt_path: str | None,
-        override_ckpt: bool,
-        trust_checkpoint: bool,
-        **kwargs: Any,
-    ) -> None:
-        checks = self.preflight(
-            model, datamodule, ckpt_path, override_ckpt, trust_checkpoint=trust_checkpoint
-        )
-        self._check_fresh_folder(ckpt_path, checks.run_folder)
-        try:
-            with self._trusting(trust_checkpoint):
-                self._run_guarded(
-                    super().fit, model, datamodule, model, train_dataloaders, val_dataloaders,
-                    datamodule, ckpt_path, **kwargs,
-                )  # fmt: skip
-        except Interrupted as err:
-            interrupt.clear()  # handled here: a later run in this process starts afresh
-            saved = self.guard.saved_checkpoint()
-            where = (
-                f"checkpoint saved to {saved}; resume with --ckpt_path {saved}"
-                if saved is not None
-                else "no checkpoint saved (no step was completed)"
-            )
-            raise Interrupted(
-                err.reason, f"fit stopped by {err.reason} at step {self.global_step}; {where}"
-            ) from err
-
     def _evaluate(
         self,
         run: Callable[..., Any],
@@ -421,11 +381,10 @@ class Ex2Trainer(pl.Trainer):
             self.preflight(
                 model, datamodule, ckpt_path, override_ckpt, trust_checkpoint=trust_checkpoint
             )
-        with self._trusting(trust_checkpoint):
-            return self._run_guarded(
-                run, model, datamodule, self, model=model, datamodule=datamodule,
-                ckpt_path=ckpt_path, **kwargs,
-            )  # fmt: skip
+        return self._run_guarded(
+            run, model, datamodule, trust_checkpoint, self, model=model, datamodule=datamodule,
+            ckpt_path=ckpt_path, **kwargs,
+        )  # fmt: skip
 
     validate = _evaluation("validate")
     test = _evaluation("test")
@@ -515,22 +474,40 @@ class Ex2Trainer(pl.Trainer):
         plan = self._plan(ckpt_path, n_steps, burn_in, thin, output_dir, overwrite, progress)
         user = _caller_is_user()  # a warning points at the user's line (else the trainer's)
         try:
-            return self._sample(plan, model, datamodule, ckpt_path, override_ckpt, user,
-                                trust_checkpoint)  # fmt: skip
+            result = self._predict(plan, model, datamodule, ckpt_path, override_ckpt,
+                                   trust_checkpoint)  # fmt: skip
         finally:
             plan.output.unlock()
+        if result.summary is not None:  # attributed to the user's line, never Lightning's
+            level = 3 if user else 2  # warn_convergence < sample < the user's line
+            warn_convergence(result.summary, f"sample ({result.written})", stacklevel=level)
+        reason = interrupt.requested()
+        if reason is not None:
+            interrupt.clear()  # handled here: a later run in this process starts afresh
+            if not self.is_global_zero:
+                where = "rank 0 writes the outputs"
+            elif result.written is not None:
+                what = (
+                    "outputs complete" if result.complete else 'partial outputs ("complete": false)'
+                )
+                where = f"{what} in {result.written}"
+                if result.replaced_complete and not result.complete:
+                    where += " (they replaced the complete set that was there: --overwrite true)"
+            else:
+                where = "no output written (no draw kept)"
+            raise Interrupted(reason, f"sample stopped by {reason}; {where}")
+        return result.summary if self.is_global_zero else None
 
-    def _sample(
+    def _predict(
         self,
         plan: SamplePlan,
         model: MCMCSampler,
         datamodule: pl.LightningDataModule | None,
         ckpt_path: str | None,
         override_ckpt: bool,
-        user: bool,
         trust_checkpoint: bool,
-    ) -> dict[str, Any] | None:
-        """:meth:`sample` once its output folder is held (``user``: called by user code)."""
+    ) -> SampleResult:
+        """Lightning's ``predict`` for ``plan``, once its output folder is held."""
         checks = self.preflight(
             model, datamodule, ckpt_path, override_ckpt, keep_checkpoint=True,
             trust_checkpoint=trust_checkpoint,
@@ -561,30 +538,11 @@ class Ex2Trainer(pl.Trainer):
         configured = self.callbacks
         self.callbacks = [cb for cb in configured if not isinstance(cb, SampleWriter)] + [writer]
         try:
-            with restore_from, self._trusting(trust_checkpoint):
+            with restore_from:
                 self._run_guarded(
-                    super().predict, model, datamodule, model, datamodule=datamodule,
-                    ckpt_path=ckpt_path, return_predictions=False,
+                    super().predict, model, datamodule, trust_checkpoint, model,
+                    datamodule=datamodule, ckpt_path=ckpt_path, return_predictions=False,
                 )  # fmt: skip
         finally:
             self.callbacks = configured
-        result = writer.result or SampleResult(None, None, False, False)
-        if result.summary is not None:  # attributed to the user's line, never Lightning's
-            level = 4 if user else 2  # warn_convergence < _sample < sample < the user's line
-            warn_convergence(result.summary, f"sample ({result.written})", stacklevel=level)
-        reason = interrupt.requested()
-        if reason is not None:
-            interrupt.clear()  # handled here: a later run in this process starts afresh
-            if not self.is_global_zero:
-                where = "rank 0 writes the outputs"
-            elif result.written is not None:
-                what = (
-                    "outputs complete" if result.complete else 'partial outputs ("complete": false)'
-                )
-                where = f"{what} in {result.written}"
-                if result.replaced_complete and not result.complete:
-                    where += " (they replaced the complete set that was there: --overwrite true)"
-            else:
-                where = "no output written (no draw kept)"
-            raise Interrupted(reason, f"sample stopped by {reason}; {where}")
-        return result.summary if self.is_global_zero else None
+        return writer.result or SampleResult(None, None, False, False)

@@ -471,19 +471,20 @@ def test_slurm_auto_resume_counts_as_resuming(tmp_path, monkeypatch):
     requeued command (no --ckpt_path) is a resume, not a second run into the folder."""
     from lightning_fabric.plugins.environments import SLURMEnvironment
 
+    from lightning_ex2.preflight import check_fresh_folder, slurm_resume_path
     from lightning_ex2.trainer import Ex2Trainer
 
     trainer = Ex2Trainer(default_root_dir=str(tmp_path), logger=False, accelerator="cpu")
     (tmp_path / "checkpoints").mkdir()
     (tmp_path / "checkpoints" / "last.ckpt").write_text("")
     with pytest.raises(UserError, match="already holds a run"):
-        trainer._check_fresh_folder(None)
+        check_fresh_folder(trainer, None, None, 0.0)
     for n in (2, 10):
         (tmp_path / f"hpc_ckpt_{n}.ckpt").write_text("")
-    assert trainer._slurm_resume_path() is None  # not under SLURM
+    assert slurm_resume_path(trainer) is None  # not under SLURM
     monkeypatch.setattr(SLURMEnvironment, "detect", staticmethod(lambda: True))
-    assert trainer._slurm_resume_path() == str(tmp_path / "hpc_ckpt_10.ckpt")
-    trainer._check_fresh_folder(None)  # no error
+    assert slurm_resume_path(trainer) == str(tmp_path / "hpc_ckpt_10.ckpt")
+    check_fresh_folder(trainer, None, None, 0.0)  # no error
 
 
 # ------------------------------------------------------------ the final state
