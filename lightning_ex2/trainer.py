@@ -33,13 +33,7 @@ from lightning_ex2.callbacks.progress import SweepProgressBar
 from lightning_ex2.callbacks.writer import SampleWriter
 from lightning_ex2.environment import check_free_space, ensure_writable_caches
 from lightning_ex2.errors import Interrupted, RankLost, UserError
-from lightning_ex2.guard import (
-    LAUNCHER_ENV,
-    RunGuard,
-    final_checkpoint_paths,
-    interrupt_checkpoint_path,
-    saved_step,
-)
+from lightning_ex2.guard import LAUNCHER_ENV, RunGuard, final_checkpoint_paths, saved_step
 from lightning_ex2.io import OutputSet
 from lightning_ex2.lightning_compat import checkpoint_preloaded, use_safe_checkpoint_io
 from lightning_ex2.modules.sampler import MCMCSampler, SamplingConfig
@@ -50,23 +44,14 @@ from lightning_ex2.preflight import (
     default_output_dir,
     run_checks,
     untrained,
-)
+)  # fmt: skip
 from lightning_ex2.runcheck import is_out_of_memory, memory_message
 from lightning_ex2.runlock import RunLock
 from lightning_ex2.sampling import check_run, warn_convergence
 from lightning_ex2.strategy import ChainDDPStrategy
 from lightning_ex2.validation import check_memory
 
-__all__ = [
-    "LAUNCHER_ENV",
-    "RUN_INPUT_ERRORS",
-    "TRAINER_DEFAULTS",
-    "Ex2Trainer",
-    "RunGuard",
-    "default_output_dir",
-    "final_checkpoint_paths",
-    "interrupt_checkpoint_path",
-]
+__all__ = ["RUN_INPUT_ERRORS", "TRAINER_DEFAULTS", "Ex2Trainer"]
 
 #: Ex2Trainer's defaults (the CLI adds its own on top: ``lightning_ex2.cli``)
 TRAINER_DEFAULTS: dict[str, Any] = {
