@@ -282,7 +282,7 @@ def target_from_config(path: str) -> Any:
         raise SystemExit(f"{path}: no model.init_args.target (a GAN sampling config has one)")
     parser = ArgumentParser(exit_on_error=False)
     parser.add_argument("--target", type=torch.nn.Module)
-    return parser.instantiate_classes(parser.parse_object({"target": spec})).target
+    return parser.instantiate(parser.parse_object({"target": spec})).target
 
 
 def main(argv: list[str] | None = None) -> int:
