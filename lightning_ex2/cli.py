@@ -15,11 +15,18 @@ status 143/130 (see :func:`main`). Examples::
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import errno
+import importlib
+import inspect
 import logging
 import os
+import pkgutil
 import re
+import signal
 import sys
+import types
+import typing
 import warnings
 from pathlib import Path
 from typing import Any
@@ -31,7 +38,7 @@ exit_on_bad_rank_variables()  # before Lightning's import reads them (a tracebac
 import pytorch_lightning as pl
 import torch
 import yaml
-from jsonargparse import ArgumentError, DefaultHelpFormatter
+from jsonargparse import ArgumentError, ArgumentParser, DefaultHelpFormatter
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from pytorch_lightning.loggers import TensorBoardLogger
@@ -112,13 +119,9 @@ class Ex2ArgumentParser(LightningArgumentParser):
 
 
 class Ex2SaveConfig(SaveConfigCallback):
-    """Where a run's config goes: ``fit`` writes ``<log_dir>/config.yaml`` (a new
-    folder, or the one it resumes: see :meth:`Ex2Trainer.fit`); ``sample`` puts it in
-    its output set (the trainer puts this callback's dump into the run's
-    :class:`~lightning_ex2.output_set.SamplePlan`); ``validate``/``test`` write nothing
-    (they never touch the fit run's files). ``config.yaml`` is written atomically (a
-    temporary file in the run folder, renamed: never seen empty or half-written;
-    Lightning's own callback writes it in place)."""
+    """``fit`` writes ``<log_dir>/config.yaml`` atomically (Lightning's callback writes it
+    in place); ``sample`` puts the config in its output set (through the run's
+    :class:`~lightning_ex2.output_set.SamplePlan`); ``validate``/``test`` write nothing."""
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if stage == "fit" and not self.already_saved and self.save_to_log_dir:
@@ -367,8 +370,6 @@ class _Typed(str):
 
 def _closest(word: str, candidates: Any) -> str:
     """``"; did you mean X?"`` for the closest candidate, or ``""``."""
-    import difflib
-
     found = difflib.get_close_matches(word, sorted(set(candidates)), n=1, cutoff=0.6)
     return f"; did you mean {found[0]}?" if found else ""
 
@@ -414,9 +415,6 @@ def _given(argv: list[str], loaded: dict[str, Any]) -> tuple[dict[str, Any], lis
 def _classes_in(typehint: Any) -> list[type]:
     """The classes (not builtins) ``typehint`` names, e.g. ``LightningModule`` in
     ``LightningModule | None``: an option given as ``{class_path, init_args}``."""
-    import inspect
-    import typing
-
     if inspect.isclass(typehint) and typing.get_origin(typehint) is None:
         return [] if typehint.__module__ == "builtins" else [typehint]
     return [c for arg in typing.get_args(typehint) for c in _classes_in(arg)]
@@ -424,8 +422,6 @@ def _classes_in(typehint: Any) -> list[type]:
 
 def _accepts(typehint: Any, value: Any) -> bool:
     """Whether a parser with one option of type ``typehint`` takes ``value``."""
-    from jsonargparse import ArgumentParser
-
     parser = ArgumentParser(exit_on_error=False)
     try:
         parser.add_argument("--v", type=typehint)
@@ -443,9 +439,6 @@ def _accepts(typehint: Any, value: Any) -> bool:
 
 def _type_names(typehint: Any) -> list[str]:
     """``["int"]`` for ``int | None``, ``["float", "str"]`` for ``float | str``."""
-    import types
-    import typing
-
     if typing.get_origin(typehint) in (typing.Union, types.UnionType):
         return [n for a in typing.get_args(typehint) for n in _type_names(a)]
     if typehint is type(None):
@@ -482,10 +475,6 @@ def _value_problem(typehint: Any, value: Any, where: str, default: Any = None) -
 def _resolve(class_path: str) -> tuple[Any, str, str]:
     """``(class, "", "")``, or ``(None, problem, hint)`` for a ``class_path`` that does not
     import: what is missing, and ``"; did you mean <the path corrected>?"`` (or ``""``)."""
-    import difflib
-    import importlib
-    import pkgutil
-
     parts = class_path.split(".")
     obj, n = None, 0
     for n in range(len(parts) - 1, 0, -1):
@@ -519,9 +508,6 @@ def _resolve(class_path: str) -> tuple[Any, str, str]:
 def _home_of(package: str, name: str) -> str | None:
     """``package.<subpackage>.name`` for the first subpackage of ``package`` that exports
     ``name`` (``None``: none does)."""
-    import importlib
-    import pkgutil
-
     try:
         root = importlib.import_module(package)
     except Exception:
@@ -775,8 +761,6 @@ def close_process_group() -> None:
 
 
 def _signum(name: str) -> int:
-    import signal
-
     return int(getattr(signal, name, 0)) or 0
 
 
