@@ -39,8 +39,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from lightning_ex2.inference_data import build_groups, constrained_draws, save_netcdf
-from lightning_ex2.io import OutputSet, save_json, save_npz, save_text
+from lightning_ex2.inference_data import build_groups, constrained_draws
+from lightning_ex2.io import OutputSet, save_json, save_netcdf, save_npz, save_text
 from lightning_ex2.kernels.base import COUNT_FIELDS
 from lightning_ex2.metrics import summarize
 from lightning_ex2.sampling import superchain_ids
