@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from lightning_ex2.metrics.summary import import_arviz
+from lightning_ex2.protocols import target_hook
 from lightning_ex2.version import __version__
 
 #: the posterior variable of the draws
@@ -80,15 +81,15 @@ def constrained_draws(target: Any, samples: Any) -> dict[str, np.ndarray] | None
     ``constrain`` runs without gradients on the target's device, a chunk of
     :data:`CONSTRAIN_CHUNK` draws at a time.
     """
-    constrain = getattr(target, "constrain", None)
-    if not callable(constrain):
+    constrain = target_hook(target, "constrain")
+    if constrain is None:
         return None
     import torch
 
     x = torch.as_tensor(_numpy(samples))
     c, t, d = x.shape
-    buffer = next(iter(getattr(target, "buffers", lambda: iter(()))()), None)
-    device = buffer.device if buffer is not None else torch.device("cpu")
+    buffers = target.buffers() if isinstance(target, torch.nn.Module) else iter(())
+    device = next((b.device for b in buffers), torch.device("cpu"))
     flat = x.reshape(c * t, d)
     parts: dict[str, list[np.ndarray]] = {}
     with torch.no_grad():
