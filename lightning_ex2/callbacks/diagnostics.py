@@ -264,8 +264,8 @@ class ChainDiagnostics(pl.Callback):
     def _gather(self, pl_module: pl.LightningModule) -> tuple[Tensor, Tensor]:
         """All ranks' tracked chains in one buffer (collective; ranks own disjoint chains)."""
         assert self._buffer is not None and self._seen is not None
-        mine = self._seen.nonzero().squeeze(1)  # [T, M + 1, D]: the chains are dim 1
-        merged = merge_owned_rows(pl_module, self._buffer, mine, dim=1)
+        mine = self._seen.nonzero().squeeze(1)  # the tracked chains this rank saw
+        merged = merge_owned_rows(pl_module, self._buffer, mine, dim=1)  # [T, M + 1, D]
         return merged, merge_owned_rows(pl_module, self._seen, mine)
 
     # ------------------------------------------------------------------ evaluation
