@@ -21,8 +21,7 @@ from types import ModuleType as _ModuleType
 from lightning_ex2 import kernels, metrics, proposals, targets
 from lightning_ex2.kernels import HMC, ISIR, MALA, ULA, Ex2MCMC
 from lightning_ex2.sampling import Run, sample
-
-__version__ = "0.1.0"
+from lightning_ex2.version import __version__
 
 
 def __getattr__(name: str) -> _ModuleType:

@@ -1,4 +1,4 @@
-"""Draws as ArviZ data: the ``samples.nc`` of an output set, ``Run.to_arviz()``, the loader.
+"""Draws as ArviZ data: the groups of ``samples.nc``, ``Run.to_arviz()``, the netCDF reader.
 
 ``samples.nc`` is a netCDF-4 (HDF5) file with ArviZ's group layout, which ArviZ 0.x
 (``InferenceData``) and 1.x (``xarray.DataTree``) both read with ``arviz.from_netcdf``:
@@ -19,7 +19,9 @@
   ``created_by`` (``lightning-ex2 <version>``), ``inference_library``.
 
 The file is written by xarray's ``h5netcdf`` engine (the ``h5netcdf`` package; no
-netCDF4 C library needed), to a temporary file renamed into place.
+netCDF4 C library needed), to a temporary file renamed into place
+(:func:`lightning_ex2.io.save_netcdf`); :func:`lightning_ex2.io.load_output_set` reads a
+whole set back. This module imports nothing of :mod:`lightning_ex2.io`.
 
 Example:
     >>> import torch, lightning_ex2 as lx
@@ -35,13 +37,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from lightning_ex2.metrics.summary import import_arviz
+from lightning_ex2.protocols import target_hook
+from lightning_ex2.version import __version__
 
 #: the posterior variable of the draws
 VARIABLE = "x"
@@ -79,15 +81,15 @@ def constrained_draws(target: Any, samples: Any) -> dict[str, np.ndarray] | None
     ``constrain`` runs without gradients on the target's device, a chunk of
     :data:`CONSTRAIN_CHUNK` draws at a time.
     """
-    constrain = getattr(target, "constrain", None)
-    if not callable(constrain):
+    constrain = target_hook(target, "constrain")
+    if constrain is None:
         return None
     import torch
 
     x = torch.as_tensor(_numpy(samples))
     c, t, d = x.shape
-    buffer = next(iter(getattr(target, "buffers", lambda: iter(()))()), None)
-    device = buffer.device if buffer is not None else torch.device("cpu")
+    buffers = target.buffers() if isinstance(target, torch.nn.Module) else iter(())
+    device = next((b.device for b in buffers), torch.device("cpu"))
     flat = x.reshape(c * t, d)
     parts: dict[str, list[np.ndarray]] = {}
     with torch.no_grad():
@@ -125,8 +127,6 @@ def build_groups(
             to :data:`UNCONSTRAINED`.
     """
     import xarray as xr
-
-    from lightning_ex2 import __version__
 
     x = _numpy(samples)
     n_chains, n_draws, dim = x.shape
@@ -186,21 +186,6 @@ def to_arviz(groups: Mapping[str, Any]):  # type: ignore[no-untyped-def]
     return az.InferenceData(**groups)
 
 
-def save_netcdf(path: str | os.PathLike, groups: Mapping[str, Any]) -> Path:
-    """``groups`` (name -> ``xarray.Dataset``) as one netCDF file, atomically.
-
-    Written group by group to a temporary file in the same folder, synced, then
-    renamed to ``path`` (the permissions of the umask, as :mod:`lightning_ex2.io`).
-    """
-    from lightning_ex2.io import atomic_path
-
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        for i, (name, ds) in enumerate(groups.items()):
-            ds.to_netcdf(tmp, mode="w" if i == 0 else "a", group=name, engine=ENGINE)
-    return path
-
-
 def read_netcdf(
     path: str | os.PathLike,
     groups: tuple[str, ...] = ("posterior", "sample_stats"),
@@ -218,95 +203,3 @@ def read_netcdf(
         with xr.open_dataset(path, group=name, engine=ENGINE) as ds:
             out[name] = ds.load()
     return out
-
-
-@dataclass
-class OutputSetData:
-    """An output set of ``lightning-ex2 sample`` read back (:func:`load_output_set`).
-
-    Attributes:
-        path: the folder.
-        samples: draws ``(chain, draw, dim)`` in the run's dtype.
-        log_prob: ``log pi`` of the draws ``(chain, draw)``.
-        chain_index: the chains' indices ``(chain,)``.
-        sample_stats: per-draw ``(chain, draw)`` arrays (``samples.nc``'s ``sample_stats``
-            without ``lp``); empty for a set written before ``samples.nc`` existed.
-        chain_info: per-chain ``(chain,)`` arrays of ``samples.npz`` (means over draws).
-        summary: ``summary.json``.
-        config: ``config.yaml``'s text, ``None`` if absent.
-    """
-
-    path: Path
-    samples: np.ndarray
-    log_prob: np.ndarray
-    chain_index: np.ndarray
-    sample_stats: dict[str, np.ndarray]
-    chain_info: dict[str, np.ndarray]
-    summary: dict[str, Any]
-    config: str | None
-
-    def to_arviz(self):  # type: ignore[no-untyped-def]
-        """``samples.nc`` as ArviZ data (see :func:`to_arviz`)."""
-        return to_arviz(read_netcdf(self.path / "samples.nc"))
-
-
-def load_output_set(path: str | os.PathLike) -> OutputSetData:
-    """Read the output set in folder ``path`` (``samples.npz``, ``samples.nc``,
-    ``summary.json``, ``config.yaml``).
-
-    Raises:
-        FileNotFoundError: ``path`` holds no ``summary.json`` and ``samples.npz``.
-        ValueError: a file of the set is truncated or damaged (its size differs from
-            the one its manifest lists, or it cannot be read), in one line naming it.
-    """
-    import zipfile
-
-    from lightning_ex2.io import read_manifest
-
-    path = Path(path)
-    npz_path, summary_path = path / "samples.npz", path / "summary.json"
-    if not (npz_path.is_file() and summary_path.is_file()):
-        raise FileNotFoundError(f"{path} is not an output set (no samples.npz/summary.json)")
-    listed = (read_manifest(path) or {}).get("files", {})
-    for name, entry in listed.items():
-        file = path / name
-        size = entry.get("size") if isinstance(entry, dict) else None
-        if file.is_file() and size is not None and file.stat().st_size != size:
-            raise ValueError(
-                f"{file} is damaged: {file.stat().st_size} bytes, its set's manifest lists "
-                f"{size} (truncated by a copy or a full disk?); copy or write the set again"
-            )
-
-    def damaged(file: Path, err: BaseException) -> ValueError:
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        return ValueError(
-            f"{file} cannot be read (truncated or damaged: {first}); copy or write the set again"
-        )
-
-    try:
-        with np.load(npz_path) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-        raise damaged(npz_path, err) from err
-    stats: dict[str, np.ndarray] = {}
-    if (path / "samples.nc").is_file():
-        try:
-            ds = read_netcdf(path / "samples.nc", ("sample_stats",), ())["sample_stats"]
-            stats = {k: ds[k].values for k in ds.data_vars if k != "lp"}
-        except (OSError, ValueError, KeyError) as err:
-            raise damaged(path / "samples.nc", err) from err
-    try:
-        summary = json.loads(summary_path.read_text())
-    except ValueError as err:
-        raise damaged(summary_path, err) from err
-    config = path / "config.yaml"
-    return OutputSetData(
-        path=path,
-        samples=arrays.pop("samples"),
-        log_prob=arrays.pop("log_prob"),
-        chain_index=arrays.pop("chain_index"),
-        sample_stats=stats,
-        chain_info=arrays,
-        summary=summary,
-        config=config.read_text() if config.is_file() else None,
-    )

@@ -1,7 +1,7 @@
 """Output files and folders that a reader never sees half-written.
 
 * Single files: written to a temporary file in the same folder, then renamed
-  (:func:`save_npz`, :func:`save_text`, :func:`save_json`).
+  (:func:`save_npz`, :func:`save_text`, :func:`save_json`, :func:`save_netcdf`).
 * A set of files (``sample``'s outputs): built in a hidden staging folder inside the
   destination, then moved into place file by file, its manifest ``manifest.json``
   (every file's name, size and sha256) first and its marker ``summary.json`` last
@@ -23,13 +23,16 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
 
 from lightning_ex2.errors import UserError
+from lightning_ex2.inference_data import ENGINE as NETCDF_ENGINE
+from lightning_ex2.inference_data import read_netcdf, to_arviz
 
 
 def _read_umask() -> int:
@@ -573,8 +576,106 @@ class OutputSet:
         self._end()
 
 
-def load_output_set(path: str | os.PathLike):  # type: ignore[no-untyped-def]
-    """Read an output set back: :func:`lightning_ex2.inference_data.load_output_set`."""
-    from lightning_ex2.inference_data import load_output_set as load
+# ------------------------------------------------------- netCDF and reading a set back
+def save_netcdf(path: str | os.PathLike, groups: Mapping[str, Any]) -> Path:
+    """``groups`` (name -> ``xarray.Dataset``) as one netCDF file, atomically.
 
-    return load(path)
+    Written group by group to a temporary file in the same folder, synced, then
+    renamed to ``path`` (the permissions of the umask, as every file here); the
+    groups' layout is :mod:`lightning_ex2.inference_data`'s.
+    """
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        for i, (name, ds) in enumerate(groups.items()):
+            ds.to_netcdf(tmp, mode="w" if i == 0 else "a", group=name, engine=NETCDF_ENGINE)
+    return path
+
+
+@dataclass
+class OutputSetData:
+    """An output set of ``lightning-ex2 sample`` read back (:func:`load_output_set`).
+
+    Attributes:
+        path: the folder.
+        samples: draws ``(chain, draw, dim)`` in the run's dtype.
+        log_prob: ``log pi`` of the draws ``(chain, draw)``.
+        chain_index: the chains' indices ``(chain,)``.
+        sample_stats: per-draw ``(chain, draw)`` arrays (``samples.nc``'s ``sample_stats``
+            without ``lp``); empty for a set written before ``samples.nc`` existed.
+        chain_info: per-chain ``(chain,)`` arrays of ``samples.npz`` (means over draws).
+        summary: ``summary.json``.
+        config: ``config.yaml``'s text, ``None`` if absent.
+    """
+
+    path: Path
+    samples: np.ndarray
+    log_prob: np.ndarray
+    chain_index: np.ndarray
+    sample_stats: dict[str, np.ndarray]
+    chain_info: dict[str, np.ndarray]
+    summary: dict[str, Any]
+    config: str | None
+
+    def to_arviz(self):  # type: ignore[no-untyped-def]
+        """``samples.nc`` as ArviZ data (see :func:`to_arviz`)."""
+        return to_arviz(read_netcdf(self.path / "samples.nc"))
+
+
+def load_output_set(path: str | os.PathLike) -> OutputSetData:
+    """Read the output set in folder ``path`` (``samples.npz``, ``samples.nc``,
+    ``summary.json``, ``config.yaml``).
+
+    Raises:
+        FileNotFoundError: ``path`` holds no ``summary.json`` and ``samples.npz``.
+        ValueError: a file of the set is truncated or damaged (its size differs from
+            the one its manifest lists, or it cannot be read), in one line naming it.
+    """
+    import zipfile
+
+    path = Path(path)
+    npz_path, summary_path = path / "samples.npz", path / "summary.json"
+    if not (npz_path.is_file() and summary_path.is_file()):
+        raise FileNotFoundError(f"{path} is not an output set (no samples.npz/summary.json)")
+    listed = (read_manifest(path) or {}).get("files", {})
+    for name, entry in listed.items():
+        file = path / name
+        size = entry.get("size") if isinstance(entry, dict) else None
+        if file.is_file() and size is not None and file.stat().st_size != size:
+            raise ValueError(
+                f"{file} is damaged: {file.stat().st_size} bytes, its set's manifest lists "
+                f"{size} (truncated by a copy or a full disk?); copy or write the set again"
+            )
+
+    def damaged(file: Path, err: BaseException) -> ValueError:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        return ValueError(
+            f"{file} cannot be read (truncated or damaged: {first}); copy or write the set again"
+        )
+
+    try:
+        with np.load(npz_path) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise damaged(npz_path, err) from err
+    stats: dict[str, np.ndarray] = {}
+    if (path / "samples.nc").is_file():
+        try:
+            ds = read_netcdf(path / "samples.nc", ("sample_stats",), ())["sample_stats"]
+            stats = {k: ds[k].values for k in ds.data_vars if k != "lp"}
+        except (OSError, ValueError, KeyError) as err:
+            raise damaged(path / "samples.nc", err) from err
+    try:
+        summary = json.loads(summary_path.read_text())
+    except ValueError as err:
+        raise damaged(summary_path, err) from err
+    config = path / "config.yaml"
+    return OutputSetData(
+        path=path,
+        samples=arrays.pop("samples"),
+        log_prob=arrays.pop("log_prob"),
+        chain_index=arrays.pop("chain_index"),
+        sample_stats=stats,
+        chain_info=arrays,
+        summary=summary,
+        config=config.read_text() if config.is_file() else None,
+    )

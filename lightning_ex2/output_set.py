@@ -39,10 +39,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from lightning_ex2.inference_data import build_groups, constrained_draws, save_netcdf
-from lightning_ex2.io import OutputSet, save_json, save_npz, save_text
+from lightning_ex2.inference_data import build_groups, constrained_draws
+from lightning_ex2.io import OutputSet, save_json, save_netcdf, save_npz, save_text
 from lightning_ex2.kernels.base import COUNT_FIELDS
 from lightning_ex2.metrics import summarize
+from lightning_ex2.protocols import target_hook
 from lightning_ex2.sampling import superchain_ids
 from lightning_ex2.targets.base import has_sampler
 
@@ -237,7 +238,7 @@ def write_output_set(
         attrs = {k: summary[k] for k in ("kernel", "target", "module", "seed")}
         groups = build_groups(
             draws.samples, draws.log_prob, draws.draw_stats, attrs,
-            chain_index=draws.chain_index, dim_names=getattr(target, "dim_names", None),
+            chain_index=draws.chain_index, dim_names=target_hook(target, "dim_names"),
             constrained=constrained_draws(target, draws.samples),
         )  # fmt: skip
         save_netcdf(staging / "samples.nc", groups)

@@ -3,10 +3,11 @@
 They are :class:`typing.Protocol` s: a user's class satisfies one by having the
 members, no base class needed, and the run-time checks (:func:`lightning_ex2.sample`,
 the modules, ``Ex2MCMC(local_kernel=...)``) test these protocols, not a base class.
-Optional capabilities are explicit members with a default on the built-in base
-classes (:class:`~lightning_ex2.kernels.base.KernelBase`: ``step_size_adaptable``,
-``is_global``, ...), never probed with ``hasattr``. This module imports only
-:mod:`lightning_ex2.types`, never an algorithm.
+Optional capabilities of kernels are explicit members with a default on the built-in
+base classes (:class:`~lightning_ex2.kernels.base.KernelBase`: ``step_size_adaptable``,
+``is_global``, ...), never probed with ``hasattr``; a target's optional hooks
+(``sample``, ``log_prob_and_grad``, ...) are read through :func:`target_hook` only.
+This module imports only :mod:`lightning_ex2.types`, never an algorithm.
 
 Shapes: ``C`` chains, ``D`` the event dimension, ``N`` i-SIR particles per chain.
 
@@ -33,21 +34,55 @@ from lightning_ex2.types import ChainState, Gen, ISIRInfo, Particles
 
 @runtime_checkable
 class Target(Protocol):
-    """What to sample: ``log pi`` up to a constant, batched over leading axes.
+    """What to sample: ``log pi`` up to a constant, batched over leading axes. The one
+    definition of a target; :class:`lightning_ex2.targets.base.TargetBase` is a convenience
+    base class of it (the built-in targets), and any object with these members is one.
 
-    ``log_prob(x [..., D]) -> [...]`` in ``x``'s dtype, differentiable in ``x`` for
-    gradient kernels. NaN or ``+inf`` values are bugs of the target: kernels reject
-    such points and count them (``info.nonfinite``); ``-inf`` means "outside the
-    support" and is legitimate. Exact draws ``sample(n, generator=None) -> [n, D]``
-    are optional (:func:`lightning_ex2.targets.base.has_sampler`), and so is a
-    closed-form ``log_prob_and_grad(x [..., D]) -> (log pi [...], grad [..., D])``
-    (the built-in targets have one; gradient kernels then skip autograd, see
-    :func:`lightning_ex2.kernels.base.log_prob_and_grad`).
+    Required:
+
+    * ``dim``: an ``int >= 1``, the event dimension ``D``;
+    * ``log_prob(x [..., D]) -> [...]`` in ``x``'s dtype, differentiable in ``x`` for
+      gradient kernels. NaN or ``+inf`` values are bugs of the target: kernels reject
+      such points and count them (``info.nonfinite``); ``-inf`` means "outside the
+      support" and is legitimate.
+
+    Optional hooks (:data:`TARGET_HOOKS`), read only through :func:`target_hook`:
+
+    * ``sample(n, generator=None) -> [n, D]``: exact draws, only to evaluate samplers
+      (reference draws of the diagnostics and of ``summary.json``);
+    * ``log_prob_and_grad(x [..., D]) -> (log pi [...], grad [..., D])``: a closed-form
+      gradient; gradient kernels then skip autograd
+      (:func:`lightning_ex2.kernels.base.log_prob_and_grad`);
+    * ``constrain(x [..., D]) -> {name: [..., *shape]}``: named constrained values, stored
+      as the ``posterior`` of ``samples.nc`` (the posteriordb ports, ``PyroModel``);
+    * ``dim_names``: ``D`` names of the coordinates, the ``dim`` coordinate of ``samples.nc``.
     """
 
     dim: int
 
     def log_prob(self, x: Tensor) -> Tensor: ...
+
+
+#: The optional members of a :class:`Target` (methods, except the attribute ``dim_names``).
+TARGET_HOOKS = ("sample", "log_prob_and_grad", "constrain", "dim_names")
+
+
+def target_hook(target: object, name: str) -> Any:
+    """The optional member ``name`` (one of :data:`TARGET_HOOKS`) of ``target``, or ``None``
+    where it has none (a method hook that is not callable counts as none).
+
+    Example:
+        >>> class Flat:
+        ...     dim = 1
+        ...     def log_prob(self, x):
+        ...         return x.sum(-1) * 0
+        >>> target_hook(Flat(), "sample") is None, target_hook(Flat(), "dim_names") is None
+        (True, True)
+    """
+    if name not in TARGET_HOOKS:
+        raise ValueError(f"{name!r} is not a target hook; the hooks are {TARGET_HOOKS}")
+    member = getattr(target, name, None)
+    return member if name == "dim_names" or callable(member) else None
 
 
 @runtime_checkable

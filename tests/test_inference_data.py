@@ -15,7 +15,7 @@ from lightning_ex2 import inference_data
 from lightning_ex2.data import ChainDataModule
 from lightning_ex2.figures import pair_figure, rank_figure
 from lightning_ex2.inference_data import import_arviz
-from lightning_ex2.io import load_output_set
+from lightning_ex2.io import load_output_set, save_netcdf
 from lightning_ex2.metrics import diagnostics, ess, nested_rhat
 from lightning_ex2.modules import MCMCSampler
 from lightning_ex2.proposals import GaussianProposal
@@ -244,7 +244,7 @@ def test_arviz_1_path_builds_a_datatree(monkeypatch, tmp_path):
     assert tree["posterior"]["x"].shape == (2, 5, 3)
     assert list(tree["posterior"]["dim"].values) == ["a", "b", "c"]
     assert tree["sample_stats"]["nonfinite"].dtype == np.int64
-    path = inference_data.save_netcdf(tmp_path / "s.nc", groups)
+    path = save_netcdf(tmp_path / "s.nc", groups)
     back = xr.open_datatree(path, engine="h5netcdf")
     assert set(back.children) == {"posterior", "sample_stats"}
     assert back["posterior"].attrs["kernel"] == "MALA" and "seed" not in back["posterior"].attrs
@@ -289,7 +289,7 @@ def test_named_constrained_values_in_posterior_and_x_in_unconstrained(tmp_path):
         run.samples, run.log_prob, run.draw_info, run.meta,
         constrained=inference_data.constrained_draws(target, run.samples),
     )  # fmt: skip
-    path = inference_data.save_netcdf(tmp_path / "s.nc", groups)
+    path = save_netcdf(tmp_path / "s.nc", groups)
     back = az.from_netcdf(path)
     assert {"posterior", "unconstrained_posterior", "sample_stats"} <= set(back.groups())
     np.testing.assert_array_equal(back.posterior["theta"].values, want["theta"].numpy())

@@ -22,6 +22,7 @@ from torch import Tensor
 from lightning_ex2.figures import figure_to_array, scatter_figure, trace_figure
 from lightning_ex2.lightning_compat import logged_step
 from lightning_ex2.modules.sampler import MCMCSampler
+from lightning_ex2.sharding import merge_owned_rows
 from lightning_ex2.validation import check_int
 
 from ..metrics import emd, ess, rhat
@@ -263,14 +264,9 @@ class ChainDiagnostics(pl.Callback):
     def _gather(self, pl_module: pl.LightningModule) -> tuple[Tensor, Tensor]:
         """All ranks' tracked chains in one buffer (collective; ranks own disjoint chains)."""
         assert self._buffer is not None and self._seen is not None
-        buffers = pl_module.all_gather(self._buffer)  # [world, T, M + 1, D]
-        seen = pl_module.all_gather(self._seen.to(torch.uint8)).bool()  # [world, M + 1]
-        merged, merged_seen = self._buffer.clone(), self._seen.clone()
-        for rank in range(seen.shape[0]):
-            rows = seen[rank].nonzero().squeeze(1)
-            merged[:, rows] = buffers[rank][:, rows]
-            merged_seen |= seen[rank]
-        return merged, merged_seen
+        mine = self._seen.nonzero().squeeze(1)  # the tracked chains this rank saw
+        merged = merge_owned_rows(pl_module, self._buffer, mine, dim=1)  # [T, M + 1, D]
+        return merged, merge_owned_rows(pl_module, self._seen, mine)
 
     # ------------------------------------------------------------------ evaluation
     def _log(self, pl_module: pl.LightningModule, name: str, value: float) -> None:

@@ -29,6 +29,7 @@ from lightning_ex2.output_set import (
     SampleResult,
     write_output_set,
 )
+from lightning_ex2.sharding import gather_rows
 
 #: keys of a ``predict_step`` output that are not per-chain info
 _DRAWS = ("index", "samples", "log_prob", "wall_seconds", "start")
@@ -36,20 +37,6 @@ _DRAWS = ("index", "samples", "log_prob", "wall_seconds", "start")
 _PER_DRAW = "draw/"
 #: info fields always in samples.npz (NaN where the kernel has no such move)
 _STANDARD = ("accept_global", "accept_local", "particle_ess")
-
-
-def _gather(pl_module: pl.LightningModule, local: torch.Tensor) -> torch.Tensor:
-    """All ranks' rows of ``local`` ``[B, ...]`` concatenated (uneven B allowed)."""
-    trainer = pl_module.trainer
-    if trainer.world_size == 1:
-        return local
-    n = torch.tensor([local.shape[0]], device=local.device)
-    sizes = pl_module.all_gather(n).reshape(-1)
-    width = int(sizes.max())
-    padded = local.new_zeros((width, *local.shape[1:]))
-    padded[: local.shape[0]] = local
-    everything = pl_module.all_gather(padded)  # [world, width, ...]
-    return torch.cat([everything[r, : int(sizes[r])] for r in range(len(sizes))])
 
 
 def _info_names(outputs: list[dict[str, Any]]) -> list[str]:
@@ -137,13 +124,13 @@ class SampleWriter(Callback):
         device = local["samples"].device
         # every rank keeps the same number of draws: the fewest of any rank
         n_draws = int(
-            _gather(pl_module, torch.tensor([local["samples"].shape[1]], device=device)).min()
+            gather_rows(pl_module, torch.tensor([local["samples"].shape[1]], device=device)).min()
         )
         for key in ("samples", "log_prob", *(k for k in local if k.startswith(_PER_DRAW))):
             local[key] = local[key][:, :n_draws]
         wall = torch.tensor([max(o["wall_seconds"] for o in self._outputs)], device=device)
-        merged = {k: _gather(pl_module, v) for k, v in local.items()}
-        wall_max = float(_gather(pl_module, wall).max())
+        merged = {k: gather_rows(pl_module, v) for k, v in local.items()}
+        wall_max = float(gather_rows(pl_module, wall).max())
         image_metrics: dict[str, Any] = {}
         for scorer in plan.options.scorers:  # FID/IS: a collective, so on every rank
             image_metrics.update(scorer(trainer, pl_module, local["samples"]))

@@ -32,6 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_ex2 import random as _random
+from lightning_ex2.protocols import target_hook
 from lightning_ex2.types import ChainState, Gen
 
 __all__ = [
@@ -121,8 +122,8 @@ def log_prob_and_grad(target: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
         TypeError: ``target.log_prob`` is not differentiable in ``x`` (computed
             outside autograd, e.g. in NumPy or under ``no_grad``).
     """
-    fused = getattr(target, "log_prob_and_grad", None)
-    if callable(fused):
+    fused = target_hook(target, "log_prob_and_grad")
+    if fused is not None:
         with torch.no_grad():
             return fused(x.detach())
     with torch.enable_grad():

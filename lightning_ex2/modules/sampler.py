@@ -42,7 +42,7 @@ from lightning_ex2.sampling import (
     stuck_message,
     warn_nonfinite,
 )
-from lightning_ex2.sharding import chain_shards
+from lightning_ex2.sharding import chain_shards, gather_rows, merge_owned_rows
 from lightning_ex2.targets.base import check_target, target_dim
 from lightning_ex2.types import ChainState, Particles
 from lightning_ex2.validation import check_int, check_memory
@@ -268,29 +268,18 @@ class MCMCSampler(SafeLoadingModule):
             and buf.shape[0] == self.n_chains
         ]
 
-    def _all_gather(self, t: Tensor) -> Tensor:
-        """``[world, *t.shape]`` on every rank (bool tensors travel as uint8)."""
-        if self.trainer.world_size == 1:
-            return t.unsqueeze(0)
-        gathered = self.all_gather(t.to(torch.uint8) if t.dtype == torch.bool else t)
-        return gathered.to(t.dtype)
-
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Store every rank's chains and random stream (called on all ranks)."""
         rng = self.generator.get_state().to(self.device)
-        checkpoint["lightning_ex2_rng"] = self._all_gather(rng).cpu()
+        checkpoint["lightning_ex2_rng"] = gather_rows(self, rng.unsqueeze(0)).cpu()
         world = self.trainer.world_size
         checkpoint["lightning_ex2_world_size"] = world
         if world == 1:
             return
-        shards = chain_shards(self.n_chains, world)
+        mine = chain_shards(self.n_chains, world)[self.global_rank].to(self.device)
         state = checkpoint["state_dict"]
         for name, buf in self._per_chain_buffers():
-            gathered = self._all_gather(buf)
-            merged = buf.clone()
-            for rank, shard in enumerate(shards):
-                merged[shard.to(self.device)] = gathered[rank][shard.to(self.device)]
-            state[name] = merged.cpu()
+            state[name] = merge_owned_rows(self, buf, mine).cpu()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # checkpoints written before the warm-up tracked the chains' health: start it empty

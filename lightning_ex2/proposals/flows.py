@@ -49,9 +49,11 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -69,7 +71,7 @@ from torch import Tensor, nn
 from lightning_ex2.proposals.gaussian import GaussianProposal, standard_normal_log_prob
 from lightning_ex2.random import randn
 
-__all__ = ["FLOW_TYPES", "FlowProposal", "build_flow_transform"]
+__all__ = ["ARCHITECTURE", "FLOW_TYPES", "FlowProposal", "build_flow_transform"]
 
 #: Valid values of ``FlowProposal(flow=...)``.
 FLOW_TYPES: tuple[str, ...] = ("realnvp", "spline", "maf")
@@ -148,28 +150,35 @@ class _AffineCoupling(AffineCouplingTransform):
         return torch.exp(c * torch.tanh(unconstrained / c)), shift
 
 
-def build_flow_transform(
-    dim: int,
-    flow: str = "realnvp",
-    n_blocks: int = 4,
-    hidden_features: int = 64,
-    n_hidden_layers: int = 2,
-    num_bins: int = 8,
-    tail_bound: float = 5.0,
-    activation: str = "relu",
-    log_scale_clamp: float = 3.0,
-) -> Transform:
+#: The arguments of :class:`FlowProposal` that shape its bijection; their defaults are
+#: :class:`FlowProposal`'s, written there only.
+ARCHITECTURE: tuple[str, ...] = (
+    "flow", "n_blocks", "hidden_features", "n_hidden_layers", "num_bins", "tail_bound",
+    "activation", "log_scale_clamp",
+)  # fmt: skip
+
+
+def build_flow_transform(dim: int, **architecture: Any) -> Transform:
     """Build an identity-initialised nflows bijection ``T`` on ``R^dim``.
 
     The returned ``CompositeTransform`` follows nflows' convention: calling it maps
     data ``y [B, D]`` to noise ``z [B, D]`` and returns ``(z, log|det dz/dy| [B])``;
     ``.inverse(z)`` returns ``(y, log|det dy/dz| [B])``.  See :class:`FlowProposal` for
-    the meaning of the arguments.
+    the meaning of ``architecture`` (any of :data:`ARCHITECTURE`; :class:`FlowProposal`'s
+    defaults for those left out).
 
     Raises:
+        TypeError: an argument not in :data:`ARCHITECTURE`.
         ValueError: for an unknown ``flow`` or ``activation``, non-positive sizes, or
             ``dim < 2`` with a coupling flow (``"realnvp"``/``"spline"``).
     """
+    defaults = inspect.signature(FlowProposal).parameters
+    unknown = sorted(set(architecture) - set(ARCHITECTURE))
+    if unknown:
+        raise TypeError(f"build_flow_transform: unknown arguments {unknown}; valid: {ARCHITECTURE}")
+    flow, n_blocks, hidden_features, n_hidden_layers, num_bins, tail_bound, activation, clamp = (
+        architecture.get(name, defaults[name].default) for name in ARCHITECTURE
+    )
     if flow not in FLOW_TYPES:
         raise ValueError(f"Unknown flow {flow!r}; valid names are {', '.join(FLOW_TYPES)}")
     if activation not in _ACTIVATIONS:
@@ -189,10 +198,8 @@ def build_flow_transform(
             raise ValueError(f"FlowProposal: `{name}` must be a positive integer, got {value!r}")
     if not tail_bound > 0:
         raise ValueError(f"FlowProposal: `tail_bound` must be positive, got {tail_bound!r}")
-    if not log_scale_clamp > 0:
-        raise ValueError(
-            f"FlowProposal: `log_scale_clamp` must be positive, got {log_scale_clamp!r}"
-        )
+    if not clamp > 0:
+        raise ValueError(f"FlowProposal: `log_scale_clamp` must be positive, got {clamp!r}")
     if dim < 2 and flow != "maf":
         raise ValueError(
             f"flow={flow!r} is a coupling flow and needs dim >= 2 (got dim={dim}); "
@@ -228,7 +235,7 @@ def build_flow_transform(
             continue
         mask = (torch.arange(dim) + block) % 2  # > 0: transformed, <= 0: conditioned on
         if flow == "realnvp":
-            layers.append(_AffineCoupling(mask, make_net, log_scale_clamp))
+            layers.append(_AffineCoupling(mask, make_net, clamp))
         else:  # spline
             layer = PiecewiseRationalQuadraticCouplingTransform(
                 mask,
@@ -304,17 +311,8 @@ class FlowProposal(nn.Module):
         scale: float | Sequence[float] | Tensor = 1.0,
     ) -> None:
         super().__init__()
-        self.transform = build_flow_transform(
-            dim,
-            flow=flow,
-            n_blocks=n_blocks,
-            hidden_features=hidden_features,
-            n_hidden_layers=n_hidden_layers,
-            num_bins=num_bins,
-            tail_bound=tail_bound,
-            activation=activation,
-            log_scale_clamp=log_scale_clamp,
-        )
+        given = locals()  # the architecture arguments, by name (their defaults: above only)
+        self.transform = build_flow_transform(dim, **{name: given[name] for name in ARCHITECTURE})
         self.dim = int(dim)
         self.flow = flow
         loc_t = torch.as_tensor(loc, dtype=torch.get_default_dtype()).expand(self.dim).clone()

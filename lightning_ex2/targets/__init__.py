@@ -1,5 +1,8 @@
 """Sampling targets: ``nn.Module`` s with ``dim`` and ``log_prob(x [..., D]) -> [...]``.
 
+:class:`Target` is the contract (:class:`lightning_ex2.protocols.Target`: the required
+members and the optional hooks); the built-in targets derive from :class:`TargetBase`.
+
 Targets with an exact ``sample(n, generator=None) -> [n, D]`` (Gaussian, mixtures,
 banana, funnel) serve to evaluate samplers; :class:`BayesianLogisticRegression`
 is a real-data posterior without one, like the posteriordb ports
@@ -8,10 +11,12 @@ seen as an energy-based model (:mod:`~lightning_ex2.targets.gan_diagnostics`: ho
 :class:`PyroModel` makes any plate-annotated Pyro model a batched target.
 """
 
+from lightning_ex2.protocols import Target
+
 from . import gan_diagnostics as gan_diagnostics  # lx.targets.gan_diagnostics (cheap)
 from . import posteriordb as posteriordb  # lx.targets.posteriordb (ports import on first use)
 from .banana import Banana
-from .base import Target, check_target, has_sampler, target_dim
+from .base import TargetBase, check_target, has_sampler, target_dim
 from .funnel import Funnel
 from .gan import GANLatentTarget
 from .gaussian import Gaussian
@@ -34,6 +39,7 @@ __all__ = [
     "PyroProgram",
     "SymmetricMixture",
     "Target",
+    "TargetBase",
     "check_target",
     "has_sampler",
     "target_dim",

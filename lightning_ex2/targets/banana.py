@@ -9,10 +9,10 @@ from torch import Tensor
 
 from lightning_ex2.validation import check_finite, check_int, check_positive
 
-from .base import LOG_2PI, CenteredUncorrelated, Target, check_n
+from .base import LOG_2PI, CenteredUncorrelated, TargetBase, check_n
 
 
-class Banana(CenteredUncorrelated, Target):
+class Banana(CenteredUncorrelated, TargetBase):
     """Haario et al.'s twisted Gaussian, the "banana" benchmark of Samsonov et al. 2022.
 
     Coordinates are paired ``(x_{2k}, x_{2k+1})`` (0-based):

@@ -1,17 +1,10 @@
-"""Base class and duck-typing helpers for sampling targets.
+"""The built-in targets' base class and the checks of a target.
 
-A *target* is anything with
-
-* ``dim``: an ``int``, the event dimension ``D``;
-* ``log_prob(x [..., D]) -> [...]``: the (possibly unnormalized) log density,
-  differentiable w.r.t. ``x`` by autograd (the local kernels of Ex2MCMC,
-  Samsonov et al. 2022, arXiv:2111.02702, use its gradient);
-* optionally ``sample(n, generator=None) -> [n, D]``: exact draws, used only to
-  evaluate samplers.
-
-:class:`Target` is a convenience base class; any ``nn.Module`` (or any object)
-with ``log_prob`` and ``dim`` is accepted by :func:`check_target`,
-:func:`target_dim` and :func:`has_sampler`.
+What a target is is written once, in :class:`lightning_ex2.protocols.Target` (required
+``dim`` and ``log_prob``, optional hooks ``sample``, ``log_prob_and_grad``, ``constrain``,
+``dim_names``). :class:`TargetBase` is a convenience base class implementing it (the
+built-in targets); any ``nn.Module`` (or any object) with ``log_prob`` and ``dim`` is a
+target too, accepted by :func:`check_target`, :func:`target_dim` and :func:`has_sampler`.
 
 Example:
     >>> import torch
@@ -34,14 +27,17 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from lightning_ex2.protocols import target_hook
+
 # for the targets
 from lightning_ex2.validation import check_finite, check_int, check_positive  # noqa: F401
 
 LOG_2PI = math.log(2 * math.pi)
 
 
-class Target(nn.Module, ABC):
-    """Base class of the built-in targets: ``dim`` plus an abstract ``log_prob``.
+class TargetBase(nn.Module, ABC):
+    """Base class of the built-in targets (a :class:`~lightning_ex2.protocols.Target`):
+    ``dim`` plus an abstract ``log_prob``.
 
     All distribution parameters are registered *buffers* (never ``nn.Parameter``),
     so ``target.to(device, dtype)`` moves them. ``forward`` is ``log_prob``.
@@ -87,8 +83,8 @@ class CenteredUncorrelated:
 
 
 def has_sampler(target: Any) -> bool:
-    """True iff ``target`` has a callable ``sample`` attribute (an exact sampler)."""
-    return callable(getattr(target, "sample", None))
+    """True iff ``target`` has the optional hook ``sample`` (an exact sampler)."""
+    return target_hook(target, "sample") is not None
 
 
 def target_dim(target: Any) -> int:
@@ -121,7 +117,7 @@ def check_target(target: Any) -> Any:
     Raises:
         TypeError: naming the class when ``log_prob`` is missing or not callable.
     """
-    if not callable(getattr(target, "log_prob", None)):
+    if not callable(getattr(target, "log_prob", None)):  # the required member
         raise TypeError(
             f"{type(target).__name__} is not a valid target: it has no callable "
             "`log_prob(x [..., D]) -> [...]`"

@@ -7,10 +7,10 @@ from torch import Tensor
 
 from lightning_ex2.validation import check_finite, check_int, check_positive
 
-from .base import LOG_2PI, CenteredUncorrelated, Target, check_n
+from .base import LOG_2PI, CenteredUncorrelated, TargetBase, check_n
 
 
-class Funnel(CenteredUncorrelated, Target):
+class Funnel(CenteredUncorrelated, TargetBase):
     """Neal's funnel, a benchmark of Samsonov et al. 2022 (arXiv:2111.02702).
 
     ``x_0 ~ N(0, a^2)`` and ``x_i | x_0 ~ N(0, exp(2 b x_0))`` for ``i = 1..D-1``.

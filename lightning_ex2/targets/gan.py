@@ -42,12 +42,12 @@ import torch
 from torch import Tensor, nn
 
 from lightning_ex2.networks.checkpoints import load_gan_checkpoint
-from lightning_ex2.targets.base import LOG_2PI, Target, check_int, check_positive
+from lightning_ex2.targets.base import LOG_2PI, TargetBase, check_int, check_positive
 
 __all__ = ["GANLatentTarget"]
 
 
-class GANLatentTarget(Target):
+class GANLatentTarget(TargetBase):
     """``log pi(z) = log N(z; 0, prior_scale^2 I) + beta (a d(G(z)) + b) / temperature`` on ``z [..., D]``.
 
     Args:

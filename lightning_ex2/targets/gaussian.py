@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .base import LOG_2PI, Target, as_float_tensor, check_n
+from .base import LOG_2PI, TargetBase, as_float_tensor, check_n
 
 
 def cholesky_checked(cov: Tensor, name: str, cls: str) -> Tensor:
@@ -26,7 +26,7 @@ def tril_inverse(chol: Tensor) -> Tensor:
     return torch.linalg.solve_triangular(chol, eye, upper=False)
 
 
-class Gaussian(Target):
+class Gaussian(TargetBase):
     """``N(mean, cov)`` with exact sampler; the baseline target of Samsonov et al. 2022.
 
     ``cov`` may be a full ``[D, D]`` matrix, a ``[D]`` vector of variances

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .base import LOG_2PI, Target, check_int, check_positive
+from .base import LOG_2PI, TargetBase, check_int, check_positive
 
 
 def _breast_cancer() -> tuple[np.ndarray, np.ndarray]:
@@ -43,7 +43,7 @@ DATASETS: dict[str, Callable[[], tuple[np.ndarray, np.ndarray]]] = {
 }
 
 
-class BayesianLogisticRegression(Target):
+class BayesianLogisticRegression(TargetBase):
     """Posterior of Bayesian logistic regression, a real-data benchmark of Ex2MCMC.
 
     Model: ``theta ~ N(0, prior_scale^2 I)``, ``y_i | theta ~ Bernoulli(sigmoid(<theta, x_i>))``

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .base import LOG_2PI, Target, as_float_tensor, check_int, check_n, check_positive
+from .base import LOG_2PI, TargetBase, as_float_tensor, check_int, check_n, check_positive
 from .gaussian import cholesky_checked, tril_inverse
 
 #: largest ``|mu_k|^2 / s_k^2`` for which isotropic components use the expansion
@@ -39,7 +39,7 @@ def _add_mixture(out: Tensor, resp: Tensor, rows: Tensor) -> None:
         out.add_(resp.mT @ rows)
 
 
-class GaussianMixture(Target):
+class GaussianMixture(TargetBase):
     """``sum_k w_k N(means[k], Sigma_k)`` with exact sampler and mode diagnostics.
 
     Give exactly one of ``covs`` (full ``[K, D, D]``) or ``scales`` (standard

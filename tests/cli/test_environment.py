@@ -188,8 +188,8 @@ def test_a_garbage_rank_variable_is_one_line(tmp_path):
 def test_a_truncated_samples_nc_is_one_line_from_load_output_set(tmp_path):
     import numpy as np
 
-    from lightning_ex2.inference_data import build_groups, save_netcdf
-    from lightning_ex2.io import OutputSet, load_output_set, save_json, save_npz
+    from lightning_ex2.inference_data import build_groups
+    from lightning_ex2.io import OutputSet, load_output_set, save_json, save_netcdf, save_npz
 
     samples = np.zeros((2, 5, 2), dtype=np.float32)
     log_prob = np.zeros((2, 5), dtype=np.float32)

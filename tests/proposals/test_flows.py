@@ -162,6 +162,17 @@ def test_bad_flow_name():
         FlowProposal(3, scale=-1.0)
     with pytest.raises(ValueError, match="n_blocks"):
         build_flow_transform(3, n_blocks=0)
+    with pytest.raises(TypeError, match="n_block"):
+        build_flow_transform(3, n_block=2)  # a misspelled architecture argument
+
+
+def test_build_flow_transform_takes_flow_proposal_defaults():
+    torch.manual_seed(0)
+    default = build_flow_transform(3)
+    assert len(list(default.parameters())) == len(list(FlowProposal(3).transform.parameters()))
+    assert sum(p.numel() for p in build_flow_transform(3, n_blocks=2).parameters()) < sum(
+        p.numel() for p in default.parameters()
+    )
 
 
 @pytest.mark.parametrize("flow", ["realnvp", "spline"])

@@ -14,7 +14,7 @@ import torch
 
 pytest.importorskip("pyro")
 
-from lightning_ex2.inference_data import load_output_set
+from lightning_ex2.io import load_output_set
 from lightning_ex2.kernels import MALA
 from lightning_ex2.modules import MCMCSampler
 from lightning_ex2.runcheck import model_spec

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import re
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +13,7 @@ import torch
 from scipy import stats
 from scipy.special import logsumexp
 
+import lightning_ex2
 from lightning_ex2.targets import (
     DATASETS,
     Banana,
@@ -19,6 +22,7 @@ from lightning_ex2.targets import (
     Gaussian,
     GaussianMixture,
     Target,
+    TargetBase,
     check_target,
     has_sampler,
     target_dim,
@@ -87,7 +91,8 @@ def test_log_prob_shape_and_dtype(target, batch):
 
 
 def test_protocol(target):
-    assert isinstance(target, Target)
+    assert isinstance(target, Target)  # the contract, lightning_ex2.protocols.Target
+    assert isinstance(target, TargetBase)
     assert has_sampler(target)
     assert check_target(target) is target
     assert target_dim(target) == target.dim
@@ -402,7 +407,8 @@ def test_helpers_duck_typing():
     assert not has_sampler(user)
     assert has_sampler(_WithSampler())
     assert not has_sampler(BayesianLogisticRegression("iris_binary"))
-    assert not hasattr(Target, "sample")
+    assert not hasattr(TargetBase, "sample")
+    assert not hasattr(Target, "sample")  # an optional hook, not a member of the protocol
 
 
 def test_helpers_errors():
@@ -418,4 +424,29 @@ def test_helpers_errors():
     with pytest.raises(ValueError, match="dim"):
         target_dim(bad)
     with pytest.raises(TypeError):
-        Target()  # abstract
+        TargetBase()  # abstract
+
+
+def test_target_hooks_are_read_in_one_place():
+    from lightning_ex2.protocols import TARGET_HOOKS, target_hook
+
+    user = _UserTarget()
+    assert isinstance(user, Target) and not isinstance(user, TargetBase)
+    assert all(target_hook(user, name) is None for name in TARGET_HOOKS)
+    assert target_hook(_WithSampler(), "sample") is not None
+    user.sample = 3  # not callable: no sampler
+    assert target_hook(user, "sample") is None and not has_sampler(user)
+    user.dim_names = ["a", "b"]
+    assert target_hook(user, "dim_names") == ["a", "b"]
+    with pytest.raises(ValueError, match="not a target hook"):
+        target_hook(user, "decode")
+    package = Path(lightning_ex2.__file__).parent
+    hooks = "|".join(TARGET_HOOKS)
+    pattern = re.compile(rf"""getattr\([^,]+,\s*["']({hooks})["']""")
+    found = [
+        f"{path.relative_to(package)}: {m.group(0)}"
+        for path in package.rglob("*.py")
+        if path.name != "protocols.py"
+        for m in pattern.finditer(path.read_text())
+    ]
+    assert not found, f"optional target hooks read outside protocols.target_hook: {found}"

@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from lightning_ex2.targets.base import Target
+from lightning_ex2.targets.base import TargetBase
 
 Bound = float | Callable[[dict[str, Tensor]], Tensor]
 
@@ -208,7 +208,7 @@ class Param:
         return math.prod(self.shape[:-1]) * self.transform.size(self.shape[-1])
 
 
-class PosteriorDBTarget(Target):
+class PosteriorDBTarget(TargetBase):
     """A posteriordb posterior on Stan's unconstrained space (see the module docstring).
 
     Subclasses set ``name`` (posteriordb's posterior name, e.g. ``"garch-garch11"``)
