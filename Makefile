@@ -34,7 +34,7 @@ demo: $(STAMP)
 	@echo "samples, summary and plots: $(QUICKSTART)/sample/   TensorBoard: tensorboard --logdir logs"
 
 compare: $(STAMP)
-	$(BIN)/python -m lightning_ex2.demo
+	$(BIN)/python -m lightning_ex2.lightning.demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -88,7 +88,7 @@ def run_tests(device: str, timeout: float) -> dict:
 
 def run_quickstart(device: str, out: Path, timeout: float, steps: int | None) -> dict:
     cli = str(Path(sys.executable).with_name("lightning-ex2"))
-    cli_cmd = [cli] if Path(cli).exists() else [sys.executable, "-m", "lightning_ex2.cli"]
+    cli_cmd = [cli] if Path(cli).exists() else [sys.executable, "-m", "lightning_ex2.lightning.cli"]
     accel = "gpu" if device.startswith("cuda") else "cpu"
     root = out / "gpu_quickstart"
     common = [
@@ -177,8 +177,7 @@ def _timed(device, fn, min_seconds: float, max_reps: int) -> tuple[float, int, i
 def build_gan(device, small: bool):  # type: ignore[no-untyped-def]
     import torch
 
-    from lightning_ex2.networks import DCGANDiscriminator32, DCGANGenerator32
-    from lightning_ex2.targets import GANLatentTarget
+    from lightning_ex2.gan import DCGANDiscriminator32, DCGANGenerator32, GANLatentTarget
 
     torch.manual_seed(0)  # random weights, fixed
     kw_g, kw_d = ({"ngf": 16}, {"ndf": 16}) if small else ({}, {})

@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     set_threads(args.threads)
     import torch
 
-    from lightning_ex2.metrics import emd, ess
+    from lightning_ex2.diagnostics import emd, ess
 
     seeds = [int(s) for s in args.seeds.split(",")]
     header = (

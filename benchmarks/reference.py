@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     set_threads(args.threads)
     import torch
 
-    from lightning_ex2.metrics import emd, ess
+    from lightning_ex2.diagnostics import emd, ess
 
     header = (
         f"Reference benchmark: ours vs ex2mcmc==0.0.4, float32, N={args.particles}; "

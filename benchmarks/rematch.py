@@ -181,7 +181,7 @@ def score(draws, prob, exact, args) -> dict:  # type: ignore[no-untyped-def]
     """Per-chain metrics of ``draws [C, T, D]``, averaged over chains (and their sd)."""
     import numpy as np
 
-    from lightning_ex2.metrics import emd, ess, sliced_tv
+    from lightning_ex2.diagnostics import emd, ess, sliced_tv
 
     # a chain that never moves along a coordinate has no effective draws there (ESS 0,
     # where the estimator gives NaN for zero variance)
@@ -308,7 +308,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 rows.append(row)
                 print(row, flush=True)
         exact2 = target.sample(args.draws, generator=g)
-        from lightning_ex2.metrics import sliced_tv
+        from lightning_ex2.diagnostics import sliced_tv
 
         floors.append(f"{prob.name}: {sliced_tv(exact2, exact, n_projections=25):.3f}")
         note = (

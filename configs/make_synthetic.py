@@ -138,10 +138,10 @@ def kernel(method: str, e: dict) -> dict:
 
 def config(name: str, method: str, e: dict) -> dict:
     model_args = {"target": e["target"], "kernel": kernel(method, e), "seed": 0}
-    module = "lightning_ex2.modules.MCMCSampler"
+    module = "lightning_ex2.lightning.MCMCSampler"
     steps = 200  # warm-up: step-size adaptation
     if method == "flex2mcmc":
-        module = "lightning_ex2.modules.FlEx2MCMC"
+        module = "lightning_ex2.lightning.FlEx2MCMC"
         model_args.update(
             forward_kl_weight=1.0,
             backward_kl_weight=0.0,
@@ -164,7 +164,7 @@ def config(name: str, method: str, e: dict) -> dict:
                     "init_args": {"save_last": True, "save_top_k": 0, "every_n_train_steps": 100},
                 },
                 {
-                    "class_path": "lightning_ex2.callbacks.ChainDiagnostics",
+                    "class_path": "lightning_ex2.lightning.ChainDiagnostics",
                     "init_args": {"every_n_epochs": 100},
                 },
             ],

@@ -18,14 +18,14 @@ import importlib.util as _importlib_util
 import pkgutil as _pkgutil
 from types import ModuleType as _ModuleType
 
-from lightning_ex2 import kernels, metrics, proposals, targets
+from lightning_ex2 import diagnostics, kernels, proposals, targets
 from lightning_ex2.kernels import HMC, ISIR, MALA, ULA, Ex2MCMC
 from lightning_ex2.sampling import Run, sample
 from lightning_ex2.version import __version__
 
 
 def __getattr__(name: str) -> _ModuleType:
-    """Every submodule is an attribute: ``lx.io``, ``lx.networks``, ``lx.callbacks``, ... are
+    """Every submodule is an attribute: ``lx.output``, ``lx.gan``, ``lx.lightning.callbacks``, ... are
     imported on first use (so ``import lightning_ex2`` stays light: no Lightning)."""
     if not name.startswith("_") and _importlib_util.find_spec(f"{__name__}.{name}") is not None:
         return _importlib.import_module(f"{__name__}.{name}")
@@ -45,8 +45,8 @@ __all__ = [
     "Ex2MCMC",
     "Run",
     "__version__",
+    "diagnostics",
     "kernels",
-    "metrics",
     "proposals",
     "sample",
     "targets",

@@ -1,5 +1,5 @@
 """Errors the ``lightning-ex2`` command shows as one line, without a traceback
-(``--debug`` or ``LIGHTNING_EX2_DEBUG=1`` shows it too; see :func:`lightning_ex2.cli.main`).
+(``--debug`` or ``LIGHTNING_EX2_DEBUG=1`` shows it too; see :func:`lightning_ex2.lightning.cli.main`).
 
 * :class:`UserError` (exit status 2): something in the command line, the config, a
   file or the machine's size the user has to change; the message names it.

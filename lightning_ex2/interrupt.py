@@ -1,5 +1,5 @@
 """A process-wide "stop requested" flag: the one contract between signal handling
-(the CLI, :mod:`lightning_ex2.cli`) and the step loops (:func:`lightning_ex2.sampling.run_chains`).
+(the CLI, :mod:`lightning_ex2.lightning.cli`) and the step loops (:func:`lightning_ex2.sampling.run_chains`).
 
 A signal handler calls :func:`request`; loops poll :func:`requested` between steps
 (a Python read, no device sync) and end early, keeping the draws made so far.

@@ -104,13 +104,13 @@ class Run:
 
     def ess(self) -> np.ndarray:
         """Multi-chain ESS per coordinate ``(dim,)``."""
-        from lightning_ex2.metrics import ess
+        from lightning_ex2.diagnostics import ess
 
         return ess(self.numpy())
 
     def rhat(self) -> np.ndarray:
         """Split R-hat per coordinate ``(dim,)``."""
-        from lightning_ex2.metrics import rhat
+        from lightning_ex2.diagnostics import rhat
 
         return rhat(self.numpy())
 
@@ -126,7 +126,7 @@ class Run:
         ArviZ >= 1 (what ``arviz.from_netcdf`` gives for the ``samples.nc`` of the
         ``sample`` command, the same layout).
         """
-        from lightning_ex2.inference_data import build_groups, constrained_draws, to_arviz
+        from lightning_ex2.output.netcdf import build_groups, constrained_draws, to_arviz
 
         named = constrained_draws(self.target, self.samples)
         groups = build_groups(
@@ -136,8 +136,8 @@ class Run:
 
     def summary(self) -> dict:
         """ArviZ's diagnostics and the convergence verdict of the draws, as in
-        ``summary.json`` (:func:`lightning_ex2.metrics.summary.diagnostics`)."""
-        from lightning_ex2.metrics.summary import diagnostics
+        ``summary.json`` (:func:`lightning_ex2.diagnostics.summary.diagnostics`)."""
+        from lightning_ex2.diagnostics.summary import diagnostics
 
         return diagnostics(self.numpy(), superchains=self.meta.get("superchains"))
 
@@ -447,7 +447,7 @@ def sample(
         seed: seed of the run's ``torch.Generator``; same seed, same draws.
         progress: show a progress bar.
         check_convergence: warn (``RuntimeWarning``) at the end when the draws fail
-            the convergence rule of :func:`lightning_ex2.metrics.summary.diagnostics`
+            the convergence rule of :func:`lightning_ex2.diagnostics.summary.diagnostics`
             (R-hat, bulk and tail ESS); costs one ArviZ diagnostics pass. It also
             names, in one more warning, the chains that accepted under 1 % of their
             moves after warm-up (:func:`warn_stuck`).

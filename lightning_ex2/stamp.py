@@ -1,7 +1,7 @@
 """Provenance for generated tables: a standard footer and marked blocks in Markdown files.
 
 Every script that writes a table the README or the docs quote (``scripts/*_table.py``,
-``python -m lightning_ex2.demo``, ``benchmarks/make_results.py``) starts a
+``python -m lightning_ex2.lightning.demo``, ``benchmarks/make_results.py``) starts a
 :class:`Stamp` when it starts and writes its block with :func:`write_block`, so the
 block carries the command, commit, date, CPU model, threads and wall time that made
 it. Blocks sit between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` markers::
@@ -159,7 +159,7 @@ def replace_block(text: str, name: str, block: str) -> str:
 
 def write_block(path: Path, name: str, block: str) -> None:
     """Replace ``name``'s marked block in the Markdown file ``path`` (atomically)."""
-    from lightning_ex2.io import save_text
+    from lightning_ex2.output.files import save_text
 
     path = Path(path)
     save_text(path, replace_block(path.read_text(), name, block))

@@ -7,7 +7,7 @@ importance-weighted mean logit under pi_beta, and the FID/IS of ``--k`` of the d
 without replacement with probabilities ∝ exp(beta l) (Gumbel top-k; a crude stand-in for
 exact samples of pi_beta), with the config's own FID/IS scorer. ``platt`` in ``--betas`` is
 the Platt scale of a held-out logistic fit of the config's discriminator as it is (no
-retraining; ``lightning_ex2.targets.gan_calibration.held_out_platt``, test images). Rewrites the
+retraining; ``lightning_ex2.gan.platt.held_out_platt``, test images). Rewrites the
 ``beta-grid`` block of ``--page`` (docs/gans.md) with the table and the standard footer::
 
     python scripts/beta_grid.py --config configs/gan/fashion_mala.yaml
@@ -70,12 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n_real", type=int, default=None, help="real images of FID/IS")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    from lightning_ex2.callbacks import ImageQualityMetrics
-    from lightning_ex2.cli import build_cli
-    from lightning_ex2.data import FashionMNISTDataModule
-    from lightning_ex2.io import save_json
-    from lightning_ex2.targets.gan_calibration import held_out_platt
-    from lightning_ex2.targets.gan_diagnostics import beta_grid
+    from lightning_ex2.gan import FashionMNISTDataModule, ImageQualityMetrics
+    from lightning_ex2.gan.hardness import beta_grid
+    from lightning_ex2.gan.platt import held_out_platt
+    from lightning_ex2.lightning.cli import build_cli
+    from lightning_ex2.output.files import save_json
 
     sys.argv = sys.argv[:1]
     cli = build_cli(["--config", args.config], run=False)

@@ -1,7 +1,7 @@
 """The digits experiment: FID/IS of a GAN's samples, plain vs. MCMC in latent space, over seeds.
 
 CPU version of the paper's CIFAR-10 table (Samsonov et al. 2022, Sec. 5): a small
-GAN trained on scikit-learn's 8x8 digits (shipped: ``lightning_ex2/weights/digits_gan_*.pt``),
+GAN trained on scikit-learn's 8x8 digits (shipped: ``lightning_ex2/gan/weights/digits_gan_*.pt``),
 its latent space sampled as an energy-based model (log pi(z) = log N(z; 0, I) + d(G(z)))
 by ULA, MALA, i-SIR, Ex2MCMC and FlEx2MCMC at an equal budget of target evaluations per
 chain, FID and IS computed with the shipped DigitsClassifier (features / class logits)
@@ -42,9 +42,9 @@ from pathlib import Path
 
 import torch
 
-from lightning_ex2.callbacks import ImageQualityMetrics
-from lightning_ex2.cli import build_cli
-from lightning_ex2.io import save_text
+from lightning_ex2.gan import ImageQualityMetrics
+from lightning_ex2.lightning.cli import build_cli
+from lightning_ex2.output.files import save_text
 from lightning_ex2.stamp import Stamp, mean_spread, write_pages
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> None:
         + (
             f"GAN trained by `configs/gan/digits_gan_train.yaml` ({gan_seconds:.0f} s).\n"
             if gan_seconds is not None
-            else "GAN: the shipped `lightning_ex2/weights/digits_gan_*.pt`.\n"
+            else "GAN: the shipped `lightning_ex2/gan/weights/digits_gan_*.pt`.\n"
         )
     )
     print(table)

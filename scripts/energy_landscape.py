@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lightning_ex2.cli import build_cli
-from lightning_ex2.figures import energy_landscape_figure, save_figure
+from lightning_ex2.lightning.cli import build_cli
+from lightning_ex2.output.figures import energy_landscape_figure, save_figure
 
 METHODS = ("ula", "mala", "isir", "ex2mcmc", "flex2mcmc")
 

@@ -20,7 +20,7 @@ Budget: one target evaluation = one log pi with or without its gradient, per cha
 ULA/MALA cost 1, i-SIR N - 1 = 9, Ex2MCMC/FlEx2MCMC 9 + 1 + 3 = 13 (FlEx2MCMC 14 while its
 flow trains: one reparameterised flow sample per chain for the backward KL). Each method
 spends ``warmup_fraction`` of the budget in ``fit`` (step-size adaptation, flow training) and
-the rest in ``sample``. The GAN is the shipped one (``lightning_ex2/weights/
+the rest in ``sample``. The GAN is the shipped one (``lightning_ex2/gan/weights/
 fashion_gan_{generator,discriminator}.pt``, which the configs load) unless ``--train_gan``.
 
 The target's ``beta`` (``GANLatentTarget``; 4 in ``fashion_tempered``) tempers the tilt
@@ -57,7 +57,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lightning_ex2.runcheck import load_checkpoint
+from lightning_ex2.lightning.checks import load_checkpoint
 from lightning_ex2.stamp import Stamp, mean_spread, replace_block
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -182,8 +182,8 @@ def trajectory_png(
     """
     from PIL import Image
 
-    from lightning_ex2.figures import trajectory_grid
-    from lightning_ex2.io import write_atomic
+    from lightning_ex2.output.figures import trajectory_grid
+    from lightning_ex2.output.files import write_atomic
 
     if samples.ndim != 3:
         raise ValueError(f"samples must be [chains, draws, dim], got {samples.shape}")
@@ -205,7 +205,7 @@ def small_png(path: Path, colors: int = 64) -> Path:
     """Re-save the PNG at ``path`` with an adaptive palette of ``colors`` (a few times smaller)."""
     from PIL import Image
 
-    from lightning_ex2.io import write_atomic
+    from lightning_ex2.output.files import write_atomic
 
     with Image.open(path) as img:
         small = img.convert("RGB").quantize(colors=colors)
@@ -215,7 +215,7 @@ def small_png(path: Path, colors: int = 64) -> Path:
 def landscape_png(target: Any, finals: dict[str, np.ndarray], path: Path) -> Path:
     """The energy-landscape figure: prior draws and each method's final latents ``[C, D]``
     (``finals``, keyed by method) over ``-log pi`` on a 2-D plane of the latent space."""
-    from lightning_ex2.figures import energy_landscape_figure, save_figure
+    from lightning_ex2.output.figures import energy_landscape_figure, save_figure
 
     prior = target.prior_sample(1000, generator=torch.Generator().manual_seed(0)).numpy()
     fig = energy_landscape_figure(
@@ -326,7 +326,7 @@ def execute(
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from lightning_ex2.io import save_json
+    from lightning_ex2.output.files import save_json
 
     def one(task: Task) -> None:
         seeded = [
@@ -368,14 +368,14 @@ def config_path(prefix: str, method: str) -> str:
 
 
 def build(config: str, overrides: Sequence[str] = ()):  # type: ignore[no-untyped-def]
-    from lightning_ex2.cli import build_cli
+    from lightning_ex2.lightning.cli import build_cli
 
     return build_cli(["--config", config, *overrides], run=False)
 
 
 def plain_generator(config: str, n_chains: int, seeds: Sequence[int], overrides: Sequence[str]):  # type: ignore[no-untyped-def]
     """FID/IS results of ``G(z)``, ``z ~ N(0, I)`` (the baseline row) per seed, same metric code."""
-    from lightning_ex2.callbacks import ImageQualityMetrics
+    from lightning_ex2.gan import ImageQualityMetrics
 
     cli = build(config, overrides)
     target = cli.model.target
@@ -466,7 +466,7 @@ def curves_png(
 ) -> Path:
     """FID against target evaluations per chain: one curve per method (mean over seeds, band =
     min..max over seeds); the plain generator as a dashed line."""
-    from lightning_ex2.figures import _new_figure, save_figure
+    from lightning_ex2.output.figures import _new_figure, save_figure
 
     fig = _new_figure(6.5, 4.0)
     ax = fig.subplots()
@@ -490,7 +490,7 @@ def curves_png(
 def tilt_reference(target: Any, n: int, seed: int = 12345) -> dict[str, float]:
     """pi_beta's importance-weighted mean tilt from ``n`` prior draws (the table's distance
     column), with the importance ESS / n that says how far to trust it."""
-    from lightning_ex2.targets.gan_diagnostics import tempered_summary
+    from lightning_ex2.gan.hardness import tempered_summary
 
     z = target.prior_sample(n, generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
@@ -502,7 +502,7 @@ def tilt_reference(target: Any, n: int, seed: int = 12345) -> dict[str, float]:
 
 
 def render_diagnostics(d: dict[str, Any]) -> str:
-    """One Markdown line of :func:`lightning_ex2.targets.gan_diagnostics.target_diagnostics`."""
+    """One Markdown line of :func:`lightning_ex2.gan.hardness.target_diagnostics`."""
     acc = next(k for k in d if k.startswith("isir_accept_") and not k.endswith("lognormal"))
     n = acc.rsplit("_", 1)[1]
     step = (
@@ -561,8 +561,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out = args.out or Path("logs/tables") / args.prefix
     args.figures = args.figures or Path("docs/fashion") / args.prefix
     torch.set_num_threads(1)
-    from lightning_ex2.io import save_json, save_text
-    from lightning_ex2.targets.gan_diagnostics import target_diagnostics
+    from lightning_ex2.gan.hardness import target_diagnostics
+    from lightning_ex2.output.files import save_json, save_text
 
     exe = str(Path(sys.executable).with_name("lightning-ex2"))
     quiet = ["--trainer.enable_progress_bar", "false"]

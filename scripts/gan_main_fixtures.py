@@ -33,13 +33,13 @@ GAN_CONFIG = """\
 seed_everything: 0
 trainer: {max_epochs: 1, accelerator: cpu, devices: 1, logger: false, enable_checkpointing: true}
 model:
-  class_path: lightning_ex2.modules.GANModule
+  class_path: lightning_ex2.gan.GANModule
   init_args:
     generator:
-      class_path: lightning_ex2.networks.DigitsGenerator
+      class_path: lightning_ex2.gan.DigitsGenerator
       init_args: {latent_dim: 2, hidden: 4}
     discriminator:
-      class_path: lightning_ex2.networks.DigitsDiscriminator
+      class_path: lightning_ex2.gan.DigitsDiscriminator
       init_args: {hidden: 4}
     loss: ns
     lr_g: 0.001
@@ -50,7 +50,7 @@ model:
     export_dir: null
     seed: 0
 data:
-  class_path: lightning_ex2.data.DigitsDataModule
+  class_path: lightning_ex2.gan.DigitsDataModule
   init_args: {batch_size: 64, val_fraction: 0.1, seed: 0}
 """
 
@@ -58,7 +58,7 @@ data:
 def _fit(config: Path, root: Path) -> Path:
     """``lightning-ex2 fit`` of ``config`` with its checkpoints under ``root``; the last one."""
     subprocess.run(
-        [sys.executable, "-m", "lightning_ex2.cli", "fit", "--config", str(config),
+        [sys.executable, "-m", "lightning_ex2.lightning.cli", "fit", "--config", str(config),
          "--trainer.enable_checkpointing", "true", "--trainer.default_root_dir", str(root)],
         cwd=ROOT, check=True,
     )  # fmt: skip
@@ -66,8 +66,7 @@ def _fit(config: Path, root: Path) -> Path:
 
 
 def main() -> None:
-    from lightning_ex2.modules import GANModule
-    from lightning_ex2.networks import DigitsDiscriminator, DigitsGenerator
+    from lightning_ex2.gan import DigitsDiscriminator, DigitsGenerator, GANModule
     from lightning_ex2.trust import load_torch
 
     torch.manual_seed(0)

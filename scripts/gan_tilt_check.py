@@ -26,8 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    from lightning_ex2.callbacks import ImageQualityMetrics
-    from lightning_ex2.cli import build_cli
+    from lightning_ex2.gan import ImageQualityMetrics
+    from lightning_ex2.lightning.cli import build_cli
 
     sys.argv = sys.argv[:1]
     cli = build_cli(["--config", args.config], run=False)

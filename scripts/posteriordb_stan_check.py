@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lightning_ex2.io import save_text
+from lightning_ex2.output.files import save_text
 from lightning_ex2.stamp import Stamp
 from lightning_ex2.targets import posteriordb as pdb
 from lightning_ex2.targets.posteriordb._stan import run_stan

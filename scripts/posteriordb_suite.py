@@ -52,8 +52,8 @@ import numpy as np
 import torch
 
 import lightning_ex2 as lx
-from lightning_ex2.io import save_text
-from lightning_ex2.metrics.summary import diagnostics
+from lightning_ex2.diagnostics.summary import diagnostics
+from lightning_ex2.output.files import save_text
 from lightning_ex2.stamp import Stamp, mean_spread, write_pages
 from lightning_ex2.targets import posteriordb as pdb
 from lightning_ex2.targets.posteriordb._stan import run_stan

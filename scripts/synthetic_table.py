@@ -36,8 +36,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lightning_ex2.cli import build_cli
-from lightning_ex2.io import save_text
+from lightning_ex2.lightning.cli import build_cli
+from lightning_ex2.output.files import save_text
 from lightning_ex2.stamp import Stamp, mean_spread, write_pages
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,6 +1,6 @@
 """Regenerate the digits classifier that scores the digits demo (FID/IS in its feature space).
 
-    python scripts/train_digits_classifier.py                  # -> lightning_ex2/weights/
+    python scripts/train_digits_classifier.py                  # -> lightning_ex2/gan/weights/
     python scripts/train_digits_classifier.py --epochs 5 --out /tmp/clf.pt
 
 Deterministic: the same seed, torch build and thread count give the same weights. Prints
@@ -13,8 +13,8 @@ import argparse
 import sys
 import time
 
-from lightning_ex2.metrics.classifier import classifier_weights
-from lightning_ex2.metrics.classifier_training import train_digits_classifier
+from lightning_ex2.gan.classifier import classifier_weights
+from lightning_ex2.gan.classifier_training import train_digits_classifier
 
 DEFAULT_WEIGHTS = classifier_weights("digits")
 

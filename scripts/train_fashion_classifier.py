@@ -1,7 +1,7 @@
 """Regenerate the Fashion-MNIST classifier that scores the Fashion GAN (FID/IS in its feature space).
 
     apt-get install dataset-fashion-mnist                # the IDX files, offline
-    python scripts/train_fashion_classifier.py           # -> lightning_ex2/weights/
+    python scripts/train_fashion_classifier.py           # -> lightning_ex2/gan/weights/
     python scripts/train_fashion_classifier.py --epochs 1 --out /tmp/clf.pt
 
 Trains on the 60000 training images, reports the accuracy on the 10000 test images
@@ -15,17 +15,17 @@ import argparse
 import sys
 import time
 
-from lightning_ex2.data import FashionMNISTDataModule
-from lightning_ex2.data.images import FASHION_MNIST_DIR
-from lightning_ex2.metrics.classifier import classifier_weights
-from lightning_ex2.metrics.classifier_training import as_float_images, train_fashion_classifier
+from lightning_ex2.gan import FashionMNISTDataModule
+from lightning_ex2.gan.classifier import classifier_weights
+from lightning_ex2.gan.classifier_training import as_float_images, train_fashion_classifier
+from lightning_ex2.gan.data import FASHION_MNIST_DIR
 
 FASHION_WEIGHTS = classifier_weights("fashion")
 
 
 def load_split(data_dir: str, split: str):  # type: ignore[no-untyped-def]
     """``(images [n, 1, 28, 28] in [-1, 1], labels int64 [n])`` of a split, in file order."""
-    from lightning_ex2.data.images import read_idx_images
+    from lightning_ex2.gan.data import read_idx_images
 
     dm = FashionMNISTDataModule(data_dir=data_dir, split=split)
     return as_float_images(read_idx_images(dm.idx_file("images"))), dm.labels()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import warnings
 
-from lightning_ex2.demo import run_table
+from lightning_ex2.lightning.demo import run_table
 
 
 def test_each_row_carries_its_verdict_and_nothing_warns() -> None:

@@ -96,9 +96,8 @@ def test_closed_form_targets_on_the_device_match_cpu(device, target):
 
 
 def test_module_fit_on_the_device(device, tmp_path):
-    from lightning_ex2.data import ChainDataModule
-    from lightning_ex2.modules import MCMCSampler
-    from lightning_ex2.trainer import Ex2Trainer
+    from lightning_ex2.lightning import ChainDataModule, MCMCSampler
+    from lightning_ex2.lightning.trainer import Ex2Trainer
 
     target = lx.targets.Gaussian(torch.zeros(4), torch.eye(4))
     kernel = lx.Ex2MCMC(lx.proposals.GaussianProposal(4, scale=2.0), 10, 0.3)

@@ -1,4 +1,4 @@
-"""Figures of ``lightning_ex2.figures``: axes, subsampling, argument checks, atomic PNGs."""
+"""Figures of ``lightning_ex2.output.figures``: axes, subsampling, argument checks, atomic PNGs."""
 
 from __future__ import annotations
 
@@ -9,12 +9,7 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from lightning_ex2.figures import (
-    figure_to_array,
-    save_figure,
-    scatter_figure,
-    trace_figure,
-)
+from lightning_ex2.output.figures import figure_to_array, save_figure, scatter_figure, trace_figure
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

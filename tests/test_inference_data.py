@@ -11,17 +11,16 @@ import torch
 import xarray as xr
 
 import lightning_ex2 as lx
-from lightning_ex2 import inference_data
-from lightning_ex2.data import ChainDataModule
-from lightning_ex2.figures import pair_figure, rank_figure
-from lightning_ex2.inference_data import import_arviz
-from lightning_ex2.io import load_output_set, save_netcdf
-from lightning_ex2.metrics import diagnostics, ess, nested_rhat
-from lightning_ex2.modules import MCMCSampler
+from lightning_ex2.diagnostics import diagnostics, ess, nested_rhat
+from lightning_ex2.lightning import ChainDataModule, MCMCSampler
+from lightning_ex2.lightning.trainer import Ex2Trainer
+from lightning_ex2.output import netcdf as inference_data
+from lightning_ex2.output.figures import pair_figure, rank_figure
+from lightning_ex2.output.files import load_output_set, save_netcdf
+from lightning_ex2.output.netcdf import import_arviz
 from lightning_ex2.proposals import GaussianProposal
 from lightning_ex2.sampling import superchain_ids
 from lightning_ex2.targets import Gaussian, GaussianMixture
-from lightning_ex2.trainer import Ex2Trainer
 
 az = import_arviz()
 

@@ -1,5 +1,5 @@
 """``import lightning_ex2 as lx`` reaches every submodule the documentation names
-(``lx.io.load_output_set``, ``lx.targets``, ...), each checked in a fresh interpreter: no earlier
+(``lx.output.load_output_set``, ``lx.targets``, ...), each checked in a fresh interpreter: no earlier
 import in the test process may have loaded it first."""
 
 from __future__ import annotations

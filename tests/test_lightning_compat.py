@@ -11,15 +11,14 @@ import torch
 from pytorch_lightning.cli import LightningCLI
 
 import lightning_ex2 as lx
-from lightning_ex2.data import ChainDataModule
-from lightning_ex2.lightning_compat import (
+from lightning_ex2.lightning import ChainDataModule, MCMCSampler
+from lightning_ex2.lightning.compat import (
     ConfigFirstCLI,
     MoveCounter,
     launcher_processes,
     logged_step,
     slurm_auto_resume_checkpoint,
 )
-from lightning_ex2.modules import MCMCSampler
 from lightning_ex2.targets import Gaussian
 
 
@@ -109,8 +108,8 @@ def test_every_lightning_restore_and_save_goes_through_the_trainers_checkpoint_i
     """SafeCheckpointIO covers Lightning's restore only while Lightning reads
     ``ckpt_path`` through ``strategy.checkpoint_io.load_checkpoint`` and saves through
     its ``save_checkpoint``; an upgrade that reads or writes elsewhere fails here."""
-    from lightning_ex2.lightning_compat import SafeCheckpointIO
-    from lightning_ex2.trainer import Ex2Trainer
+    from lightning_ex2.lightning.compat import SafeCheckpointIO
+    from lightning_ex2.lightning.trainer import Ex2Trainer
 
     calls = []
 
@@ -149,8 +148,7 @@ def test_lightnings_own_load_from_checkpoint_is_held_to_weights_only(tmp_path, m
     """``LightningModule.load_from_checkpoint`` reads files itself (no CheckpointIO),
     with ``weights_only=None`` by default, which TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD turns
     into full unpickling: the project's modules pass ``weights_only=True``."""
-    from lightning_ex2.modules import GANModule
-    from lightning_ex2.networks import DigitsDiscriminator, DigitsGenerator
+    from lightning_ex2.gan import DigitsDiscriminator, DigitsGenerator, GANModule
     from lightning_ex2.trust import UntrustedFile
 
     params = inspect.signature(pl.LightningModule.load_from_checkpoint).parameters
@@ -197,7 +195,7 @@ def test_private_parser_structures_the_parse_errors_read_are_still_there():
     the arguments it accepts for a class (private members, in lightning_compat)."""
     from jsonargparse import ArgumentParser
 
-    from lightning_ex2.lightning_compat import (
+    from lightning_ex2.lightning.compat import (
         action_typehint,
         class_parameters,
         parser_actions,

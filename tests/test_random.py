@@ -173,9 +173,8 @@ def test_module_exact_resume_restores_every_stream(tmp_path):
     """MCMCSampler + i-SIR with draws big enough for two streams: fit 6 == fit 3, resume to 6."""
     from pytorch_lightning.callbacks import ModelCheckpoint
 
-    from lightning_ex2.data import ChainDataModule
-    from lightning_ex2.modules import MCMCSampler
-    from lightning_ex2.trainer import Ex2Trainer
+    from lightning_ex2.lightning import ChainDataModule, MCMCSampler
+    from lightning_ex2.lightning.trainer import Ex2Trainer
 
     def trainer(root, **kwargs):
         return Ex2Trainer(

@@ -19,18 +19,19 @@ import torch
 from pytorch_lightning.callbacks import ModelCheckpoint, TQDMProgressBar
 
 import lightning_ex2 as lx
-from lightning_ex2 import io
-from lightning_ex2.data import ChainDataModule
-from lightning_ex2.io import OutputSet, load_output_set
-from lightning_ex2.lightning_compat import (
+from lightning_ex2.lightning import ChainDataModule, MCMCSampler
+from lightning_ex2.lightning.checks import memory_message, sampler_parts, setting_tensors
+from lightning_ex2.lightning.compat import (
     checkpoint_preloaded,
     cli_parsers,
     parser_actions,
     progress_bar_leaves,
     progress_bar_should_update,
 )
-from lightning_ex2.modules import MCMCSampler
-from lightning_ex2.output_set import (
+from lightning_ex2.lightning.trainer import Ex2Trainer
+from lightning_ex2.output import files as io
+from lightning_ex2.output.files import OutputSet, load_output_set
+from lightning_ex2.output.writer import (
     Draws,
     OutputOptions,
     RunMeta,
@@ -39,9 +40,7 @@ from lightning_ex2.output_set import (
     write_output_set,
 )
 from lightning_ex2.proposals import GaussianProposal
-from lightning_ex2.runcheck import memory_message, sampler_parts, setting_tensors
 from lightning_ex2.targets import Gaussian
-from lightning_ex2.trainer import Ex2Trainer
 
 PACKAGE = Path(lx.__file__).resolve().parent
 
@@ -110,7 +109,7 @@ def test_the_one_read_gives_the_draws_of_lightnings_own_read(tmp_path, checkpoin
     itself: the same draws, bit for bit."""
     _sample(_trainer(tmp_path), tmp_path / "once", ckpt_path=str(checkpoint))
     monkeypatch.setattr(
-        "lightning_ex2.trainer.checkpoint_preloaded", lambda *a: contextlib.nullcontext()
+        "lightning_ex2.lightning.trainer.checkpoint_preloaded", lambda *a: contextlib.nullcontext()
     )
     calls = _loads_of(checkpoint, monkeypatch)
     _sample(_trainer(tmp_path), tmp_path / "twice", ckpt_path=str(checkpoint))
@@ -169,7 +168,7 @@ def test_output_set_is_checked_once_before_any_work(tmp_path, monkeypatch):
 def test_writer_gets_its_plan_at_construction_and_no_callback_writes_into_another(tmp_path):
     """The trainer builds the run's writer with a plan (config text, scorers, lengths);
     the writer settings in ``callbacks`` are read, never written."""
-    from lightning_ex2.callbacks import SampleWriter
+    from lightning_ex2.lightning import SampleWriter
 
     settings = SampleWriter(OutputOptions(save_figures=False, n_reference=50))
     before = settings.options
@@ -276,7 +275,7 @@ def test_write_output_set_leaves_nothing_when_a_write_fails(tmp_path, monkeypatc
     def crash(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("lightning_ex2.output_set.save_json", crash)
+    monkeypatch.setattr("lightning_ex2.output.writer.save_json", crash)
     plan = SamplePlan(
         OutputSet(tmp_path / "out"), n_steps=20, options=OutputOptions(save_figures=False)
     )

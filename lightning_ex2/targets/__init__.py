@@ -7,18 +7,16 @@ Targets with an exact ``sample(n, generator=None) -> [n, D]`` (Gaussian, mixture
 banana, funnel) serve to evaluate samplers; :class:`BayesianLogisticRegression`
 is a real-data posterior without one, like the posteriordb ports
 (:mod:`~lightning_ex2.targets.posteriordb`, checked against Stan); :class:`GANLatentTarget` is a GAN's latent space
-seen as an energy-based model (:mod:`~lightning_ex2.targets.gan_diagnostics`: how hard it is);
+seen as an energy-based model (:mod:`~lightning_ex2.gan.hardness`: how hard it is);
 :class:`PyroModel` makes any plate-annotated Pyro model a batched target.
 """
 
 from lightning_ex2.protocols import Target
 
-from . import gan_diagnostics as gan_diagnostics  # lx.targets.gan_diagnostics (cheap)
 from . import posteriordb as posteriordb  # lx.targets.posteriordb (ports import on first use)
 from .banana import Banana
 from .base import TargetBase, check_target, has_sampler, target_dim
 from .funnel import Funnel
-from .gan import GANLatentTarget
 from .gaussian import Gaussian
 from .logistic import DATASETS, BayesianLogisticRegression
 from .mixture import GaussianMixture, GridMixture, SymmetricMixture
@@ -30,7 +28,6 @@ __all__ = [
     "Banana",
     "BayesianLogisticRegression",
     "Funnel",
-    "GANLatentTarget",
     "Gaussian",
     "GaussianMixture",
     "GridMixture",

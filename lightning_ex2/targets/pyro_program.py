@@ -4,7 +4,7 @@
 classes and plain values. :class:`PyroProgram` bridges the two for the command line::
 
     model:
-      class_path: lightning_ex2.modules.MCMCSampler
+      class_path: lightning_ex2.lightning.MCMCSampler
       init_args:
         target:
           class_path: lightning_ex2.targets.PyroProgram

@@ -12,7 +12,7 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch.utils.data import DataLoader
 
-from lightning_ex2.callbacks.diagnostics import ChainDiagnostics
+from lightning_ex2.lightning.callbacks.diagnostics import ChainDiagnostics
 from lightning_ex2.proposals import GaussianProposal
 from lightning_ex2.targets import Gaussian
 

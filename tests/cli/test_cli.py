@@ -11,7 +11,7 @@ import torch
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from lightning_ex2 import cli
+from lightning_ex2.lightning import cli
 
 
 @pytest.fixture
@@ -39,10 +39,10 @@ trainer:
   callbacks:
     - class_path: pytorch_lightning.callbacks.ModelCheckpoint
       init_args: {{save_last: true, save_top_k: 0, every_n_train_steps: 6}}
-    - class_path: lightning_ex2.callbacks.ChainDiagnostics
+    - class_path: lightning_ex2.lightning.ChainDiagnostics
       init_args: {{every_n_epochs: 5, trace_length: 10}}
 model:
-  class_path: lightning_ex2.modules.FlEx2MCMC
+  class_path: lightning_ex2.lightning.FlEx2MCMC
   init_args:
     target:
       class_path: {target}
@@ -79,7 +79,7 @@ def scalars(folder):
 
 
 def test_fit_then_sample(tmp_path, main, monkeypatch):
-    import lightning_ex2.figures as figures
+    import lightning_ex2.output.figures as figures
 
     titles = []
     scatter = figures.scatter_figure
@@ -273,9 +273,9 @@ def test_validate_and_test_score_the_chains(tmp_path, main, capsys):
 HELP_COMMANDS = [
     ["--help"],
     *([name, "--help"] for name in cli.Ex2CLI.subcommands()),
-    ["fit", "--model.help", "lightning_ex2.modules.FlEx2MCMC"],
-    ["sample", "--model.help", "lightning_ex2.modules.MCMCSampler"],
-    ["fit", "--trainer.callbacks.help", "lightning_ex2.callbacks.ChainDiagnostics"],
+    ["fit", "--model.help", "lightning_ex2.lightning.FlEx2MCMC"],
+    ["sample", "--model.help", "lightning_ex2.lightning.MCMCSampler"],
+    ["fit", "--trainer.callbacks.help", "lightning_ex2.lightning.ChainDiagnostics"],
 ]
 #: reST a terminal shows raw: a role (:class:`x`, :py:meth:`x`) or an inline literal (``x``)
 REST_MARKUP = r"(?::[a-z_]+)+:`|``"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lightning_ex2.cli import build_cli
-from lightning_ex2.modules import MCMCSampler
+from lightning_ex2.lightning import MCMCSampler
+from lightning_ex2.lightning.cli import build_cli
 
 ROOT = Path(__file__).resolve().parents[2] / "configs"
 CONFIGS = sorted(p for p in ROOT.rglob("*.yaml") if "gan" not in p.parts)

@@ -43,7 +43,7 @@ def test_sample_with_a_read_only_home_writes_its_set(tmp_path):
     env.update(HOME=str(_unwritable_home(tmp_path)), PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
     args = ["sample", "--config", cfg, "--n_steps", "4", "--output_dir", out, "--progress", "false"]
     done = subprocess.run(
-        [sys.executable, "-m", "lightning_ex2.cli", *map(str, args)],
+        [sys.executable, "-m", "lightning_ex2.lightning.cli", *map(str, args)],
         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
@@ -172,7 +172,7 @@ def test_a_non_finite_step_size_is_one_line(tmp_path, main, capsys, value):
 def test_a_garbage_rank_variable_is_one_line(tmp_path):
     env = {**os.environ, "SLURM_PROCID": "garbage", "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
-        [sys.executable, "-m", "lightning_ex2.cli", "fit", "--help"],
+        [sys.executable, "-m", "lightning_ex2.lightning.cli", "fit", "--help"],
         env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 2, done.stderr[-2000:]
@@ -188,8 +188,14 @@ def test_a_garbage_rank_variable_is_one_line(tmp_path):
 def test_a_truncated_samples_nc_is_one_line_from_load_output_set(tmp_path):
     import numpy as np
 
-    from lightning_ex2.inference_data import build_groups
-    from lightning_ex2.io import OutputSet, load_output_set, save_json, save_netcdf, save_npz
+    from lightning_ex2.output.files import (
+        OutputSet,
+        load_output_set,
+        save_json,
+        save_netcdf,
+        save_npz,
+    )
+    from lightning_ex2.output.netcdf import build_groups
 
     samples = np.zeros((2, 5, 2), dtype=np.float32)
     log_prob = np.zeros((2, 5), dtype=np.float32)

@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from lightning_ex2.metrics.classifier import classifier_weights
+from lightning_ex2.gan.classifier import classifier_weights
 
 ROOT = Path(__file__).resolve().parents[2]
 FASHION_WEIGHTS = classifier_weights("fashion")
 
 
 def test_gan_train_config_instantiates(fashion_dir: Path) -> None:
-    from lightning_ex2.cli import build_cli
+    from lightning_ex2.lightning.cli import build_cli
 
     cli = build_cli(
         [
@@ -32,9 +32,9 @@ def test_gan_train_config_instantiates(fashion_dir: Path) -> None:
 
 @pytest.mark.parametrize("method", ["ula", "mala", "isir", "ex2mcmc", "flex2mcmc"])
 def test_sampling_configs_instantiate(method: str, fashion_dir: Path) -> None:
-    from lightning_ex2.cli import build_cli
+    from lightning_ex2.lightning.cli import build_cli
 
-    weights = ROOT / "lightning_ex2/weights"
+    weights = ROOT / "lightning_ex2/gan/weights"
     if not (weights / "fashion_gan_generator.pt").is_file() or not FASHION_WEIGHTS.is_file():
         pytest.skip("shipped Fashion GAN / classifier weights absent")
     cli = build_cli(["--config", str(ROOT / f"configs/gan/fashion_{method}.yaml")], run=False)

@@ -10,8 +10,8 @@ import pytest
 import pytorch_lightning as pl
 import yaml
 
-from lightning_ex2.modules import GANModule, MCMCSampler
-from lightning_ex2.targets import GANLatentTarget
+from lightning_ex2.gan import GANLatentTarget, GANModule
+from lightning_ex2.lightning import MCMCSampler
 
 # ---------------------------------------------------------------------- configs
 CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "gan"
@@ -39,7 +39,7 @@ def test_gan_config_instantiates(path):
         assert _instantiate(config["data"], pl.LightningDataModule).batch_size == 64
         return
     if path.stem.endswith("_calibrate"):  # tests/modules/test_calibration.py instantiates these
-        assert model["class_path"] == "lightning_ex2.modules.DiscriminatorCalibration"
+        assert model["class_path"] == "lightning_ex2.gan.DiscriminatorCalibration"
         return
     target_args = model["init_args"]["target"]["init_args"]
     assert {"generator_ckpt", "discriminator_ckpt"} <= set(target_args)

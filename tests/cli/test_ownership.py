@@ -4,7 +4,7 @@
   files) lists: ``--overwrite`` removes only those files, unchanged; a folder holding
   a user's own ``config.yaml`` or TensorBoard events is never taken for a set.
 * One process per run folder and per output set: a real second process holds the
-  folder's lock (``lightning_ex2/runlock.py`` loaded alone, so it starts in well under
+  folder's lock (``lightning_ex2/output/lock.py`` loaded alone, so it starts in well under
   a second); a live holder is refused in one line naming it, a dead one's lock is
   taken over, and staging folders are removed only under the lock (whatever PID their
   names carry: a run in another PID namespace keeps its own).
@@ -24,10 +24,10 @@ from pathlib import Path
 
 import pytest
 
-from lightning_ex2 import io
 from lightning_ex2.errors import UserError
-from lightning_ex2.io import MANIFEST, OutputSet
-from lightning_ex2.runlock import LOCK_NAME, LockHeld, RunLock
+from lightning_ex2.output import files as io
+from lightning_ex2.output.files import MANIFEST, OutputSet
+from lightning_ex2.output.lock import LOCK_NAME, LockHeld, RunLock
 from tests.cli import test_safety
 from tests.cli.test_safety import no_sampling, one_line_error, write_config
 from tests.multiprocess.processes import kill_group
@@ -295,7 +295,7 @@ def test_a_second_fit_while_the_first_runs_is_refused(tmp_path, main, capsys, mo
     """The issue's case: the first fit is alive and has written only its config.yaml
     (no checkpoint yet); the same command again is not a restart: it is refused, and
     the first run's files stay. Once the first is dead, the same command restarts it."""
-    from lightning_ex2.guard import RunGuard
+    from lightning_ex2.lightning.guard import RunGuard
 
     cfg = write_config(tmp_path)
     run_dir = tmp_path / "logs" / "run" / "fit"

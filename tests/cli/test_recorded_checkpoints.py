@@ -17,8 +17,10 @@ import numpy as np
 import pytest
 import torch
 
-from lightning_ex2 import cli, interrupt, runcheck
-from lightning_ex2.metrics import ClassifierFeatures
+from lightning_ex2 import interrupt
+from lightning_ex2.gan import ClassifierFeatures
+from lightning_ex2.lightning import checks as runcheck
+from lightning_ex2.lightning import cli
 from tests.metrics.test_classifier import RECORDED_RTOL
 
 DATA = Path(__file__).resolve().parents[1] / "fixtures" / "gan_main"
@@ -111,8 +113,12 @@ def test_a_checkpoint_of_another_class_is_refused(
 
 
 def test_a_gan_module_checkpoint_loads() -> None:
-    from lightning_ex2.modules import GANModule
-    from lightning_ex2.networks import DigitsDiscriminator, DigitsGenerator, load_gan_checkpoint
+    from lightning_ex2.gan import (
+        DigitsDiscriminator,
+        DigitsGenerator,
+        GANModule,
+        load_gan_checkpoint,
+    )
 
     path = DATA / "gan_module.ckpt"
     g = load_gan_checkpoint(DigitsGenerator(hidden=4), path)
@@ -120,20 +126,19 @@ def test_a_gan_module_checkpoint_loads() -> None:
     model = GANModule(DigitsGenerator(hidden=4), DigitsDiscriminator(hidden=4), n_grid_images=1)
     ckpt, diffs = runcheck.check_checkpoint(model, path)
     assert diffs == []
-    assert ckpt["hyper_parameters"]["_class_path"] == "lightning_ex2.modules.GANModule"
+    assert ckpt["hyper_parameters"]["_class_path"] == "lightning_ex2.gan.GANModule"
     model.load_state_dict(ckpt["state_dict"])
     assert torch.equal(model.generator.net[0].weight, g.net[0].weight)
     assert torch.equal(model.discriminator.net[0].weight, d.net[0].weight)
 
 
 def test_a_config_with_metrics_builds(tmp_path: Path) -> None:
-    from lightning_ex2.callbacks import ImageQualityMetrics
-    from lightning_ex2.targets import GANLatentTarget
+    from lightning_ex2.gan import GANLatentTarget, ImageQualityMetrics
 
     extractors = (
-        "feature_extractor: {class_path: lightning_ex2.metrics.ClassifierFeatures, "
+        "feature_extractor: {class_path: lightning_ex2.gan.ClassifierFeatures, "
         "init_args: {weights: fashion}}\n      logits_extractor: {class_path: "
-        "lightning_ex2.metrics.ClassifierLogits, init_args: {weights: fashion}}"
+        "lightning_ex2.gan.ClassifierLogits, init_args: {weights: fashion}}"
     )
     text = (
         _config(tmp_path)
@@ -141,7 +146,7 @@ def test_a_config_with_metrics_builds(tmp_path: Path) -> None:
         .replace(
             "  enable_checkpointing: false\n",
             "  enable_checkpointing: false\n  callbacks:\n"
-            "  - class_path: lightning_ex2.callbacks.ImageQualityMetrics\n"
+            "  - class_path: lightning_ex2.gan.ImageQualityMetrics\n"
             f"    init_args:\n      {extractors}\n",
         )
     )
@@ -172,4 +177,4 @@ def test_a_config_with_a_class_path_of_earlier_versions_is_one_line(
     assert code == 2 and not (tmp_path / "o").exists()
     (line,) = [s for s in capsys.readouterr().err.splitlines() if s.startswith("lightning-ex2: ")]
     assert "model.init_args.target: class_path 'lightning_ex2.gan.GANLatentTarget'" in line
-    assert line.endswith("did you mean lightning_ex2.targets.GANLatentTarget?")
+    assert line.endswith("did you mean lightning_ex2.gan.GANLatentTarget?")

@@ -1,7 +1,7 @@
 """The command fails safe: checks before any work, one-line errors, output sets written
 whole, checkpoints that disagree with the config refused, one rule for used folders.
 
-In-process (``lightning_ex2.cli.main``); the signal tests proper, which need their own
+In-process (``lightning_ex2.lightning.cli.main``); the signal tests proper, which need their own
 process, are in ``tests/multiprocess/test_signals.py``.
 """
 
@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 import torch
 
-from lightning_ex2 import cli, interrupt
+from lightning_ex2 import interrupt
 from lightning_ex2.errors import UserError
+from lightning_ex2.lightning import cli
 
 CONFIG = """
 seed_everything: 0
@@ -33,7 +34,7 @@ trainer:
     - class_path: pytorch_lightning.callbacks.ModelCheckpoint
       init_args: {{save_last: true, save_top_k: 0, every_n_train_steps: 4}}
 model:
-  class_path: lightning_ex2.modules.MCMCSampler
+  class_path: lightning_ex2.lightning.MCMCSampler
   init_args:
     target:
       class_path: {target}
@@ -126,7 +127,7 @@ def no_sampling(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("sampling ran before the check")
 
-    monkeypatch.setattr("lightning_ex2.modules.sampler.run_chains", fail)
+    monkeypatch.setattr("lightning_ex2.lightning.module.run_chains", fail)
 
 
 # ------------------------------------------------------------------ used folders
@@ -237,7 +238,7 @@ def test_failure_while_writing_leaves_the_previous_set(tmp_path, main, fitted, m
     def crash(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("lightning_ex2.output_set.save_json", crash)
+    monkeypatch.setattr("lightning_ex2.output.writer.save_json", crash)
     with pytest.raises(OSError, match="disk full"):
         main(*sample_args(cfg, ckpt, out, "--n_steps", 7, "--overwrite", "true"))
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
@@ -246,7 +247,7 @@ def test_failure_while_writing_leaves_the_previous_set(tmp_path, main, fitted, m
 
 def stop_after(monkeypatch, n_calls):
     """Make ``sample``'s step loop see a SIGTERM request at its ``n_calls``-th log_prob."""
-    from lightning_ex2.modules import sampler
+    from lightning_ex2.lightning import module as sampler
 
     real = sampler.run_chains
     calls = {"n": 0}
@@ -305,7 +306,7 @@ def test_stop_request_keeps_a_partial_set(tmp_path, main, capsys, fitted, monkey
 
 def test_writer_reports_every_info_field(tmp_path, main, fitted, monkeypatch):
     cfg, ckpt = fitted
-    from lightning_ex2.modules import sampler
+    from lightning_ex2.lightning import module as sampler
 
     real = sampler.run_chains
 
@@ -415,7 +416,7 @@ def test_out_of_memory_names_sizes_and_options(tmp_path, main, capsys):
         trainer: {{max_steps: 2, accelerator: cpu, enable_progress_bar: false, logger: false,
                   enable_checkpointing: false, default_root_dir: "{tmp_path}"}}
         model:
-          class_path: lightning_ex2.modules.MCMCSampler
+          class_path: lightning_ex2.lightning.MCMCSampler
           init_args:
             target: {{class_path: lightning_ex2.targets.GridMixture, init_args: {{k: 2}}}}
             kernel:
@@ -471,8 +472,8 @@ def test_slurm_auto_resume_counts_as_resuming(tmp_path, monkeypatch):
     requeued command (no --ckpt_path) is a resume, not a second run into the folder."""
     from lightning_fabric.plugins.environments import SLURMEnvironment
 
-    from lightning_ex2.preflight import check_fresh_folder, slurm_resume_path
-    from lightning_ex2.trainer import Ex2Trainer
+    from lightning_ex2.lightning.preflight import check_fresh_folder, slurm_resume_path
+    from lightning_ex2.lightning.trainer import Ex2Trainer
 
     trainer = Ex2Trainer(default_root_dir=str(tmp_path), logger=False, accelerator="cpu")
     (tmp_path / "checkpoints").mkdir()
@@ -612,9 +613,9 @@ def test_a_set_cut_short_while_publishing_is_replaceable(tmp_path, main, capsys,
 
 
 def test_every_staged_file_is_registered(tmp_path):
-    """A writer that stages a file unknown to lightning_ex2.io.SET_FILES fails loudly
+    """A writer that stages a file unknown to lightning_ex2.output.files.SET_FILES fails loudly
     (so --overwrite knows every file of a set)."""
-    from lightning_ex2.io import OutputSet
+    from lightning_ex2.output.files import OutputSet
 
     out = OutputSet(tmp_path / "out")
     staging = out.begin()
@@ -637,7 +638,7 @@ trainer:
     - class_path: pytorch_lightning.callbacks.ModelCheckpoint
       init_args: {{dirpath: "{root}/ckpt", save_last: true, save_top_k: 0}}
 model:
-  class_path: lightning_ex2.modules.MCMCSampler
+  class_path: lightning_ex2.lightning.MCMCSampler
   init_args:
     target: {{class_path: lightning_ex2.targets.Funnel, init_args: {{dim: 3}}}}
     kernel:
@@ -686,7 +687,7 @@ def test_override_runs_the_configs_kernel_buffers(tmp_path, main):
     assert main("fit", "--config", cfg) == 0
     ckpt = tmp_path / "ckpt" / "last.ckpt"
     seen = []
-    from lightning_ex2.modules.sampler import MCMCSampler
+    from lightning_ex2.lightning.module import MCMCSampler
 
     real = MCMCSampler.predict_step
 
@@ -877,7 +878,7 @@ def test_a_full_disk_is_one_line_and_keeps_the_previous_set(
     def full(path, **arrays):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr("lightning_ex2.output_set.save_npz", full)
+    monkeypatch.setattr("lightning_ex2.output.writer.save_npz", full)
     assert main(*sample_args(cfg, ckpt, out, "--n_steps", 7, "--overwrite", "true")) == 2
     one_line_error(capsys, "No space left on device", "samples.npz")
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before

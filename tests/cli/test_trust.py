@@ -17,8 +17,8 @@ import torch
 
 from lightning_ex2 import interrupt
 from lightning_ex2.errors import UserError
-from lightning_ex2.guard import RunGuard
-from lightning_ex2.lightning_compat import SafeCheckpointIO
+from lightning_ex2.lightning.compat import SafeCheckpointIO
+from lightning_ex2.lightning.guard import RunGuard
 from lightning_ex2.trust import DamagedFile, UntrustedFile, load_torch
 from tests.cli.test_safety import CONFIG, main, one_line_error, sample_args, write_config
 
@@ -110,8 +110,8 @@ def test_only_the_opt_in_unpickles_and_every_reader_refuses(tmp_path, main, caps
             SafeCheckpointIO().load_checkpoint(evil, weights_only=False)
     finally:
         del os.environ["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"]
-    from lightning_ex2.metrics.classifier import load_feature_cnn
-    from lightning_ex2.networks import DigitsGenerator, load_gan_checkpoint
+    from lightning_ex2.gan import DigitsGenerator, load_gan_checkpoint
+    from lightning_ex2.gan.classifier import load_feature_cnn
 
     weights = tmp_path / "netG.pth"
     torch.save({"model_state_dict": DigitsGenerator().state_dict(), "x": Payload(marker)}, weights)
@@ -216,7 +216,7 @@ def test_fit_without_a_model_checkpoint_keeps_last_ckpt(tmp_path, main):
 def test_config_yaml_is_renamed_into_place(tmp_path, main, monkeypatch):
     """config.yaml is never written in place (0 bytes while writing); a run killed
     while writing it leaves no config.yaml, and the same command then runs."""
-    import lightning_ex2.io as io
+    import lightning_ex2.output.files as io
 
     renamed = []
     real = os.replace

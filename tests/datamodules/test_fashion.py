@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from lightning_ex2.data import FashionMNISTDataModule
-from lightning_ex2.data.images import read_idx_images, read_idx_labels
+from lightning_ex2.gan import FashionMNISTDataModule
+from lightning_ex2.gan.data import read_idx_images, read_idx_labels
 from tests.fashion_data import synthetic
 
 

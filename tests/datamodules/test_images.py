@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from lightning_ex2.data import (
+from lightning_ex2.gan import (
     CIFAR10DataModule,
     DigitsDataModule,
     ImageFolderDataModule,

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from lightning_ex2.sharding import chain_shards, gather_rows, merge_owned_rows
+from lightning_ex2.lightning.data import chain_shards, gather_rows, merge_owned_rows
 
 
 class _Rank:

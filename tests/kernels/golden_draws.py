@@ -110,9 +110,8 @@ def run_case(name: str, target_name: str) -> dict[str, torch.Tensor]:
 
 def run_module() -> dict[str, torch.Tensor]:
     """``fit`` (adaptation) then ``predict`` (the ``sample`` command) of an MCMCSampler."""
-    from lightning_ex2.data import ChainDataModule
-    from lightning_ex2.modules import MCMCSampler
-    from lightning_ex2.trainer import Ex2Trainer
+    from lightning_ex2.lightning import ChainDataModule, MCMCSampler
+    from lightning_ex2.lightning.trainer import Ex2Trainer
 
     kernel = lx.Ex2MCMC(GaussianProposal(DIM, scale=3.0), 64, 0.05, 2, target_accept=0.574)
     kw = dict(

@@ -13,8 +13,8 @@ from scipy import stats
 from torch import nn
 
 import lightning_ex2 as lx
+from lightning_ex2.diagnostics import ess
 from lightning_ex2.kernels import ChainState, Ex2MCMC, log_prob_and_grad
-from lightning_ex2.metrics import ess
 from lightning_ex2.proposals import GaussianProposal
 from lightning_ex2.targets import Gaussian, GaussianMixture
 from tests.conftest import mcse_z, z_quantile

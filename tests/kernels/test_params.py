@@ -15,6 +15,7 @@ import torch
 from scipy import stats
 
 import lightning_ex2 as lx
+from lightning_ex2.diagnostics import ess
 from lightning_ex2.kernels import HMCParams, MALAParams, Warmup
 from lightning_ex2.kernels.adaptation import (
     mass_windows,
@@ -22,7 +23,6 @@ from lightning_ex2.kernels.adaptation import (
     variance_init,
     variance_update,
 )
-from lightning_ex2.metrics import ess
 from lightning_ex2.proposals import GaussianProposal
 from lightning_ex2.targets import Gaussian, GaussianMixture
 from tests.conftest import mcse_z, z_quantile

@@ -20,8 +20,8 @@ import torch
 from torch import nn
 
 import lightning_ex2 as lx
+from lightning_ex2.diagnostics import ess
 from lightning_ex2.kernels.adaptation import ChainHealth, lost_chains
-from lightning_ex2.metrics import ess
 from tests.conftest import mcse_z, z_quantile
 
 #: x0 = log g with g ~ Exponential(1): E = -Euler's gamma, Var = pi^2 / 6

@@ -1,4 +1,4 @@
-"""The one feature CNN of the image metrics (``lightning_ex2/metrics/classifier.py``).
+"""The one feature CNN of the image metrics (``lightning_ex2/gan/classifier.py``).
 
 ``tests/fixtures/gan_main/classifier_golden.pt`` holds the shipped classifiers' features and
 logits on fixed inputs, recorded by main f9c88f2. Those outputs are float32 and were recorded
@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from lightning_ex2.metrics import ClassifierFeatures, ClassifierLogits, FeatureCNN
-from lightning_ex2.metrics.classifier import (
+from lightning_ex2.gan import ClassifierFeatures, ClassifierLogits, FeatureCNN
+from lightning_ex2.gan.classifier import (
     CLASSIFIERS,
     DigitsClassifier,
     FashionClassifier,

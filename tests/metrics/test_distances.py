@@ -1,4 +1,4 @@
-"""Tests for lightning_ex2.metrics.distances: W2² (EMD) and histogram TV distances."""
+"""Tests for lightning_ex2.diagnostics.distances: W2² (EMD) and histogram TV distances."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from lightning_ex2.metrics import emd, marginal_tv, sliced_tv
+from lightning_ex2.diagnostics import emd, marginal_tv, sliced_tv
 
 # --------------------------------------------------------------------------------------------
 # EMD / W2²

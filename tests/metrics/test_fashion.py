@@ -7,16 +7,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from lightning_ex2.data import FashionMNISTDataModule
-from lightning_ex2.metrics.classifier import (
+from lightning_ex2.gan import FashionGenerator, FashionMNISTDataModule
+from lightning_ex2.gan.classifier import (
     ClassifierFeatures,
     ClassifierLogits,
     FashionClassifier,
     classifier_weights,
     load_feature_cnn,
 )
-from lightning_ex2.metrics.classifier_training import as_float_images, train_fashion_classifier
-from lightning_ex2.networks import FashionGenerator
+from lightning_ex2.gan.classifier_training import as_float_images, train_fashion_classifier
 from tests.fashion_data import synthetic
 
 FASHION_WEIGHTS = classifier_weights("fashion")
@@ -61,7 +60,7 @@ def test_shipped_classifier_loads() -> None:
 def test_metrics_callback_selects_fashion_classifier_by_name(
     fashion_dir: Path, tmp_path: Path
 ) -> None:
-    from lightning_ex2.callbacks import ImageQualityMetrics
+    from lightning_ex2.gan import ImageQualityMetrics
 
     x, y = synthetic(64)
     path = tmp_path / "clf.pt"

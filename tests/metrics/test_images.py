@@ -14,25 +14,25 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 
-from lightning_ex2.callbacks.fid import (
+from lightning_ex2.gan.callbacks.fid import (
     ImageQualityMetrics,
     TorchScriptInception,
     load_real_images,
     resize_bilinear_tf,
 )
-from lightning_ex2.callbacks.trajectory import SamplingTrajectory
-from lightning_ex2.figures import energy_landscape_figure, trajectory_grid
-from lightning_ex2.metrics.classifier import (
+from lightning_ex2.gan.callbacks.trajectory import SamplingTrajectory
+from lightning_ex2.gan.classifier import (
     ClassifierFeatures,
     ClassifierLogits,
     DigitsClassifier,
     load_feature_cnn,
 )
-from lightning_ex2.metrics.classifier_training import (
+from lightning_ex2.gan.classifier_training import (
     digits_dataset,
     evaluate_digits_classifier,
     train_digits_classifier,
 )
+from lightning_ex2.output.figures import energy_landscape_figure, trajectory_grid
 from lightning_ex2.targets import Gaussian
 
 
@@ -242,7 +242,7 @@ def test_feature_extractor_by_class_path_in_yaml():
     parser = ArgumentParser()
     parser.add_argument("--cb", type=pl.Callback)
     instantiate = getattr(parser, "instantiate", None) or parser.instantiate_classes
-    name = "lightning_ex2.callbacks.fid.ImageQualityMetrics"
+    name = "lightning_ex2.gan.callbacks.fid.ImageQualityMetrics"
     init_args = {"feature_extractor": {"class_path": "torch.nn.Flatten"}, "metrics": ["fid"]}
     cfg = parser.parse_object({"cb": {"class_path": name, "init_args": init_args}})
     cb = instantiate(cfg).cb
@@ -305,10 +305,9 @@ def _events(logger: TensorBoardLogger) -> EventAccumulator:
 
 
 def test_fit_and_sample_log_metrics_and_trajectory(tmp_path):
-    from lightning_ex2.data import ChainDataModule
     from lightning_ex2.kernels import MALA
-    from lightning_ex2.modules import MCMCSampler
-    from lightning_ex2.trainer import Ex2Trainer
+    from lightning_ex2.lightning import ChainDataModule, MCMCSampler
+    from lightning_ex2.lightning.trainer import Ex2Trainer
 
     target = FakeLatentTarget()
     np.save(tmp_path / "real.npy", FakeImages(target).real_images(200).numpy())
@@ -404,7 +403,7 @@ def test_sample_summary_carries_image_metrics(tmp_path):
     import json
     from pathlib import Path
 
-    from lightning_ex2.cli import build_cli
+    from lightning_ex2.lightning.cli import build_cli
 
     override = tmp_path / "untrained.yaml"  # an untrained GAN: no checkpoint files needed
     override.write_text(

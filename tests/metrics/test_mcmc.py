@@ -1,4 +1,4 @@
-"""Tests for lightning_ex2.metrics.mcmc: ESS and split R-hat (distances: ``test_distances.py``)."""
+"""Tests for lightning_ex2.diagnostics.mcmc: ESS and split R-hat (distances: ``test_distances.py``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 from scipy.signal import lfilter
 
-from lightning_ex2.metrics import ess, rhat
+from lightning_ex2.diagnostics import ess, rhat
 
 
 def ar1(rho: float, n_chain: int, n_draw: int, n_dim: int, seed: int) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Discriminator calibration (lightning_ex2/modules/calibration.py) and GAN target diagnostics."""
+"""Discriminator calibration (lightning_ex2/gan/calibration.py) and GAN target diagnostics."""
 
 from __future__ import annotations
 
@@ -10,19 +10,14 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from lightning_ex2.data import FashionMNISTDataModule
-from lightning_ex2.modules.calibration import (
-    DiscriminatorCalibration,
-    fit_logistic_scale,
-    log_loss,
+from lightning_ex2.gan import (
+    FashionDiscriminator,
+    FashionGenerator,
+    FashionMNISTDataModule,
+    GANLatentTarget,
 )
-from lightning_ex2.networks import FashionDiscriminator, FashionGenerator
-from lightning_ex2.targets import GANLatentTarget
-from lightning_ex2.targets.gan_diagnostics import (
-    importance_ess_fraction,
-    isir_acceptance,
-    target_diagnostics,
-)
+from lightning_ex2.gan.calibration import DiscriminatorCalibration, fit_logistic_scale, log_loss
+from lightning_ex2.gan.hardness import importance_ess_fraction, isir_acceptance, target_diagnostics
 from tests.fashion_data import synthetic, write_idx
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -154,7 +149,7 @@ def test_bad_calibration_input_named(data: Path, tmp_path: Path) -> None:
 def test_calibrate_configs_instantiate(name: str, tmp_path: Path) -> None:
     import yaml
 
-    from lightning_ex2.cli import build_cli
+    from lightning_ex2.lightning.cli import build_cli
 
     path = ROOT / f"configs/gan/{name}.yaml"
     cfg = yaml.safe_load(path.read_text())

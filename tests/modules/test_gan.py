@@ -10,13 +10,14 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from lightning_ex2.data import (
+from lightning_ex2.gan import (
     DigitsDataModule,
+    DigitsDiscriminator,
+    DigitsGenerator,
+    GANLatentTarget,
 )
-from lightning_ex2.image_grid import image_grid
-from lightning_ex2.modules.gan import LOSSES, GANModule
-from lightning_ex2.networks import DigitsDiscriminator, DigitsGenerator
-from lightning_ex2.targets import GANLatentTarget
+from lightning_ex2.gan.image_grid import image_grid
+from lightning_ex2.gan.training import LOSSES, GANModule
 
 
 # ---------------------------------------------------------------------- training

@@ -9,12 +9,11 @@ import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 
 import lightning_ex2 as lx
-from lightning_ex2.data import ChainDataModule
-from lightning_ex2.metrics import emd
-from lightning_ex2.modules import FlEx2MCMC, MCMCSampler
+from lightning_ex2.diagnostics import emd
+from lightning_ex2.lightning import ChainDataModule, FlEx2MCMC, MCMCSampler
+from lightning_ex2.lightning.trainer import Ex2Trainer
 from lightning_ex2.proposals import FlowProposal, GaussianProposal
 from lightning_ex2.targets import Gaussian, GridMixture
-from lightning_ex2.trainer import Ex2Trainer
 from tests.kernels.cases import BY_NAME, smoke_cases
 
 
@@ -356,8 +355,8 @@ def test_flex2mcmc_with_an_hmc_local_kernel(tmp_path):
 def test_algorithm_names_the_sampler_that_runs():
     """The output set's figures are titled by the module's ``algorithm``: a FlEx2MCMC run
     (an Ex2MCMC kernel whose flow proposal the module trains) is FlEx2MCMC, not Ex2MCMC."""
-    from lightning_ex2.cli import build_cli
-    from lightning_ex2.output_set import RunMeta
+    from lightning_ex2.lightning.cli import build_cli
+    from lightning_ex2.output.writer import RunMeta
 
     quickstart = build_cli(["--config", "configs/quickstart.yaml"], run=False).model
     assert type(quickstart.kernel).__name__ == "Ex2MCMC"

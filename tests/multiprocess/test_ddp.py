@@ -40,7 +40,7 @@ trainer:
     - class_path: pytorch_lightning.callbacks.ModelCheckpoint
       init_args: {{dirpath: "{root}/ckpt_{version}", save_last: true, save_top_k: 0,
                   every_n_train_steps: 3}}
-    - class_path: lightning_ex2.callbacks.ChainDiagnostics
+    - class_path: lightning_ex2.lightning.ChainDiagnostics
       init_args: {{every_n_epochs: 3, trace_length: 6}}
     - class_path: ddp_probe.DumpFlow
       init_args: {{folder: "{root}/flows_{version}"}}
@@ -122,7 +122,7 @@ def run_cli(root: Path, *args: str) -> str:
         "CUDA_VISIBLE_DEVICES": "",
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lightning_ex2.cli", *args],
+        [sys.executable, "-m", "lightning_ex2.lightning.cli", *args],
         cwd=root,
         env=env,
         stdout=subprocess.PIPE,
@@ -147,7 +147,7 @@ def _no_survivors(pgid: int) -> bool:
 
 
 def test_flex2mcmc_fit_sample_resume_two_processes(tmp_path):
-    module = "lightning_ex2.modules.FlEx2MCMC"
+    module = "lightning_ex2.lightning.FlEx2MCMC"
     cfg = write(tmp_path, "k2", 2, module, FLOW_KERNEL, n_chains=11, steps=6)
     run_cli(tmp_path, "fit", "--config", str(cfg))
 
@@ -209,7 +209,7 @@ def test_flex2mcmc_fit_sample_resume_two_processes(tmp_path):
         "trace.png",
     ]
     # samples.nc: both ranks' chains, per-draw stats in the same chain order as samples.npz
-    from lightning_ex2.io import load_output_set
+    from lightning_ex2.output.files import load_output_set
 
     loaded = load_output_set(out)
     nc = loaded.to_arviz()
@@ -246,7 +246,7 @@ def test_flex2mcmc_fit_sample_resume_two_processes(tmp_path):
 
 def test_one_and_two_devices_agree_statistically(tmp_path):
     """MALA on a Gaussian, 64 chains: K=1 and K=2 estimate the same mean (z-test)."""
-    module = "lightning_ex2.modules.MCMCSampler"
+    module = "lightning_ex2.lightning.MCMCSampler"
     results = {}
     for devices in (1, 2):
         version = f"mala{devices}"
@@ -272,7 +272,7 @@ def test_one_and_two_devices_agree_statistically(tmp_path):
             json.loads((out / "summary.json").read_text()),
         )
     truth = np.array([1.0, -1.0])
-    from lightning_ex2.metrics import ess
+    from lightning_ex2.diagnostics import ess
 
     for devices, (samples, summary) in results.items():
         assert samples.shape == (64, 150, 2)

@@ -41,7 +41,7 @@ trainer:
     - class_path: pytorch_lightning.callbacks.ModelCheckpoint
       init_args: {{save_last: true, save_top_k: 0, every_n_train_steps: 5}}
 model:
-  class_path: lightning_ex2.modules.MCMCSampler
+  class_path: lightning_ex2.lightning.MCMCSampler
   init_args:
     target:
       class_path: slow_target.Marked
@@ -107,7 +107,7 @@ def start(
     # output to files: a full pipe would block the run while the test waits for it
     log = open(root / "run.log", "w")  # noqa: SIM115 - closed when the process ends
     proc = subprocess.Popen(
-        command or [sys.executable, "-m", "lightning_ex2.cli", *args],
+        command or [sys.executable, "-m", "lightning_ex2.lightning.cli", *args],
         cwd=root,
         env=env,
         stdout=log,
@@ -319,7 +319,7 @@ def slurm_recipe(cfg: Path, ckpt: Path) -> str:
     lines = block[block.index("CKPT=") : block.index('exit "$rc"') + len('exit "$rc"')]
     subs = [
         (r"^CKPT=\S+", f"CKPT={ckpt}"),
-        (r"srun lightning-ex2 ", f"{sys.executable} -m lightning_ex2.cli "),
+        (r"srun lightning-ex2 ", f"{sys.executable} -m lightning_ex2.lightning.cli "),
         (r"--config \S+", f"--config {cfg}"),
         (r" \\\n\s*--trainer\.accelerator gpu[^\n]*", ""),
         (r'scontrol requeue "\$SLURM_JOB_ID"', "echo REQUEUE"),

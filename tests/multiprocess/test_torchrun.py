@@ -36,7 +36,7 @@ trainer:
     - class_path: pytorch_lightning.callbacks.ModelCheckpoint
       init_args: {save_last: true, save_top_k: 0, every_n_train_steps: 5}
 model:
-  class_path: lightning_ex2.modules.MCMCSampler
+  class_path: lightning_ex2.lightning.MCMCSampler
   init_args:
     target:
       class_path: lightning_ex2.targets.Gaussian
@@ -69,7 +69,7 @@ def torchrun_two_nodes(root: Path, *args: str) -> None:
                         sys.executable, "-m", "torch.distributed.run",
                         "--nnodes", "2", "--nproc_per_node", "1", "--node_rank", str(rank),
                         "--master_addr", "127.0.0.1", "--master_port", port,
-                        "-m", "lightning_ex2.cli", *args,
+                        "-m", "lightning_ex2.lightning.cli", *args,
                         "--trainer.accelerator", "cpu", "--trainer.devices", "1",
                         "--trainer.num_nodes", "2", "--trainer.strategy", "ddp",
                     ],

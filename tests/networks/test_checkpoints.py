@@ -5,18 +5,18 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lightning_ex2.networks import (
+from lightning_ex2.gan import (
     DCGANDiscriminator32,
     DCGANGenerator32,
     DigitsDiscriminator,
     DigitsGenerator,
+    GANLatentTarget,
     MNISTDiscriminator,
     MNISTGenerator,
     SNGANDiscriminator32,
     SNGANGenerator32,
     load_gan_checkpoint,
 )
-from lightning_ex2.targets import GANLatentTarget
 
 
 # ------------------------------------------------------ architectures, checkpoints
@@ -119,11 +119,11 @@ def test_missing_checkpoint_says_what_to_put_there(tmp_path):
 def test_weights_path_of_earlier_versions_names_the_shipped_file():
     from pathlib import Path
 
-    from lightning_ex2.networks import FashionDiscriminator, FashionGenerator
+    from lightning_ex2.gan import FashionDiscriminator, FashionGenerator
 
     package = Path(__file__).resolve().parents[2] / "lightning_ex2"
     old = package / "gan" / "weights" / "fashion_gan_discriminator_calibrated.pt"
-    with pytest.raises(FileNotFoundError, match=r"weights are in lightning_ex2/weights/"):
+    with pytest.raises(FileNotFoundError, match=r"weights are in lightning_ex2/gan/weights/"):
         load_gan_checkpoint(FashionDiscriminator(ndf=32), old)
     target = GANLatentTarget(
         FashionGenerator(ngf=32),

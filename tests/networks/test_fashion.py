@@ -5,10 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lightning_ex2.networks import (
-    FashionDiscriminator,
-    FashionGenerator,
-)
+from lightning_ex2.gan import FashionDiscriminator, FashionGenerator
 
 
 def test_gan_shapes_and_gradient_in_z() -> None:

@@ -32,14 +32,14 @@ import pytest
 import torch
 from torch import nn
 
-from lightning_ex2.networks import (
+from lightning_ex2.gan import (
     DCGANDiscriminator32,
     DCGANGenerator32,
+    GANLatentTarget,
     SNGANDiscriminator32,
     SNGANGenerator32,
 )
-from lightning_ex2.networks.architectures import DBlock, DBlockOptimized
-from lightning_ex2.targets import GANLatentTarget
+from lightning_ex2.gan.networks import DBlock, DBlockOptimized
 
 VERSION = "0.1.16"
 REPO = Path(__file__).resolve().parents[2]

@@ -5,18 +5,18 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lightning_ex2.networks import (
+from lightning_ex2.gan import (
     DCGANDiscriminator32,
     DCGANGenerator32,
     DigitsDiscriminator,
     DigitsGenerator,
+    GANLatentTarget,
     MNISTDiscriminator,
     MNISTGenerator,
     SNGANDiscriminator32,
     SNGANGenerator32,
     load_gan_checkpoint,
 )
-from lightning_ex2.targets import GANLatentTarget
 
 
 def _old_mimicry_sn(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -25,8 +25,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lightning_ex2.networks import MNISTDiscriminator, MNISTGenerator
-from lightning_ex2.targets import GANLatentTarget
+from lightning_ex2.gan import GANLatentTarget, MNISTDiscriminator, MNISTGenerator
 
 TOL = 1e-5
 _DIR = os.environ.get("LX_EX2MCMC_MNIST_MODELS")

@@ -12,13 +12,12 @@ import pytest
 import torch
 
 import lightning_ex2 as lx
-from lightning_ex2.data import ChainDataModule
-from lightning_ex2.modules import FlEx2MCMC
-from lightning_ex2.modules.sampler import SamplingConfig
+from lightning_ex2.lightning import ChainDataModule, FlEx2MCMC
+from lightning_ex2.lightning.module import SamplingConfig
+from lightning_ex2.lightning.trainer import Ex2Trainer
 from lightning_ex2.proposals import FlowProposal, FlowTraining, GaussianProposal
 from lightning_ex2.random import derived_seed
 from lightning_ex2.targets import Gaussian
-from lightning_ex2.trainer import Ex2Trainer
 
 
 def _kernel(scale=3.0, dim=2, n_particles=8):
@@ -145,7 +144,7 @@ def test_trained_flow_finds_both_modes_an_untrained_one_does_not():
     assert int((stuck[:, 1:] != stuck[:, :-1]).sum()) == 0  # no chain ever changes mode
     assert float(trained.info["accept_global"].mean()) > 0.3  # measured: 0.70-0.72
     assert int((heavy[:, 1:] != heavy[:, :-1]).sum()) > 100
-    ess = float(lx.metrics.ess(heavy.unsqueeze(-1).numpy())[0])
+    ess = float(lx.diagnostics.ess(heavy.unsqueeze(-1).numpy())[0])
     mcse = float(np.sqrt(weight * (1 - weight) / ess))
     assert abs(float(heavy.mean()) - (1 - weight)) < 4 * mcse, (heavy.mean(), mcse, ess)
 
@@ -166,7 +165,7 @@ class _Declared(torch.nn.Module):
 
 
 def test_the_run_dtype_is_read_past_a_shadowed_parameters_attribute():
-    from lightning_ex2.modules import MCMCSampler
+    from lightning_ex2.lightning import MCMCSampler
 
     run = lx.sample(_Declared(), lx.MALA(0.3), n_chains=4, n_steps=3, seed=0, progress=False,
                     check_convergence=False)  # fmt: skip

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lightning_ex2.networks import FashionGenerator
+from lightning_ex2.gan import FashionGenerator
 from tests.fashion_data import synthetic, write_idx
 
 ROOT = Path(__file__).resolve().parents[2]

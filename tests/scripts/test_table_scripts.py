@@ -143,7 +143,7 @@ def test_digits_table_toy(tmp_path):
         "scripts/digits_table.py",
         ["| none (generator) | 0 | 0 |", "| mala | 18 | 18 |", "| isir | 2 | 18 |"],
     )
-    assert "the shipped `lightning_ex2/weights/digits_gan_*.pt`" in block
+    assert "the shipped `lightning_ex2/gan/weights/digits_gan_*.pt`" in block
     assert not (tmp_path / "logs/gan/digits").exists()  # nothing trained
     per_seed = json.loads((tmp_path / "tables" / "digits.json").read_text())
     fids = [r["fid"] for r in per_seed["rows"]["mala"]]
@@ -185,12 +185,21 @@ def test_digits_table_can_retrain_the_gan(tmp_path):
 
 def test_compare_demo_toy(tmp_path):
     page = _page(tmp_path, "compare-kernels")
-    args = ["-m", "lightning_ex2.demo", "--n-chains", "4", "--n-steps", "20", "--burn-in", "5"]
+    args = [
+        "-m",
+        "lightning_ex2.lightning.demo",
+        "--n-chains",
+        "4",
+        "--n-steps",
+        "20",
+        "--burn-in",
+        "5",
+    ]
     _run([*args, "--seeds", "0", "1", "--out", str(tmp_path / "demo"), "--write", str(page)],
          cwd=tmp_path)  # fmt: skip
     rows = [f"| {t} | {k} |" for t in ("funnel d=20", "25-mode mixture")
             for k in ("ULA", "MALA", "HMC", "i-SIR", "Ex2MCMC")]  # fmt: skip
-    block = _check_block(page, "compare-kernels", "-m lightning_ex2.demo", rows)
+    block = _check_block(page, "compare-kernels", "-m lightning_ex2.lightning.demo", rows)
     assert block.strip().startswith((tmp_path / "demo" / "kernels.md").read_text().strip())
     # without --write no page is edited
     before = page.read_text()
@@ -210,7 +219,7 @@ def test_digits_configs_load_the_shipped_gan(method, monkeypatch):
     """The digits sampling configs need no training: they load the shipped GAN's weights."""
     import torch
 
-    from lightning_ex2.cli import build_cli
+    from lightning_ex2.lightning.cli import build_cli
 
     monkeypatch.chdir(ROOT)
     target = build_cli(["--config", f"configs/gan/digits_{method}.yaml"], run=False).model.target
@@ -224,7 +233,7 @@ def test_digits_configs_load_the_shipped_gan(method, monkeypatch):
 
 def test_compare_verdict_over_seeds():
     """The demo's converged column over seeds: common verdict, failed checks, or a count."""
-    from lightning_ex2.demo import _verdicts
+    from lightning_ex2.lightning.demo import _verdicts
 
     assert _verdicts(["yes", "yes"]) == "yes"
     assert _verdicts(["yes", "no (rhat_max 1.1 > 1.01)", "yes"]) == "yes in 2 of 3 seeds"

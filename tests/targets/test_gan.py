@@ -10,17 +10,14 @@ import torch
 from torch import nn
 
 import lightning_ex2 as lx
-from lightning_ex2.data import (
-    ChainDataModule,
-)
-from lightning_ex2.modules import MCMCSampler
-from lightning_ex2.networks import (
+from lightning_ex2.gan import (
     DigitsDiscriminator,
     DigitsGenerator,
+    GANLatentTarget,
     SNGANDiscriminator32,
     SNGANGenerator32,
 )
-from lightning_ex2.targets import GANLatentTarget
+from lightning_ex2.lightning import ChainDataModule, MCMCSampler
 from lightning_ex2.targets.base import has_sampler
 
 
@@ -119,7 +116,7 @@ def test_beta_scales_the_tilt_and_zero_is_the_prior():
 
 
 def test_beta_platt_is_the_held_out_logistic_scale():
-    from lightning_ex2.targets.gan_calibration import fit_logistic_scale, held_out_splits
+    from lightning_ex2.gan.platt import fit_logistic_scale, held_out_splits
 
     w = _tiny_target().discriminator[1].weight.detach().reshape(1, 1, 2, 2)
     noise = torch.randn(40, 1, 2, 2, generator=torch.Generator().manual_seed(1))
@@ -133,7 +130,7 @@ def test_beta_platt_is_the_held_out_logistic_scale():
 
 
 def test_beta_is_a_setting_the_checkpoint_records_and_a_resume_compares():
-    from lightning_ex2 import runcheck
+    from lightning_ex2.lightning import checks as runcheck
 
     def model(beta):
         target = _tiny_target(beta=beta)

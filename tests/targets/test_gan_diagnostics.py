@@ -13,10 +13,11 @@ import torch
 import yaml
 from torch import nn
 
-from lightning_ex2.io import OutputSet
-from lightning_ex2.output_set import Draws, RunMeta, SamplePlan, build_summary
-from lightning_ex2.targets import GANLatentTarget, gan_diagnostics
-from lightning_ex2.targets.gan_diagnostics import target_diagnostics
+from lightning_ex2.gan import GANLatentTarget
+from lightning_ex2.gan import hardness as gan_diagnostics
+from lightning_ex2.gan.hardness import target_diagnostics
+from lightning_ex2.output.files import OutputSet
+from lightning_ex2.output.writer import Draws, RunMeta, SamplePlan, build_summary
 
 
 class _TinyG(nn.Module):
@@ -85,7 +86,7 @@ def _draws(n_chains: int, n_draws: int, dim: int) -> Draws:
 
 def test_gan_sample_summary_is_written_without_running_a_pilot(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """The writer's summary of a GAN run runs no sampler of its own: no target diagnostics
-    (computed when asked: ``python -m lightning_ex2.targets.gan_diagnostics``), no warning
+    (computed when asked: ``python -m lightning_ex2.gan.hardness``), no warning
     for draws that converge."""
     target = _tiny_target()
     plan = SamplePlan(OutputSet(tmp_path / "out"), n_steps=500)
@@ -99,11 +100,11 @@ def test_gan_sample_summary_is_written_without_running_a_pilot(tmp_path) -> None
 
 def test_command_reads_the_target_from_a_config_without_the_cli(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     spec = {
-        "class_path": "lightning_ex2.targets.GANLatentTarget",
+        "class_path": "lightning_ex2.gan.GANLatentTarget",
         "init_args": {
-            "generator": {"class_path": "lightning_ex2.networks.FashionGenerator",
+            "generator": {"class_path": "lightning_ex2.gan.FashionGenerator",
                           "init_args": {"latent_dim": 4, "ngf": 4}},
-            "discriminator": {"class_path": "lightning_ex2.networks.FashionDiscriminator",
+            "discriminator": {"class_path": "lightning_ex2.gan.FashionDiscriminator",
                               "init_args": {"ndf": 4}},
         },
     }  # fmt: skip
@@ -119,7 +120,7 @@ def test_command_reads_the_target_from_a_config_without_the_cli(tmp_path, capsys
         torch.set_num_threads(threads)
     d = json.loads(capsys.readouterr().out)
     assert d["n"] == 100 and 0 < d["importance_ess_fraction"] <= 1 and "mala_step" not in d
-    assert "lightning_ex2.cli" not in _imports_of(gan_diagnostics.__file__)
+    assert "lightning_ex2.lightning.cli" not in _imports_of(gan_diagnostics.__file__)
 
 
 def _imports_of(path: str) -> set[str]:

@@ -198,7 +198,7 @@ def test_lx_sample_runs_a_pyro_model_to_the_port_s_answer():
     runs = [lx.sample(t, lx.kernels.HMC(n_leapfrog=5), **kw) for t in (target, port)]
     draws = [r.samples.detach().double().numpy() for r in runs]
     assert draws[0].shape == draws[1].shape == (16, 300, port.dim)
-    ess = [lx.metrics.ess(d) for d in draws]
+    ess = [lx.diagnostics.ess(d) for d in draws]
     means = [d.reshape(-1, d.shape[-1]).mean(0) for d in draws]
     sds = [d.reshape(-1, d.shape[-1]).std(0) for d in draws]
     se = np.sqrt(sds[0] ** 2 / ess[0] + sds[1] ** 2 / ess[1])

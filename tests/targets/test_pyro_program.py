@@ -14,10 +14,10 @@ import torch
 
 pytest.importorskip("pyro")
 
-from lightning_ex2.io import load_output_set
 from lightning_ex2.kernels import MALA
-from lightning_ex2.modules import MCMCSampler
-from lightning_ex2.runcheck import model_spec
+from lightning_ex2.lightning import MCMCSampler
+from lightning_ex2.lightning.checks import model_spec
+from lightning_ex2.output.files import load_output_set
 from lightning_ex2.targets import PyroModelError, PyroProgram, posteriordb
 from lightning_ex2.targets.pyro_program import read_data
 from tests.cli import test_safety
@@ -43,7 +43,7 @@ trainer:
     - class_path: pytorch_lightning.callbacks.ModelCheckpoint
       init_args: {{save_last: true, save_top_k: 0, every_n_train_steps: {steps}}}
 model:
-  class_path: lightning_ex2.modules.MCMCSampler
+  class_path: lightning_ex2.lightning.MCMCSampler
   init_args:
     target:
       class_path: lightning_ex2.targets.PyroProgram
