@@ -25,7 +25,7 @@ from lightning_ex2.version import __version__
 
 
 def __getattr__(name: str) -> _ModuleType:
-    """Every submodule is an attribute: ``lx.output``, ``lx.gan``, ``lx.lightning.callbacks``, ... are
+    """Every submodule is an attribute: ``lx.output``, ``lx.gan``, ``lx.lightning``, ... are
     imported on first use (so ``import lightning_ex2`` stays light: no Lightning)."""
     if not name.startswith("_") and _importlib_util.find_spec(f"{__name__}.{name}") is not None:
         return _importlib.import_module(f"{__name__}.{name}")

@@ -30,27 +30,75 @@ def _allowed(module: str, prefixes: tuple[str, ...]) -> bool:
     return any(module == p or module.startswith(p + ".") for p in prefixes)
 
 
+#: the framework-free core: every module outside these two packages
+SHELL, DOMAIN = PACKAGE / "lightning", PACKAGE / "gan"
+CORE = sorted(
+    p for p in PACKAGE.rglob("*.py") if not p.is_relative_to(SHELL) and not p.is_relative_to(DOMAIN)
+)
+
+
+def _third_party(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            out.add(node.module)
+    return out
+
+
+def test_the_layers_exist_and_the_core_is_most_of_the_tree() -> None:
+    names = {p.relative_to(PACKAGE).parts[0] for p in CORE}
+    assert {"kernels", "proposals", "targets", "diagnostics", "output", "sampling.py"} <= names
+    assert len(CORE) > len(list(SHELL.rglob("*.py")))
+
+
+@pytest.mark.parametrize("path", CORE, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_the_core_imports_neither_lightning_nor_gan(path: Path) -> None:
+    """Deferred imports (inside functions) count too: ``ast.walk`` sees them."""
+    bad = {
+        m for m in _imports(path) if _allowed(m, ("lightning_ex2.lightning", "lightning_ex2.gan"))
+    }
+    bad |= {m for m in _third_party(path) if _allowed(m, ("pytorch_lightning", "lightning"))}
+    assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+
+
+def test_the_shell_imports_no_gan() -> None:
+    for path in sorted(SHELL.rglob("*.py")):
+        bad = {m for m in _imports(path) if _allowed(m, ("lightning_ex2.gan",))}
+        assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+
+
 @pytest.mark.parametrize(
-    ("folder", "allowed"),
+    ("files", "allowed"),
     [
-        ("metrics", ("lightning_ex2.diagnostics", "lightning_ex2.output.files", "lightning_ex2.validation",
-                     "lightning_ex2.errors", "lightning_ex2.trust")),
-        ("networks", ("lightning_ex2.gan", "lightning_ex2.trust")),
+        ("diagnostics/*.py", ("lightning_ex2.diagnostics", "lightning_ex2.validation",
+                              "lightning_ex2.errors", "lightning_ex2.trust")),
+        ("gan/networks.py", ("lightning_ex2.trust",)),
+        ("gan/checkpoints.py", ("lightning_ex2.gan.networks", "lightning_ex2.trust")),
     ],
 )  # fmt: skip
-def test_leaf_packages_import_nothing_above_them(folder: str, allowed: tuple[str, ...]) -> None:
-    for path in sorted((PACKAGE / folder).glob("*.py")):
+def test_leaf_modules_import_nothing_above_them(files: str, allowed: tuple[str, ...]) -> None:
+    paths = sorted(PACKAGE.glob(files))
+    assert paths
+    for path in paths:
         bad = {m for m in _imports(path) if not _allowed(m, allowed)}
         assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
 
 
-@pytest.mark.parametrize("path", ["targets/gan.py", "targets/gan_diagnostics.py"])
+@pytest.mark.parametrize("path", ["gan/target.py", "gan/hardness.py", "gan/platt.py"])
 def test_gan_target_imports_no_module_or_callback(path: str) -> None:
-    bad = {
-        m
-        for m in _imports(PACKAGE / path)
-        if _allowed(m, ("lightning_ex2.modules", "lightning_ex2.callbacks"))
-    }
+    """The target and its diagnostics are torch only: no Lightning module or callback."""
+    shell = (
+        "lightning_ex2.lightning",
+        "lightning_ex2.gan.training",
+        "lightning_ex2.gan.calibration",
+        "lightning_ex2.gan.callbacks",
+        "lightning_ex2.gan.data",
+    )
+    bad = {m for m in _imports(PACKAGE / path) if _allowed(m, shell)}
+    bad |= {m for m in _third_party(PACKAGE / path) if _allowed(m, ("pytorch_lightning",))}
     assert not bad, f"{path} imports {sorted(bad)}"
 
 

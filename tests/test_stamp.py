@@ -41,7 +41,7 @@ def test_default_command_is_the_script_or_module_as_typed(monkeypatch):
 
     monkeypatch.setattr("sys.argv", [str(stamp.ROOT / "scripts" / "t.py"), "--seeds", "3"])
     assert Stamp().command == "python scripts/t.py --seeds 3"
-    monkeypatch.setattr("sys.argv", [str(stamp.ROOT / "lightning_ex2" / "demo.py")])
+    monkeypatch.setattr("sys.argv", [str(stamp.ROOT / "lightning_ex2" / "lightning" / "demo.py")])
     assert Stamp().command == "python -m lightning_ex2.lightning.demo"
 
 

@@ -59,9 +59,9 @@ def _read(path: Path, trust: bool) -> Any:
 
 
 def _old_weights_hint(path: Path) -> str:
-    """For a path into ``lightning_ex2/gan/weights/`` (where earlier versions shipped the
-    weights): where the shipped files are now; else ``""``."""
-    if path.parent.parts[-3:] != ("lightning_ex2", "gan", "weights"):
+    """For a path into ``lightning_ex2/weights/`` (where version 0.1.0 of the previous layout
+    shipped the weights): where the shipped files are now; else ``""``."""
+    if path.parent.parts[-2:] != ("lightning_ex2", "weights"):
         return ""
     return f" The shipped weights are in lightning_ex2/gan/weights/ (lightning_ex2/gan/weights/{path.name})."
 

@@ -7,19 +7,31 @@ its checks and guard, and the ``lightning-ex2`` command line (:mod:`.cli`) run t
 It imports the core, never :mod:`lightning_ex2.gan`.
 """
 
-from lightning_ex2.lightning.callbacks import ChainDiagnostics, SampleWriter, SweepProgressBar
-from lightning_ex2.lightning.data import ChainDataModule, ChainDataset, ChainDDPStrategy
-from lightning_ex2.lightning.flex2mcmc import FlEx2MCMC
-from lightning_ex2.lightning.module import MCMCSampler, SamplingConfig
+import importlib
+import importlib.util
+from typing import Any
 
-__all__ = [
-    "ChainDDPStrategy",
-    "ChainDataModule",
-    "ChainDataset",
-    "ChainDiagnostics",
-    "FlEx2MCMC",
-    "MCMCSampler",
-    "SampleWriter",
-    "SamplingConfig",
-    "SweepProgressBar",
-]
+#: the public names, imported on first use (``lightning-ex2`` checks its environment
+#: before anything imports Lightning): name -> submodule
+_LAZY = {
+    "ChainDDPStrategy": "data",
+    "ChainDataModule": "data",
+    "ChainDataset": "data",
+    "ChainDiagnostics": "callbacks",
+    "FlEx2MCMC": "flex2mcmc",
+    "MCMCSampler": "module",
+    "SampleWriter": "callbacks",
+    "SamplingConfig": "module",
+    "SweepProgressBar": "callbacks",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    """The public names and every submodule (``lx.lightning.cli``), on first use."""
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -32,7 +32,7 @@ from tests.cli import test_safety
 from tests.cli.test_safety import no_sampling, one_line_error, write_config
 from tests.multiprocess.processes import kill_group
 
-RUNLOCK = Path(io.__file__).with_name("runlock.py")
+RUNLOCK = Path(io.__file__).with_name("lock.py")
 main = test_safety.main  # the fixture: ``lightning-ex2 ARGS`` in-process
 
 

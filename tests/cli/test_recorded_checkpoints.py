@@ -126,7 +126,7 @@ def test_a_gan_module_checkpoint_loads() -> None:
     model = GANModule(DigitsGenerator(hidden=4), DigitsDiscriminator(hidden=4), n_grid_images=1)
     ckpt, diffs = runcheck.check_checkpoint(model, path)
     assert diffs == []
-    assert ckpt["hyper_parameters"]["_class_path"] == "lightning_ex2.gan.GANModule"
+    assert ckpt["hyper_parameters"]["_class_path"] == "lightning_ex2.modules.GANModule"  # recorded
     model.load_state_dict(ckpt["state_dict"])
     assert torch.equal(model.generator.net[0].weight, g.net[0].weight)
     assert torch.equal(model.discriminator.net[0].weight, d.net[0].weight)
@@ -169,12 +169,12 @@ def test_a_config_with_a_class_path_of_earlier_versions_is_one_line(
 ) -> None:
     old = tmp_path / "old.yaml"
     text = _config(tmp_path).read_text()
-    old.write_text(text.replace("lightning_ex2.targets.GAN", "lightning_ex2.gan.GAN"))
+    old.write_text(text.replace("lightning_ex2.gan.GAN", "lightning_ex2.targets.GAN"))
     code = _lightning_ex2(
         monkeypatch, "sample", "--config", old, "--ckpt_path", DATA / "sampler.ckpt",
         "--n_steps", 5, "--output_dir", tmp_path / "o",
     )  # fmt: skip
     assert code == 2 and not (tmp_path / "o").exists()
     (line,) = [s for s in capsys.readouterr().err.splitlines() if s.startswith("lightning-ex2: ")]
-    assert "model.init_args.target: class_path 'lightning_ex2.gan.GANLatentTarget'" in line
+    assert "model.init_args.target: class_path 'lightning_ex2.targets.GANLatentTarget'" in line
     assert line.endswith("did you mean lightning_ex2.gan.GANLatentTarget?")

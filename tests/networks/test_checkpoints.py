@@ -122,13 +122,13 @@ def test_weights_path_of_earlier_versions_names_the_shipped_file():
     from lightning_ex2.gan import FashionDiscriminator, FashionGenerator
 
     package = Path(__file__).resolve().parents[2] / "lightning_ex2"
-    old = package / "gan" / "weights" / "fashion_gan_discriminator_calibrated.pt"
+    old = package / "weights" / "fashion_gan_discriminator_calibrated.pt"
     with pytest.raises(FileNotFoundError, match=r"weights are in lightning_ex2/gan/weights/"):
         load_gan_checkpoint(FashionDiscriminator(ndf=32), old)
     target = GANLatentTarget(
         FashionGenerator(ngf=32),
         FashionDiscriminator(ndf=32),
-        generator_ckpt=str(package / "weights" / "fashion_gan_generator.pt"),
-        discriminator_ckpt=str(package / "weights" / old.name),
+        generator_ckpt=str(package / "gan" / "weights" / "fashion_gan_generator.pt"),
+        discriminator_ckpt=str(package / "gan" / "weights" / old.name),
     )
     assert target.logit_scale != 1.0  # the calibration stored in the shipped file was read
