@@ -62,7 +62,7 @@ test: lint docs
 # module's 2-minute flow-training statistics test).
 test-portable: $(STAMP)
 	ATEN_CPU_CAPABILITY=default $(BIN)/python -m pytest -q -m "not ddp" tests/kernels \
-	    tests/modules/test_sampler.py -k "not test_flex2mcmc_recovers_mode_weights_mala_does_not"
+	    tests/lightning/test_module.py -k "not test_flex2mcmc_recovers_mode_weights_mala_does_not"
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/floor.py

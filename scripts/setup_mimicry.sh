@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Fetch torch-mimicry 0.1.16 (the library that trained the paper's CIFAR-10 GANs) for
-# tests/networks/test_mimicry.py, which compares our 32x32 DCGAN/SNGAN networks with mimicry's own
+# tests/gan/test_mimicry.py, which compares our 32x32 DCGAN/SNGAN networks with mimicry's own
 # by execution. Only its `nets`/`modules` are imported (the package __init__ pulls in
 # torchvision/tensorflow training code), so nothing is installed: the sdist is unpacked
 # into third_party/ (git-ignored) and the test finds it there.
 #
-#   bash scripts/setup_mimicry.sh            # then: .venv/bin/python -m pytest -q tests/networks/test_mimicry.py
-#   LX_MIMICRY_PATH=/elsewhere/torch_mimicry-0.1.16 pytest tests/networks/test_mimicry.py   # another copy
+#   bash scripts/setup_mimicry.sh            # then: .venv/bin/python -m pytest -q tests/gan/test_mimicry.py
+#   LX_MIMICRY_PATH=/elsewhere/torch_mimicry-0.1.16 pytest tests/gan/test_mimicry.py   # another copy
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VERSION=0.1.16

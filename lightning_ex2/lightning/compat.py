@@ -8,7 +8,7 @@ private surface, because no public hook exists, say so in their docstrings:
 :func:`logged_step`, :class:`ConfigFirstCLI`, :func:`launcher_processes`,
 :func:`slurm_auto_resume_checkpoint`, the parser readers (:func:`cli_parsers`,
 :func:`parser_actions`, :func:`subcommand_parsers`, :func:`action_typehint`,
-:func:`class_parameters`) and the progress-bar readers; ``tests/test_lightning_compat.py``
+:func:`class_parameters`) and the progress-bar readers; ``tests/lightning/test_compat.py``
 fails loudly when a Lightning upgrade removes what they rely on.
 """
 

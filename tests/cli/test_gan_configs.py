@@ -38,7 +38,7 @@ def test_gan_config_instantiates(path):
         assert isinstance(_instantiate(model, pl.LightningModule), GANModule)
         assert _instantiate(config["data"], pl.LightningDataModule).batch_size == 64
         return
-    if path.stem.endswith("_calibrate"):  # tests/modules/test_calibration.py instantiates these
+    if path.stem.endswith("_calibrate"):  # tests/gan/test_calibration.py instantiates these
         assert model["class_path"] == "lightning_ex2.gan.DiscriminatorCalibration"
         return
     target_args = model["init_args"]["target"]["init_args"]

@@ -5,7 +5,7 @@
 f9c88f2 sampled them (``samples_main.npz``), and a ``GANModule`` checkpoint
 (``gan_module.ckpt``, ``configs/gan/digits_gan_train.yaml`` with hidden 4, one epoch);
 ``scripts/gan_main_fixtures.py`` remakes the checkpoints. The draws are float32 recorded on
-one CPU and are compared at a tolerance (see ``tests/metrics/test_classifier.py``).
+one CPU and are compared at a tolerance (see ``tests/gan/test_classifier.py``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from lightning_ex2 import interrupt
 from lightning_ex2.gan import ClassifierFeatures
 from lightning_ex2.lightning import checks as runcheck
 from lightning_ex2.lightning import cli
-from tests.metrics.test_classifier import RECORDED_RTOL
+from tests.gan.test_classifier import RECORDED_RTOL
 
 DATA = Path(__file__).resolve().parents[1] / "fixtures" / "gan_main"
 

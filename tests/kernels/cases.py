@@ -18,7 +18,7 @@ Tags:
 
 A case may also carry ``smoke(dim)``: a cheap configuration for the mechanical tests of
 the API and the Lightning module (shapes, seeds, non-finite counts: ``tests/test_sampling.py``,
-``tests/modules/test_sampler.py``), which take the cases that have one (:func:`smoke_cases`).
+``tests/lightning/test_module.py``), which take the cases that have one (:func:`smoke_cases`).
 
 The targets the kernel tests share (a correlated 3-D Gaussian) live here too.
 """

@@ -1,4 +1,4 @@
-"""The ``ChainDiagnostics`` callback (the figures it draws: ``tests/test_figures.py``)."""
+"""The ``ChainDiagnostics`` callback (the figures it draws: ``tests/output/test_figures.py``)."""
 
 from __future__ import annotations
 

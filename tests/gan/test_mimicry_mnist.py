@@ -119,9 +119,7 @@ def test_weight_clip_uses_clamped_parameters_without_changing_them():
         MNISTDiscriminator(weight_clip=0.0)
 
 
-if (
-    __name__ == "__main__"
-):  # python tests/networks/test_mimicry_mnist.py: print the largest differences
+if __name__ == "__main__":  # python tests/gan/test_mimicry_mnist.py: print the largest differences
     import sys
     import tempfile
 

@@ -15,7 +15,7 @@ installed ``torch_mimicry`` is used. Only its ``nets``/``modules`` are imported:
 for it. Without mimicry those tests skip, saying so; the tests at the end pin the behaviour
 they check (the shortcut of a ``DBlock`` sees ``relu(x)``) without it.
 
-``python tests/networks/test_mimicry.py`` prints the largest differences.
+``python tests/gan/test_mimicry.py`` prints the largest differences.
 """
 
 from __future__ import annotations
@@ -304,7 +304,7 @@ def test_first_block_does_not_rectify_the_image():
         assert not torch.equal(block(x), block(torch.relu(x)))
 
 
-if __name__ == "__main__":  # python tests/networks/test_mimicry.py: print the largest differences
+if __name__ == "__main__":  # python tests/gan/test_mimicry.py: print the largest differences
     import tempfile
 
     if MIMICRY is None:

@@ -88,7 +88,7 @@ def test_checkpoint_round_trip(tmp_path, index):
 
 
 def test_mismatched_checkpoint_lists_keys(tmp_path):
-    # keys of no known layout (known variants and sizes: tests/networks/test_mimicry_checkpoints.py)
+    # keys of no known layout (known variants and sizes: tests/gan/test_mimicry_checkpoints.py)
     sd = {f"enc.{k}": v for k, v in SNGANDiscriminator32(ndf=8).state_dict().items()}
     torch.save({"model_state_dict": sd}, tmp_path / "d.pth")
     with pytest.raises(ValueError, match="does not fit DCGANDiscriminator32") as err:
