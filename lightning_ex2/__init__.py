@@ -13,23 +13,17 @@ Example:
     True
 """
 
-import importlib as _importlib
-import importlib.util as _importlib_util
 import pkgutil as _pkgutil
-from types import ModuleType as _ModuleType
 
 from lightning_ex2 import diagnostics, kernels, proposals, targets
+from lightning_ex2._lazy import lazy_getattr as _lazy
 from lightning_ex2.kernels import HMC, ISIR, MALA, ULA, Ex2MCMC
 from lightning_ex2.sampling import Run, sample
 from lightning_ex2.version import __version__
 
-
-def __getattr__(name: str) -> _ModuleType:
-    """Every submodule is an attribute: ``lx.output``, ``lx.gan``, ``lx.lightning``, ... are
-    imported on first use (so ``import lightning_ex2`` stays light: no Lightning)."""
-    if not name.startswith("_") and _importlib_util.find_spec(f"{__name__}.{name}") is not None:
-        return _importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: every submodule is an attribute: ``lx.output``, ``lx.gan``, ``lx.lightning``, ... are
+#: imported on first use (so ``import lightning_ex2`` stays light: no Lightning)
+__getattr__ = _lazy(__name__, {})
 
 
 def __dir__() -> list[str]:

@@ -15,10 +15,7 @@ It imports the core and :mod:`lightning_ex2.lightning`; nothing imports it back.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-from typing import Any
-
+from lightning_ex2._lazy import lazy_getattr
 from lightning_ex2.gan import networks
 from lightning_ex2.gan.checkpoints import load_gan_checkpoint
 from lightning_ex2.gan.networks import *  # noqa: F403  (its __all__)
@@ -46,11 +43,4 @@ _LAZY = {
 
 __all__ = [*networks.__all__, "GANLatentTarget", "load_gan_checkpoint", *sorted(_LAZY)]
 
-
-def __getattr__(name: str) -> Any:
-    """The Lightning-side names and every submodule (``lx.gan.hardness``), on first use."""
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
-        return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)

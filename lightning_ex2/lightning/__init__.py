@@ -7,9 +7,7 @@ its checks and guard, and the ``lightning-ex2`` command line (:mod:`.cli`) run t
 It imports the core, never :mod:`lightning_ex2.gan`.
 """
 
-import importlib
-import importlib.util
-from typing import Any
+from lightning_ex2._lazy import lazy_getattr
 
 #: the public names, imported on first use (``lightning-ex2`` checks its environment
 #: before anything imports Lightning): name -> submodule
@@ -27,11 +25,4 @@ _LAZY = {
 
 __all__ = sorted(_LAZY)
 
-
-def __getattr__(name: str) -> Any:
-    """The public names and every submodule (``lx.lightning.cli``), on first use."""
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
-        return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
