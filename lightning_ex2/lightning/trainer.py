@@ -30,9 +30,8 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from lightning_ex2 import interrupt
 from lightning_ex2.environment import check_free_space, ensure_writable_caches
 from lightning_ex2.errors import Interrupted, RankLost, UserError
-from lightning_ex2.gan.callbacks.fid import ImageQualityMetrics
 from lightning_ex2.lightning.callbacks.progress import SweepProgressBar
-from lightning_ex2.lightning.callbacks.writer import SampleWriter
+from lightning_ex2.lightning.callbacks.writer import SampleWriter, ScoresSamples
 from lightning_ex2.lightning.checks import is_out_of_memory, memory_message
 from lightning_ex2.lightning.compat import checkpoint_preloaded, use_safe_checkpoint_io
 from lightning_ex2.lightning.data import ChainDDPStrategy
@@ -396,10 +395,10 @@ class Ex2Trainer(pl.Trainer):
         configured = next((cb for cb in self.callbacks if isinstance(cb, SampleWriter)), None)
         options = configured.options if configured is not None else OutputOptions()
         scorers = list(options.scorers)
-        for cb in self.callbacks:  # the image metrics score the draws (a scorer, not a call)
-            wanted = isinstance(cb, ImageQualityMetrics) and cb.evaluate_predict
-            if wanted and cb.scorer not in scorers:
-                scorers.append(cb.scorer)
+        for cb in self.callbacks:  # e.g. the image metrics score the draws (not a call)
+            scorer = cb.sample_scorer if isinstance(cb, ScoresSamples) else None
+            if scorer is not None and scorer not in scorers:
+                scorers.append(scorer)
         options = dataclasses.replace(options, scorers=tuple(scorers))
         prepare_writer(options.save_figures)
         folder = output_dir or options.output_dir or default_output_dir(self, ckpt_path)

@@ -381,6 +381,11 @@ class ImageQualityMetrics(pl.Callback):
 
     # ------------------------------------------------------------ the scorer's state
     @property
+    def sample_scorer(self) -> LatentImageMetrics | None:
+        """The scorer of ``sample``'s draws (``evaluate_predict``), else ``None``."""
+        return self.scorer if self.evaluate_predict else None
+
+    @property
     def results(self) -> dict[str, Any]:
         """The last evaluation's numbers (fit or sample)."""
         return self.scorer.results

@@ -13,7 +13,7 @@ a collective; the scorers, e.g. FID, run on every rank), and on rank 0 the pure
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import pytorch_lightning as pl
 import torch
@@ -49,6 +49,15 @@ def _info_names(outputs: list[dict[str, Any]]) -> list[str]:
             if v.ndim == 1 and v.shape[0] == o["index"].shape[0]:
                 names.append(k)
     return names
+
+
+@runtime_checkable
+class ScoresSamples(Protocol):
+    """A callback whose scorer also scores the draws of ``sample`` (``None``: it does not);
+    the trainer adds it to the run's :class:`OutputOptions` (e.g. the GAN image metrics)."""
+
+    @property
+    def sample_scorer(self) -> Any: ...
 
 
 class SampleWriter(Callback):
