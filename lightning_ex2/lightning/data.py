@@ -6,7 +6,10 @@ With ``K`` devices the chains are split into ``K`` contiguous shards (uneven
 splits allowed, no chain repeated) by :class:`ChainShardSampler`, a
 ``DistributedSampler``, so Lightning uses it as is; every rank has the same
 number of blocks per sweep, so collective operations (the flow's gradient
-all-reduce) stay in step.
+all-reduce) stay in step. The same split (:func:`chain_shards`) and the one cross-rank
+merge of chain rows (:func:`gather_rows`, :func:`merge_owned_rows`) serve the sampler
+module, its checkpoints and the callbacks; :class:`ChainDDPStrategy` is DDP for a chain
+population.
 
 Example:
     >>> dm = ChainDataModule(n_chains=8, init_loc=[-10.0, -10.0], init_scale=0.1)
@@ -251,7 +254,15 @@ def merge_owned_rows(module: Any, local: Tensor, owned: Tensor, dim: int = 0) ->
 
 
 class ChainDDPStrategy(DDPStrategy):
-    """``DDPStrategy`` that leaves a module without trainable parameters unwrapped."""
+    """``DDPStrategy`` that leaves a module without trainable parameters unwrapped.
+
+    ``torch``'s ``DistributedDataParallel`` refuses a module with no trainable parameter,
+    which is exactly an :class:`~lightning_ex2.lightning.MCMCSampler` with a local kernel
+    or a fixed proposal: its chains are sharded by the DataModule and its collectives
+    (sample gathering, step-size statistics, checkpoints) go through the strategy, so it
+    needs the process group but no gradient sync. ``Ex2Trainer`` uses it for
+    ``strategy="ddp"``.
+    """
 
     strategy_name = "ddp_chains"
 
