@@ -38,8 +38,7 @@ probabilities ``∝ exp(beta l)`` (:func:`gumbel_top_k`), a crude stand-in for e
 ``pi_beta``; ``scripts/beta_grid.py`` writes it into ``docs/gans.md``.
 
 Example:
-    >>> from lightning_ex2.gan import DigitsDiscriminator, DigitsGenerator
-    >>> from lightning_ex2.targets import GANLatentTarget
+    >>> from lightning_ex2.gan import DigitsDiscriminator, DigitsGenerator, GANLatentTarget
     >>> target = GANLatentTarget(DigitsGenerator(latent_dim=2), DigitsDiscriminator())
     >>> d = target_diagnostics(target, n=500, pilot_chains=0)
     >>> 0 < d["importance_ess_fraction"] <= 1, "mala_step" in d

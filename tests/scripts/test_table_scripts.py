@@ -112,8 +112,10 @@ def test_synthetic_table_toy(tmp_path):
 def test_digits_table_toy(tmp_path):
     """The shipped GAN's weights: no training; two seeds; the block written into a page."""
     script = _copy(tmp_path, "digits_table.py")
-    (tmp_path / "lightning_ex2").mkdir()
-    (tmp_path / "lightning_ex2" / "weights").symlink_to(ROOT / "lightning_ex2" / "weights")
+    (tmp_path / "lightning_ex2" / "gan").mkdir(parents=True)
+    (tmp_path / "lightning_ex2" / "gan" / "weights").symlink_to(
+        ROOT / "lightning_ex2" / "gan" / "weights"
+    )
     page = _page(tmp_path, "digits-table")
     _run(
         [
@@ -152,8 +154,10 @@ def test_digits_table_toy(tmp_path):
 
 def test_digits_table_can_retrain_the_gan(tmp_path):
     script = _copy(tmp_path, "digits_table.py")
-    (tmp_path / "lightning_ex2").mkdir()
-    (tmp_path / "lightning_ex2" / "weights").symlink_to(ROOT / "lightning_ex2" / "weights")
+    (tmp_path / "lightning_ex2" / "gan").mkdir(parents=True)
+    (tmp_path / "lightning_ex2" / "gan" / "weights").symlink_to(
+        ROOT / "lightning_ex2" / "gan" / "weights"
+    )
     out = _run(
         [
             str(script),
@@ -224,7 +228,7 @@ def test_digits_configs_load_the_shipped_gan(method, monkeypatch):
     monkeypatch.chdir(ROOT)
     target = build_cli(["--config", f"configs/gan/digits_{method}.yaml"], run=False).model.target
     for name in ("generator", "discriminator"):
-        path = ROOT / "lightning_ex2" / "weights" / f"digits_gan_{name}.pt"
+        path = ROOT / "lightning_ex2" / "gan" / "weights" / f"digits_gan_{name}.pt"
         shipped = torch.load(path, map_location="cpu", weights_only=True)["model_state_dict"]
         loaded = getattr(target, name).state_dict()
         assert shipped.keys() == loaded.keys()
