@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "lightning_ex2"
 
 
-def _imports(path: Path) -> set[str]:
+def _imports(path: Path, within: str = "lightning_ex2") -> set[str]:
+    """The modules ``path`` imports whose name starts with ``within`` (``""``: all)."""
     tree = ast.parse(path.read_text())
     out: set[str] = set()
     for node in ast.walk(tree):
@@ -23,7 +24,7 @@ def _imports(path: Path) -> set[str]:
                 out.add(f"{package}.{node.module}" if node.module else package)
             elif node.module:
                 out.add(node.module)
-    return {m for m in out if m.startswith("lightning_ex2")}
+    return {m for m in out if m.startswith(within)}
 
 
 def _allowed(module: str, prefixes: tuple[str, ...]) -> bool:
@@ -35,17 +36,6 @@ SHELL, DOMAIN = PACKAGE / "lightning", PACKAGE / "gan"
 CORE = sorted(
     p for p in PACKAGE.rglob("*.py") if not p.is_relative_to(SHELL) and not p.is_relative_to(DOMAIN)
 )
-
-
-def _third_party(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text())
-    out: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            out |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
-            out.add(node.module)
-    return out
 
 
 def test_the_layers_exist_and_the_core_is_most_of_the_tree() -> None:
@@ -60,7 +50,7 @@ def test_the_core_imports_neither_lightning_nor_gan(path: Path) -> None:
     bad = {
         m for m in _imports(path) if _allowed(m, ("lightning_ex2.lightning", "lightning_ex2.gan"))
     }
-    bad |= {m for m in _third_party(path) if _allowed(m, ("pytorch_lightning", "lightning"))}
+    bad |= {m for m in _imports(path, "") if _allowed(m, ("pytorch_lightning", "lightning"))}
     assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
 
 
@@ -98,7 +88,7 @@ def test_gan_target_imports_no_module_or_callback(path: str) -> None:
         "lightning_ex2.gan.data",
     )
     bad = {m for m in _imports(PACKAGE / path) if _allowed(m, shell)}
-    bad |= {m for m in _third_party(PACKAGE / path) if _allowed(m, ("pytorch_lightning",))}
+    bad |= {m for m in _imports(PACKAGE / path, "") if _allowed(m, ("pytorch_lightning",))}
     assert not bad, f"{path} imports {sorted(bad)}"
 
 
