@@ -10,6 +10,7 @@
 * :func:`check_free_space`: a folder has room for an estimated output size.
 * :func:`available_memory`: the memory a run may still allocate (for the size checks
   of :mod:`lightning_ex2.validation`).
+* :func:`choose_threads`: the CPU threads one process should use.
 """
 
 from __future__ import annotations
@@ -166,10 +167,54 @@ def available_memory() -> int | None:
     return min(found) if found else None
 
 
+def choose_threads(
+    requested: int | None = None,
+    processes: int = 1,
+    environ: dict[str, str] | None = None,
+    affinity: int | None = None,
+) -> int:
+    """The CPU threads one process should use.
+
+    ``requested`` (``--threads``) if given; else ``OMP_NUM_THREADS`` if set (the
+    user's or the launcher's choice); else the CPUs this process may run on (its
+    affinity mask, e.g. a container's or scheduler's cpuset), at most
+    ``SLURM_CPUS_PER_TASK``, divided among ``processes`` CPU processes (DDP on CPU).
+
+    Example:
+        >>> choose_threads(environ={"SLURM_CPUS_PER_TASK": "4"}, affinity=64)
+        4
+        >>> choose_threads(environ={}, affinity=8, processes=2)
+        4
+        >>> choose_threads(3, environ={"OMP_NUM_THREADS": "1"}, affinity=8)
+        3
+    """
+    env = os.environ if environ is None else environ
+    if requested is not None:
+        if requested < 1:
+            raise ValueError(f"--threads must be an int >= 1, got {requested}")
+        return requested
+    omp = env.get("OMP_NUM_THREADS", "").strip()
+    if omp:
+        if not omp.isdigit() or int(omp) < 1:
+            raise ValueError(f"OMP_NUM_THREADS must be an int >= 1, got {omp!r}")
+        return int(omp)
+    if affinity is None:
+        try:
+            affinity = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):  # not Linux
+            affinity = os.cpu_count() or 1
+    n = affinity
+    slurm = env.get("SLURM_CPUS_PER_TASK", "").strip()
+    if slurm.isdigit() and int(slurm) > 0:
+        n = min(n, int(slurm))
+    return max(1, n // max(1, processes))
+
+
 __all__ = [
     "CACHE_VARIABLES",
     "available_memory",
     "check_free_space",
+    "choose_threads",
     "ensure_writable_caches",
     "exit_on_bad_rank_variables",
     "rank_variable_problem",

@@ -57,7 +57,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lightning_ex2.lightning.checks import load_checkpoint
+from lightning_ex2.checks import load_checkpoint
 from lightning_ex2.stamp import Stamp, mean_spread, replace_block
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -44,10 +44,10 @@ from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveCon
 from pytorch_lightning.loggers import TensorBoardLogger
 
 from lightning_ex2 import interrupt
-from lightning_ex2.environment import ensure_writable_caches
+from lightning_ex2.checks import is_out_of_memory, memory_message
+from lightning_ex2.environment import choose_threads, ensure_writable_caches
 from lightning_ex2.errors import Interrupted, RankLost, UserError
 from lightning_ex2.lightning.callbacks.writer import SampleWriter
-from lightning_ex2.lightning.checks import is_out_of_memory, memory_message
 from lightning_ex2.lightning.compat import (
     ConfigFirstCLI,
     action_typehint,
@@ -247,49 +247,6 @@ class Ex2CLI(ConfigFirstCLI):
             text = text.replace("`model.n_chains`", "`data.n_chains`")
             text = text.replace("model.n_chains ", "data.n_chains ")
             raise UserError(f"invalid configuration: {text}") from err
-
-
-def choose_threads(
-    requested: int | None = None,
-    processes: int = 1,
-    environ: dict[str, str] | None = None,
-    affinity: int | None = None,
-) -> int:
-    """The CPU threads one process should use.
-
-    ``requested`` (``--threads``) if given; else ``OMP_NUM_THREADS`` if set (the
-    user's or the launcher's choice); else the CPUs this process may run on (its
-    affinity mask, e.g. a container's or scheduler's cpuset), at most
-    ``SLURM_CPUS_PER_TASK``, divided among ``processes`` CPU processes (DDP on CPU).
-
-    Example:
-        >>> choose_threads(environ={"SLURM_CPUS_PER_TASK": "4"}, affinity=64)
-        4
-        >>> choose_threads(environ={}, affinity=8, processes=2)
-        4
-        >>> choose_threads(3, environ={"OMP_NUM_THREADS": "1"}, affinity=8)
-        3
-    """
-    env = os.environ if environ is None else environ
-    if requested is not None:
-        if requested < 1:
-            raise ValueError(f"--threads must be an int >= 1, got {requested}")
-        return requested
-    omp = env.get("OMP_NUM_THREADS", "").strip()
-    if omp:
-        if not omp.isdigit() or int(omp) < 1:
-            raise ValueError(f"OMP_NUM_THREADS must be an int >= 1, got {omp!r}")
-        return int(omp)
-    if affinity is None:
-        try:
-            affinity = len(os.sched_getaffinity(0))
-        except (AttributeError, OSError):  # not Linux
-            affinity = os.cpu_count() or 1
-    n = affinity
-    slurm = env.get("SLURM_CPUS_PER_TASK", "").strip()
-    if slurm.isdigit() and int(slurm) > 0:
-        n = min(n, int(slurm))
-    return max(1, n // max(1, processes))
 
 
 def _config_paths(argv: list[str]) -> list[str]:

@@ -23,7 +23,7 @@ import torch
 
 import lightning_ex2 as lx
 from lightning_ex2.diagnostics import emd
-from lightning_ex2.lightning.cli import choose_threads
+from lightning_ex2.environment import choose_threads
 from lightning_ex2.output.files import save_text
 from lightning_ex2.proposals import GaussianProposal
 from lightning_ex2.stamp import Stamp, mean_spread, write_pages

@@ -8,7 +8,7 @@ Armed by the trainer's preflight (:meth:`RunGuard.arm`), it
   SIGTERM stop);
 * keeps ``last.ckpt`` the final step and the only ``last*`` (:meth:`RunGuard.on_train_end`,
   :meth:`RunGuard.own_last_checkpoints`);
-* stores :func:`~lightning_ex2.lightning.checks.model_spec` and the run folder in every
+* stores :func:`~lightning_ex2.checks.model_spec` and the run folder in every
   checkpoint, puts the config's setting tensors back after a restore under
   ``--override_ckpt``, and takes over the stop signals from Lightning
   (:meth:`RunGuard.take_over_signals`).
@@ -27,8 +27,8 @@ from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from lightning_ex2 import interrupt
+from lightning_ex2.checks import SPEC_KEY
 from lightning_ex2.errors import Interrupted
-from lightning_ex2.lightning.checks import SPEC_KEY
 from lightning_ex2.lightning.compat import RUN_FOLDER_KEY, launcher_processes
 from lightning_ex2.trust import load_torch
 

@@ -1,5 +1,5 @@
 """What the trainer checks before a run (:func:`run_checks`, running the pure checks of
-:mod:`lightning_ex2.lightning.checks`; :func:`check_fresh_folder`: one run per log folder), and
+:mod:`lightning_ex2.checks`; :func:`check_fresh_folder`: one run per log folder), and
 where a run's files go (:func:`default_output_dir`)."""
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor
 
-from lightning_ex2.errors import UserError
-from lightning_ex2.lightning.checks import (
+from lightning_ex2.checks import (
     check_checkpoint,
     check_model_data,
     model_spec,
     setting_tensors,
 )
+from lightning_ex2.errors import UserError
 from lightning_ex2.lightning.compat import checkpoint_run_folder, slurm_auto_resume_checkpoint
 
 #: ``ckpt_path`` values Lightning resolves itself (no file to check)
@@ -30,7 +30,7 @@ class Preflight(NamedTuple):
     """What :func:`run_checks` found.
 
     Attributes:
-        spec: the configured model's :func:`~lightning_ex2.lightning.checks.model_spec`.
+        spec: the configured model's :func:`~lightning_ex2.checks.model_spec`.
         ckpt_path: the checkpoint file checked (``None``: none, or one Lightning names).
         checkpoint: that checkpoint as read (only with ``keep_checkpoint``), with the
             config's setting tensors in place when ``--override_ckpt`` let differences

@@ -28,11 +28,11 @@ from pytorch_lightning.utilities import rank_zero_warn
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from lightning_ex2 import interrupt
-from lightning_ex2.environment import check_free_space, ensure_writable_caches
+from lightning_ex2.checks import is_out_of_memory, memory_message
+from lightning_ex2.environment import check_free_space
 from lightning_ex2.errors import Interrupted, RankLost, UserError
 from lightning_ex2.lightning.callbacks.progress import SweepProgressBar
 from lightning_ex2.lightning.callbacks.writer import SampleWriter, ScoresSamples
-from lightning_ex2.lightning.checks import is_out_of_memory, memory_message
 from lightning_ex2.lightning.compat import checkpoint_preloaded, use_safe_checkpoint_io
 from lightning_ex2.lightning.data import ChainDDPStrategy
 from lightning_ex2.lightning.guard import (
@@ -51,7 +51,13 @@ from lightning_ex2.lightning.preflight import (
 )  # fmt: skip
 from lightning_ex2.output.files import OutputSet
 from lightning_ex2.output.lock import RunLock
-from lightning_ex2.output.writer import OutputOptions, SamplePlan, SampleResult
+from lightning_ex2.output.writer import (
+    OutputOptions,
+    SamplePlan,
+    SampleResult,
+    output_bytes,
+    prepare_writer,
+)
 from lightning_ex2.sampling import check_run, warn_convergence
 from lightning_ex2.validation import check_memory
 
@@ -140,32 +146,6 @@ def is_peer_loss(err: BaseException) -> bool:
     return bool(
         re.search(r"Connection (reset|closed) by peer|Broken pipe|gloo.*(closed|reset)", str(err))
     )
-
-
-def output_bytes(n_chains: int, dim: int, n_draws: int) -> int:
-    """An upper estimate of an output set's size: the draws and ``log_prob`` in
-    ``samples.npz`` and again in ``samples.nc`` with its per-draw stats (float64 at
-    most), and the figures."""
-    return n_chains * n_draws * (2 * dim + 12) * 8 + 2**25
-
-
-def prepare_writer(figures: bool = True) -> None:
-    """Everything the writer of an output set needs from the machine, before any step:
-    writable library caches (:func:`~lightning_ex2.environment.ensure_writable_caches`),
-    ArviZ (and Matplotlib for the figures) imported, so that nothing of theirs can fail
-    once the draws exist."""
-    ensure_writable_caches()
-    try:
-        from lightning_ex2.diagnostics.summary import import_arviz
-
-        import_arviz()
-        if figures:
-            import lightning_ex2.output.figures  # noqa: F401  (matplotlib)
-    except (ImportError, OSError) as err:
-        raise UserError(
-            f"the output set's libraries cannot be loaded ({type(err).__name__}: {err}); "
-            "nothing was run"
-        ) from err
 
 
 class Ex2Trainer(pl.Trainer):

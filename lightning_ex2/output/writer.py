@@ -40,6 +40,8 @@ import torch
 from torch import Tensor, nn
 
 from lightning_ex2.diagnostics import summarize
+from lightning_ex2.environment import ensure_writable_caches
+from lightning_ex2.errors import UserError
 from lightning_ex2.kernels.base import COUNT_FIELDS
 from lightning_ex2.output.files import OutputSet, save_json, save_netcdf, save_npz, save_text
 from lightning_ex2.output.netcdf import build_groups, constrained_draws
@@ -146,6 +148,32 @@ class SampleResult(NamedTuple):
     written: Path | None  # the published folder; None: nothing written
     complete: bool  # every draw of the plan was kept
     replaced_complete: bool  # the set replaced a complete previous set (--overwrite)
+
+
+def output_bytes(n_chains: int, dim: int, n_draws: int) -> int:
+    """An upper estimate of an output set's size: the draws and ``log_prob`` in
+    ``samples.npz`` and again in ``samples.nc`` with its per-draw stats (float64 at
+    most), and the figures."""
+    return n_chains * n_draws * (2 * dim + 12) * 8 + 2**25
+
+
+def prepare_writer(figures: bool = True) -> None:
+    """Everything the writer of an output set needs from the machine, before any step:
+    writable library caches (:func:`~lightning_ex2.environment.ensure_writable_caches`),
+    ArviZ (and Matplotlib for the figures) imported, so that nothing of theirs can fail
+    once the draws exist."""
+    ensure_writable_caches()
+    try:
+        from lightning_ex2.diagnostics.summary import import_arviz
+
+        import_arviz()
+        if figures:
+            import lightning_ex2.output.figures  # noqa: F401  (matplotlib)
+    except (ImportError, OSError) as err:
+        raise UserError(
+            f"the output set's libraries cannot be loaded ({type(err).__name__}: {err}); "
+            "nothing was run"
+        ) from err
 
 
 def build_summary(

@@ -233,3 +233,11 @@ def fitted_run(tmp_path, main):
     cfg = write_config(tmp_path, steps=4)
     assert main("fit", "--config", cfg) == 0
     return cfg, tmp_path / "logs" / "run" / "fit" / "checkpoints" / "last.ckpt"
+
+
+def test_thread_count_from_the_affinity_mask():
+    assert environment.choose_threads(environ={}, affinity=3) == 3
+    assert environment.choose_threads(environ={"SLURM_CPUS_PER_TASK": "8"}, affinity=3) == 3
+    assert environment.choose_threads(environ={}, affinity=3, processes=2) == 1
+    with pytest.raises(ValueError, match="OMP_NUM_THREADS"):
+        environment.choose_threads(environ={"OMP_NUM_THREADS": "many"}, affinity=3)

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 import torch
 
+from lightning_ex2 import checks as runcheck
 from lightning_ex2 import interrupt
 from lightning_ex2.gan import ClassifierFeatures
-from lightning_ex2.lightning import checks as runcheck
 from lightning_ex2.lightning import cli
 from tests.gan.test_classifier import RECORDED_RTOL
 

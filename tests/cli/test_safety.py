@@ -954,14 +954,6 @@ def test_thread_count_is_a_setting_chosen_from_the_environment(
         torch.set_num_threads(before)
 
 
-def test_thread_count_from_the_affinity_mask():
-    assert cli.choose_threads(environ={}, affinity=3) == 3
-    assert cli.choose_threads(environ={"SLURM_CPUS_PER_TASK": "8"}, affinity=3) == 3
-    assert cli.choose_threads(environ={}, affinity=3, processes=2) == 1
-    with pytest.raises(ValueError, match="OMP_NUM_THREADS"):
-        cli.choose_threads(environ={"OMP_NUM_THREADS": "many"}, affinity=3)
-
-
 def test_stop_during_overwrite_says_the_complete_set_was_replaced(
     tmp_path, main, capsys, fitted, monkeypatch
 ):

@@ -130,7 +130,7 @@ def test_beta_platt_is_the_held_out_logistic_scale():
 
 
 def test_beta_is_a_setting_the_checkpoint_records_and_a_resume_compares():
-    from lightning_ex2.lightning import checks as runcheck
+    from lightning_ex2 import checks as runcheck
 
     def model(beta):
         target = _tiny_target(beta=beta)

@@ -19,8 +19,8 @@ import torch
 from pytorch_lightning.callbacks import ModelCheckpoint, TQDMProgressBar
 
 import lightning_ex2 as lx
+from lightning_ex2.checks import memory_message, sampler_parts, setting_tensors
 from lightning_ex2.lightning import ChainDataModule, MCMCSampler
-from lightning_ex2.lightning.checks import memory_message, sampler_parts, setting_tensors
 from lightning_ex2.lightning.compat import (
     checkpoint_preloaded,
     cli_parsers,
@@ -323,7 +323,7 @@ def test_sampler_parts_reads_samplers_and_nothing_else():
 
 
 def test_runcheck_has_no_getattr_or_hasattr():
-    source = (PACKAGE / "lightning" / "checks.py").read_text()
+    source = (PACKAGE / "checks.py").read_text()
     assert not re.findall(r"\b(getattr|hasattr)\(", source)
 
 

@@ -14,9 +14,9 @@ import torch
 
 pytest.importorskip("pyro")
 
+from lightning_ex2.checks import model_spec
 from lightning_ex2.kernels import MALA
 from lightning_ex2.lightning import MCMCSampler
-from lightning_ex2.lightning.checks import model_spec
 from lightning_ex2.output.files import load_output_set
 from lightning_ex2.targets import PyroModelError, PyroProgram, posteriordb
 from lightning_ex2.targets.pyro_program import read_data

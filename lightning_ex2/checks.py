@@ -1,4 +1,5 @@
-"""Checks run before any MCMC step, so that a mistake costs seconds, not a run: a
+"""Checks run before any MCMC step, so that a mistake costs seconds, not a run (plain
+torch: the Lightning trainer runs them in :mod:`lightning_ex2.lightning.preflight`): a
 checkpoint against the configured model (:func:`model_spec`, :func:`check_checkpoint`;
 a class's module is not part of a checkpoint's identity), the initial points and
 ``log_prob`` (:func:`check_model_data`), and an out-of-memory error rephrased with the
@@ -11,7 +12,6 @@ import re
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
-import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
@@ -40,12 +40,22 @@ class SamplerParts(NamedTuple):
     n_particles: int | None  # i-SIR's particles per chain (None: no global move)
 
 
-def sampler_parts(model: object) -> SamplerParts | None:
-    """The parts of an :class:`~lightning_ex2.lightning.MCMCSampler` the checks read;
-    ``None`` for other modules (e.g. GAN training), which have no chains to check."""
-    from lightning_ex2.lightning.module import MCMCSampler
+@runtime_checkable
+class ChainSampler(Protocol):
+    """A module with chains to check: :class:`~lightning_ex2.lightning.MCMCSampler` and
+    its subclasses (a protocol, so that the checks need no Lightning)."""
 
-    if not isinstance(model, MCMCSampler):
+    target: nn.Module
+    kernel: nn.Module
+    dim: int
+    n_chains: int
+    chain_x: Tensor
+
+
+def sampler_parts(model: object) -> SamplerParts | None:
+    """The parts of a sampler module (:class:`ChainSampler`) the checks read; ``None``
+    for other modules (e.g. GAN training), which have no chains to check."""
+    if not isinstance(model, ChainSampler):
         return None
     kernel = model.kernel
     particles = next((m.n_particles for m in kernel.modules() if "n_particles" in vars(m)), None)
@@ -307,7 +317,7 @@ def _ndim_error(x: Tensor, out: Any, name: str) -> str | None:
     return None
 
 
-def check_model_data(model: pl.LightningModule, datamodule: Any) -> None:
+def check_model_data(model: nn.Module, datamodule: Any) -> None:
     """Initial points of the configured dim; a ``log_prob`` of the documented shape and
     of the points' dtype, differentiable in ``x`` when the kernel uses gradients.
 
