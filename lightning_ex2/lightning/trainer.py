@@ -501,11 +501,16 @@ class Ex2Trainer(pl.Trainer):
             )
         model.sampling = SamplingConfig(plan.n_steps, plan.burn_in, plan.thin, plan.progress)
         writer = SampleWriter(plan=plan)
+        configured = self.callbacks
+        callbacks = [cb for cb in configured if not isinstance(cb, SampleWriter)] + [writer]
+        states = checks.checkpoint.get("callbacks") if checks.checkpoint is not None else None
+        if isinstance(states, dict):  # the fit run's ModelCheckpoint: left out on purpose
+            present = {cb.state_key for cb in callbacks}
+            checks.checkpoint["callbacks"] = {k: v for k, v in states.items() if k in present}
         # Lightning restores from the checkpoint the preflight read (no second read)
         restore_from = checkpoint_preloaded(self, checks.ckpt_path, checks.checkpoint)
         del checks  # from here the loader holds the checkpoint, until Lightning takes it
-        configured = self.callbacks
-        self.callbacks = [cb for cb in configured if not isinstance(cb, SampleWriter)] + [writer]
+        self.callbacks = callbacks
         try:
             with restore_from:
                 self._run_guarded(

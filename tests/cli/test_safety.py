@@ -910,7 +910,8 @@ def test_sample_without_checkpoint_warns_about_what_this_model_has(tmp_path, mai
 
 def test_sample_never_creates_a_log_version(tmp_path, main, recwarn):
     """With the fit config (a logger that numbers its versions), sample adds no
-    version_N folder and no hparams.yaml, and warns nothing about checkpoint dirpaths."""
+    version_N folder and no hparams.yaml, and warns nothing about checkpoint dirpaths nor
+    about the fit run's ModelCheckpoint, which sample runs without on purpose."""
     cfg = write_config(tmp_path)
     cfg.write_text(cfg.read_text().replace(", version: fit}", "}"))
     assert main("fit", "--config", cfg) == 0
@@ -923,6 +924,7 @@ def test_sample_never_creates_a_log_version(tmp_path, main, recwarn):
     assert sorted(p.name for p in root.iterdir()) == ["version_0"]
     assert (root / "version_0" / "samples" / "summary.json").is_file()
     assert not [w for w in recwarn if "dirpath has changed" in str(w.message)]
+    assert not [w for w in recwarn if "callbacks used to create" in str(w.message)]
     events = list((root / "version_0" / "samples").glob("events.out.tfevents.*"))
     assert len(events) == 1  # sample's TensorBoard scalars and figures, in its set
 
