@@ -2,9 +2,10 @@
 
 The sampler modules (:class:`MCMCSampler`, :class:`FlEx2MCMC`) orchestrate the core's kernels
 over a population of chains (:class:`ChainDataModule`); callbacks observe
-(:class:`ChainDiagnostics`, :class:`SweepProgressBar`, :class:`SampleWriter`); the trainer,
-its checks and guard, and the ``lightning-ex2`` command line (:mod:`.cli`) run them.
-It imports the core, never :mod:`lightning_ex2.gan`.
+(:class:`ChainDiagnostics`, :class:`SweepProgressBar`, :class:`SampleWriter`); the trainer
+(running the core's :mod:`lightning_ex2.checks` before any step), its guard, and the
+``lightning-ex2`` command line (:mod:`.cli`) run them. Code that needs no Lightning lives
+in the core. It imports the core, never :mod:`lightning_ex2.gan`.
 """
 
 from lightning_ex2._lazy import lazy_getattr
