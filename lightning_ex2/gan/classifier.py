@@ -226,10 +226,11 @@ def load_feature_cnn(
 
 
 def _display_path(path: Path) -> str:
-    """The weights file as shown in results: relative to the package's parent when inside it."""
+    """The weights file as shown in results: relative to the package's parent (the
+    checkout) when inside it, e.g. ``lightning_ex2/gan/weights/digits_classifier.pt``."""
     full = path.resolve()
     try:
-        return full.relative_to(WEIGHTS_DIR.parents[1]).as_posix()
+        return full.relative_to(Path(__file__).resolve().parents[2]).as_posix()
     except ValueError:
         return str(full)
 

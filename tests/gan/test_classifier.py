@@ -43,6 +43,10 @@ def test_shipped_classifiers_give_main_s_outputs(name: str) -> None:
     golden = torch.load(DATA / "classifier_golden.pt", weights_only=True)
     features, logits = ClassifierFeatures(name), ClassifierLogits(name)
     assert (features.num_features, logits.num_features) == (64, 10)
+    # results name the shipped file from the checkout's root, as the docs do
+    assert features.description.endswith(
+        f", weights lightning_ex2/gan/weights/{name}_classifier.pt"
+    )
     with torch.no_grad():
         for key, x in golden["inputs"].items():  # native size, resized, RGB
             for kind, net in (("features", features), ("logits", logits)):
