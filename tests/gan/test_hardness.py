@@ -11,30 +11,12 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
-from torch import nn
 
-from lightning_ex2.gan import GANLatentTarget
 from lightning_ex2.gan import hardness as gan_diagnostics
 from lightning_ex2.gan.hardness import target_diagnostics
 from lightning_ex2.output.files import OutputSet
 from lightning_ex2.output.writer import Draws, RunMeta, SamplePlan, build_summary
-
-
-class _TinyG(nn.Module):
-    latent_dim = 2
-    image_shape = (1, 2, 2)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lin = nn.Linear(2, 4)
-
-    def forward(self, z):  # type: ignore[no-untyped-def]
-        return torch.tanh(self.lin(z)).view(-1, 1, 2, 2)
-
-
-def _tiny_target() -> GANLatentTarget:
-    torch.manual_seed(0)
-    return GANLatentTarget(_TinyG(), nn.Sequential(nn.Flatten(), nn.Linear(4, 1)))
+from tests.gan.test_target import _tiny_target
 
 
 def test_pilot_that_cannot_converge_raises_no_warning_and_records_its_verdict() -> None:
